@@ -11,6 +11,8 @@
 | jieba         | ``jieba.lcut``, whitespace pieces dropped                              | PAL Chinese                 |
 | bert-wordpiece| bert-base-uncased WordPiece, one token per id, ``[UNK]`` dropped       | MORPHEUS code               |
 | cl100k        | tiktoken cl100k_base, each id decoded alone (leading spaces kept)      | MORPHEUS paper              |
+| rouge-score   | rouge-score 0.1.2 default: lowercase, [a-z0-9] runs, Porter stem (len>3) | IDL ROUGE                 |
+| rouge-score-nostem | the same without stemming                                          |                             |
 
 Results are cached per distinct text, so metrics sharing a tokenizer tokenize each text once.
 """
@@ -166,6 +168,29 @@ def _cl100k() -> Tokenizer:
     return Tokenizer("cl100k", run, fingerprint=CL100K_SHA256, segments_cjk=True)
 
 
+def _rouge_score(stem: bool) -> Tokenizer:
+    """google-research rouge-score 0.1.2 ``tokenize.tokenize`` with a per-word stem cache."""
+    from nltk.stem import porter
+    from rouge_score.tokenize import NON_ALPHANUM_RE, SPACES_RE, VALID_TOKEN_RE
+
+    stemmer = porter.PorterStemmer()
+    stem_cache: dict[str, str] = {}
+
+    def stem_word(word: str) -> str:
+        out = stem_cache.get(word)
+        if out is None:
+            out = stem_cache[word] = stemmer.stem(word)
+        return out
+
+    def run(text: str) -> list[str]:
+        tokens = SPACES_RE.split(NON_ALPHANUM_RE.sub(" ", text.lower()))
+        if stem:
+            tokens = [stem_word(t) if len(t) > 3 else t for t in tokens]
+        return [t for t in tokens if VALID_TOKEN_RE.match(t)]
+
+    return Tokenizer("rouge-score" if stem else "rouge-score-nostem", run)
+
+
 _FACTORIES: dict[str, Callable[[], Tokenizer]] = {
     "whitespace": lambda: Tokenizer("whitespace", str.split),
     "treebank": _treebank,
@@ -177,6 +202,8 @@ _FACTORIES: dict[str, Callable[[], Tokenizer]] = {
     "jieba": _jieba,
     "bert-wordpiece": _bert_wordpiece,
     "cl100k": _cl100k,
+    "rouge-score": lambda: _rouge_score(True),
+    "rouge-score-nostem": lambda: _rouge_score(False),
 }
 TOKENIZERS = tuple(_FACTORIES)
 

@@ -1,0 +1,72 @@
+"""Hits@1 over ranking candidates from model scores (spec: metrics.md §7).
+
+In ConvAI2's ``valid_self_original.txt`` the gold is always the LAST of 20 candidates, so a
+ranking that breaks score ties by position can inflate Hits@1. Tie policies:
+
+- ``miss`` (default): a tie for the top score counts as a miss unless every tied candidate is gold;
+- ``stable``: the first-listed candidate wins ties (golden row G2's convention);
+- ``random``: ties are broken uniformly at random with an explicit ``seed``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from ..errors import ConfigError
+from ..records import Record
+from .base import Metric, VariantInfo, mean, register_metric
+
+
+def gold_positions(record: Record) -> set[int]:
+    """Gold candidate indices: ``gold_index`` if given, else every candidate whose text is a reference."""
+    if record.gold_index is not None:
+        return {record.gold_index}
+    assert record.candidates is not None
+    return {i for i, c in enumerate(record.candidates) if c in record.references}
+
+
+def hit_at_1(scores: Sequence[float], gold: set[int], ties: str, rng: random.Random | None = None) -> float:
+    top = max(scores)
+    tied = [i for i, s in enumerate(scores) if s == top]
+    if ties == "miss":
+        return 1.0 if all(i in gold for i in tied) else 0.0
+    if ties == "stable":
+        return 1.0 if tied[0] in gold else 0.0
+    assert rng is not None
+    return 1.0 if rng.choice(tied) in gold else 0.0
+
+
+@register_metric
+class Hits(Metric):
+    name = "hits@1"
+    default_variant = "scores"
+    requires = ("candidate_scores",)
+    option_defaults = {"ties": "miss", "seed": 0}
+    variants = {"scores": VariantInfo("top-scored candidate is gold; documented tie policy", tokenizer=None,
+                                      source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:1029-1050")}
+    keys = ["hits@1"]
+
+    def setup(self) -> None:
+        if self.options["ties"] not in ("miss", "stable", "random"):
+            raise ConfigError("hits@1 ties= must be miss, stable or random")
+        self.options["seed"] = int(self.options["seed"])
+
+    def signature_options(self) -> dict:
+        opts = {"ties": self.options["ties"]}
+        if self.options["ties"] == "random":
+            opts["seed"] = self.options["seed"]
+        return opts
+
+    def item_stats(self, record: Record) -> float:
+        assert record.candidate_scores is not None
+        rng = None
+        if self.options["ties"] == "random":
+            rng = random.Random(f"{self.options['seed']}:{record.id}")  # per item, so order-independent
+        return hit_at_1(record.candidate_scores, gold_positions(record), self.options["ties"], rng)
+
+    def item_values(self, stats: float) -> dict[str, float]:
+        return {"hits@1": stats}
+
+    def aggregate(self, stats: Sequence[float]) -> dict[str, float]:
+        return {"hits@1": mean(stats)}

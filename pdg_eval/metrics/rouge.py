@@ -1,0 +1,157 @@
+"""ROUGE-1/2/L in the three conventions PDG papers used (spec: metrics.md §2).
+
+- ``pltrdy``: the ``rouge`` 1.0.1 package (CLV, MORPHEUS, DHAP, MSP report the recall ``r``):
+  text split into "sentences" on ``.``, **set** semantics for n-grams and for the union LCS.
+- ``rouge_score``: Google's ``rouge-score`` (IDL code reports F with the Porter stemmer); ASCII-only
+  default tokenizer, so CJK text needs ``tok=char`` or ``tok=jieba``.
+- ``coco`` / ``pal_swapped``: pycocoevalcap ROUGE-L, F_beta with beta = 1.2.
+
+Empty-text rule: an empty hypothesis (or reference) scores 0 on every ROUGE value (pltrdy raises
+``ValueError`` there; MSP/CLV patch it by appending ``<UNK>``, which also scores 0).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import ConfigError
+from ..records import Record
+from .base import Metric, VariantInfo, mean, register_metric
+from .lcs import lcs_length, lcs_token_set
+from .ngrams import ngram_counts
+
+_STATS = ("r", "p", "f")
+
+
+def pltrdy_scores(hyp_text: str, ref_text: str) -> list[float]:
+    """``Rouge().get_scores(hyp, ref)[0]`` of pltrdy ``rouge`` 1.0.1 as
+    ``[r1, p1, f1, r2, p2, f2, rl, pl, fl]``."""
+    hyp = [" ".join(s.split()) for s in hyp_text.split(".") if len(s) > 0]
+    ref = [" ".join(s.split()) for s in ref_text.split(".") if len(s) > 0]
+    if not hyp or not ref:
+        return [0.0] * 9
+    hyp_words = [w for s in hyp for w in s.split(" ")]
+    ref_words = [w for s in ref for w in s.split(" ")]
+    out: list[float] = []
+    for n in (1, 2):
+        hyp_set = set(zip(*(hyp_words[i:] for i in range(n))))
+        ref_set = set(zip(*(ref_words[i:] for i in range(n))))
+        overlap = len(hyp_set & ref_set)
+        p = overlap / len(hyp_set) if hyp_set else 0.0
+        r = overlap / len(ref_set) if ref_set else 0.0
+        out += [r, p, 2.0 * ((p * r) / (p + r + 1e-8))]
+    union: set[str] = set()
+    hyp_split = [s.split(" ") for s in hyp]
+    for ref_s in ref:
+        ref_w = ref_s.split(" ")
+        for hyp_w in hyp_split:
+            union |= lcs_token_set(ref_w, hyp_w)
+    llcs = len(union)
+    r = llcs / len(set(ref_words))
+    p = llcs / len(set(hyp_words))
+    out += [r, p, 2.0 * ((p * r) / (p + r + 1e-8))]
+    return out
+
+
+def _fmeasure(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def rouge_score_scores(target: Sequence[str], prediction: Sequence[str]) -> list[float]:
+    """``RougeScorer(['rouge1','rouge2','rougeL']).score`` on tokens: ``[p1,r1,f1, p2,r2,f2, pL,rL,fL]``."""
+    out: list[float] = []
+    for n in (1, 2):
+        t_counts = ngram_counts(target, n) if len(target) >= n else {}
+        p_counts = ngram_counts(prediction, n) if len(prediction) >= n else {}
+        inter = sum(min(c, p_counts.get(g, 0)) for g, c in t_counts.items())
+        p = inter / max(sum(p_counts.values()), 1)
+        r = inter / max(sum(t_counts.values()), 1)
+        out += [p, r, _fmeasure(p, r)]
+    if not target or not prediction:
+        return out + [0, 0, 0]
+    lcs = lcs_length(target, prediction)
+    p, r = lcs / len(prediction), lcs / len(target)
+    return out + [p, r, _fmeasure(p, r)]
+
+
+def coco_rouge_l(candidate: Sequence[str], refs: Sequence[Sequence[str]], beta: float = 1.2) -> float:
+    """pycocoevalcap 1.2 ``Rouge.calc_score``: max P and max R over references, then F_beta."""
+    prec, rec = [], []
+    for ref in refs:
+        lcs = lcs_length(ref, candidate)
+        prec.append(lcs / float(len(candidate)))
+        rec.append(lcs / float(len(ref)))
+    p, r = max(prec), max(rec)
+    if p != 0 and r != 0:
+        return ((1 + beta ** 2) * p * r) / float(r + beta ** 2 * p)
+    return 0.0
+
+
+@register_metric
+class Rouge(Metric):
+    name = "rouge"
+    default_variant = "pltrdy"
+    option_defaults = {"stat": None}
+    variants = {
+        "pltrdy": VariantInfo("pltrdy rouge 1.0.1 get_scores on ' '.join(tokens); mean of stat (default r)",
+                              source="Toyhom/CLV@a4c7bfe:Metrics.py:172-187; zhengyima/DHAP@5ec160f:evaluate.py:72-80"),
+        "rouge_score": VariantInfo("google rouge-score 0.1.2 RougeScorer(use_stemmer=True); mean of stat (default f);"
+                                   " tok=rouge-score-nostem for use_stemmer=False, tok=char|jieba for Chinese",
+                                   tokenizer="rouge-score",
+                                   source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:35-44"),
+        "coco": VariantInfo("pycocoevalcap ROUGE-L F_beta (beta=1.2) on ' '-split tokens, mean",
+                            source="pycocoevalcap 1.2 rouge/rouge.py"),
+        "pal_swapped": VariantInfo("pycocoevalcap ROUGE-L with gts=generated, res=reference, as PAL calls it",
+                                   source="kylokano/PAL@cc8b8b5:decode_lora.py", bug_compatible=True),
+    }
+
+    def setup(self) -> None:
+        stat = self.options["stat"] or ("f" if self.variant == "rouge_score" else "r")
+        if stat not in _STATS:
+            raise ConfigError("rouge stat= must be r, p or f")
+        self.options["stat"] = stat
+
+    def signature_options(self) -> dict:
+        if self.variant == "pltrdy":
+            return {"stat": self.options["stat"], "semantics": "set"}
+        if self.variant == "rouge_score":
+            return {"stat": self.options["stat"]}
+        return {"beta": 1.2}
+
+    @property
+    def keys(self) -> list[str]:
+        if self.variant == "pltrdy":
+            return ["rouge-1", "rouge-2", "rouge-l"]
+        if self.variant == "rouge_score":
+            return ["rouge1", "rouge2", "rougeL"]
+        return ["rouge-l"]
+
+    def item_stats(self, record: Record) -> list[float]:
+        if self.variant == "pltrdy":
+            hyp = " ".join(self.tok(record.response))
+            scores = [pltrdy_scores(hyp, " ".join(self.tok(ref))) for ref in record.references]
+            return [max(col) for col in zip(*scores)]
+        if self.variant == "rouge_score":
+            pred = self.tok(record.response)
+            scores = [rouge_score_scores(self.tok(ref), pred) for ref in record.references]
+            return max(scores, key=lambda s: s[-1])  # rouge-score's score_multi keeps the best F
+        hyp = tuple(" ".join(self.tok(record.response)).split(" "))
+        refs = [tuple(" ".join(self.tok(r)).split(" ")) for r in record.references]
+        if self.variant == "pal_swapped":
+            return [coco_rouge_l(refs[0], [hyp])]
+        return [coco_rouge_l(hyp, refs)]
+
+    def item_values(self, stats: list[float]) -> dict[str, float]:
+        if self.variant in ("coco", "pal_swapped"):
+            return {"rouge-l": stats[0]}
+        order = ("r", "p", "f") if self.variant == "pltrdy" else ("p", "r", "f")
+        k = order.index(self.options["stat"])
+        return {key: stats[3 * i + k] for i, key in enumerate(self.keys)}
+
+    def aggregate(self, stats: Sequence[list[float]]) -> dict[str, float]:
+        if self.variant in ("coco", "pal_swapped"):
+            import numpy as np
+
+            return {"rouge-l": float(np.mean(np.array([s[0] for s in stats]))) if stats else 0.0}
+        per_item = [self.item_values(s) for s in stats]
+        return {k: mean([v[k] for v in per_item]) for k in self.keys}

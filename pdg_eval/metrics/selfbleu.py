@@ -1,0 +1,149 @@
+"""Self-BLEU: diversity as BLEU of each response against the others (spec: metrics.md §4).
+
+- ``texygen``: every response against ALL other responses (geek-ai/Texygen@3104e22:
+  utils/metrics/SelfBleu.py:10-87; its ``is_fast`` default silently uses the first 500 only).
+  Computed exactly in O(total n-grams): for each n-gram we keep the two largest per-response
+  counts, so "max count over all others" is a lookup, and the closest reference length over
+  the others is a search in the sorted length multiset.
+- ``morpheus``: each response against one random partner (Toyhom/MORPHEUS@18c86fc:Matrics.py,
+  ``get_distinct``); the original shuffle is unseeded, here ``seed`` is explicit (or
+  ``pairing=cyclic`` pairs i with i+1). Identical pairs are skipped, as in the original.
+
+Lower is more diverse.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections import Counter
+from typing import Sequence
+
+from ..errors import ConfigError
+from ..records import Record
+from .base import Metric, VariantInfo, mean, register_metric
+from .bleu import NLTK_PDG_WEIGHTS
+from .ngrams import match_stats, ngram_counts, nltk_bleu
+
+
+def _closest_other_length(sorted_lengths: list[int], length_counts: Counter, hyp_len: int, own_len: int) -> int:
+    """Closest length (ties to the shorter) in the length multiset minus one copy of ``own_len``."""
+    def available(value: int) -> bool:
+        return length_counts[value] - (1 if value == own_len else 0) > 0
+
+    pos = bisect.bisect_left(sorted_lengths, hyp_len)
+    best = None
+    lo, hi = pos - 1, pos
+    # scan outward until one candidate on each side is found (a removed copy may force a step further)
+    while lo >= 0 and not available(sorted_lengths[lo]):
+        lo -= 1
+    while hi < len(sorted_lengths) and not available(sorted_lengths[hi]):
+        hi += 1
+    for idx in (lo, hi):
+        if 0 <= idx < len(sorted_lengths):
+            cand = sorted_lengths[idx]
+            if best is None or (abs(cand - hyp_len), cand) < (abs(best - hyp_len), best):
+                best = cand
+    assert best is not None
+    return best
+
+
+def self_bleu_all_others(token_lists: Sequence[Sequence[int]], gram: int, epsilon: float = 0.1) -> list[float]:
+    """Texygen self-BLEU per response: NLTK ``sentence_bleu(others, hyp, (1/gram,)*gram, method1)``."""
+    size = len(token_lists)
+    if size < 2:
+        return [0.0] * size
+    weights = tuple(1.0 / gram for _ in range(gram))
+    per_order = []
+    for n in range(1, gram + 1):
+        counts = [ngram_counts(toks, n) if len(toks) >= n else Counter() for toks in token_lists]
+        top: dict[tuple, list[int]] = {}  # n-gram -> [best count, owner, second best count]
+        for idx, counter in enumerate(counts):
+            for g, c in counter.items():
+                entry = top.get(g)
+                if entry is None:
+                    top[g] = [c, idx, 0]
+                elif c > entry[0]:
+                    entry[2] = entry[0]
+                    entry[0], entry[1] = c, idx
+                elif c > entry[2]:
+                    entry[2] = c
+        per_order.append((counts, top))
+    lengths = [len(t) for t in token_lists]
+    length_counts = Counter(lengths)
+    sorted_lengths = sorted(length_counts)
+    scores = []
+    for i, toks in enumerate(token_lists):
+        matches, totals = [], []
+        for counts, top in per_order:
+            m = 0
+            for g, c in counts[i].items():
+                best, owner, second = top[g]
+                other = second if owner == i else best
+                m += c if c < other else other
+            matches.append(m)
+            totals.append(sum(counts[i].values()))
+        ref_len = _closest_other_length(sorted_lengths, length_counts, lengths[i], lengths[i])
+        scores.append(nltk_bleu([lengths[i], ref_len, *matches, *totals], weights, "method1", epsilon))
+    return scores
+
+
+@register_metric
+class SelfBleu(Metric):
+    name = "self-bleu"
+    default_variant = "texygen"
+    higher_is_better = False
+    option_defaults = {"grams": "2,3,4", "pairing": "shuffle", "seed": 0}
+    variants = {
+        "texygen": VariantInfo("each response vs ALL others, NLTK sentence_bleu, uniform weights, method1 (exact)",
+                               tokenizer="treebank", source="geek-ai/Texygen@3104e22:utils/metrics/SelfBleu.py:10-87"),
+        "morpheus": VariantInfo("each response vs one partner (seeded shuffle or cyclic), no smoothing, PDG weights",
+                                source="Toyhom/MORPHEUS@8bf1bd9:Metrics.py:125-150"),
+    }
+
+    def setup(self) -> None:
+        try:
+            self._grams = [int(g) for g in str(self.options["grams"]).split(",")]
+            self.options["seed"] = int(self.options["seed"])
+        except ValueError:
+            raise ConfigError("self-bleu grams= must be integers like 2,3,4 and seed= an integer") from None
+        if any(not 1 <= g <= 5 for g in self._grams):
+            raise ConfigError("self-bleu grams must be between 1 and 5")
+        if self.options["pairing"] not in ("shuffle", "cyclic"):
+            raise ConfigError("self-bleu pairing= must be 'shuffle' or 'cyclic'")
+        self._ids: dict[str, int] = {}
+
+    def signature_options(self) -> dict:
+        if self.variant == "texygen":
+            return {"grams": self.options["grams"], "smooth": "method1", "refs": "all-others"}
+        pairing = self.options["pairing"]
+        return {"pairing": pairing, **({"seed": self.options["seed"]} if pairing == "shuffle" else {}), "smooth": "none"}
+
+    @property
+    def keys(self) -> list[str]:
+        if self.variant == "texygen":
+            return [f"self-bleu-{g}" for g in self._grams]
+        return [f"sbleu-{n}" for n in range(1, 5)]
+
+    def item_stats(self, record: Record) -> list[int]:
+        ids = self._ids
+        return [ids.setdefault(t, len(ids)) for t in self.tok(record.response)]
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        if self.variant == "texygen":
+            return {f"self-bleu-{g}": mean(self_bleu_all_others(stats, g)) for g in self._grams}
+        partners = list(range(len(stats)))
+        if self.options["pairing"] == "cyclic":
+            partners = partners[1:] + partners[:1]
+        else:
+            random.Random(self.options["seed"]).shuffle(partners)
+        sums, kept = [0.0] * 4, 0
+        for i, j in enumerate(partners):
+            hyp, other = stats[i], stats[j]
+            if list(hyp) == list(other):
+                continue
+            st = match_stats(tuple(hyp), [tuple(other)], 4)
+            for n in range(1, 5):
+                sums[n - 1] += nltk_bleu(st, NLTK_PDG_WEIGHTS[n])
+            kept += 1
+        return {f"sbleu-{n}": (sums[n - 1] / kept if kept else 0.0) for n in range(1, 5)}
