@@ -51,9 +51,10 @@ class VariantInfo:
     """What a variant is, which tokenizer it uses by default, and where the convention comes from."""
 
     description: str
-    tokenizer: str | None = "whitespace"  # None: the variant fixes its own text handling
+    tokenizer: str | None = "whitespace"  # None: the variant fixes its own text handling, named by text_units
     source: str = ""
     bug_compatible: bool = False
+    text_units: str = "none"
 
 
 class Metric(ABC):
@@ -67,6 +68,8 @@ class Metric(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     #: Multiplier from stored values to printed values (papers print percentages).
     display_factor: ClassVar[float] = 100.0
+    #: True when the reference library itself reports x100 (sacreBLEU, multi-bleu.perl).
+    native_x100: ClassVar[bool] = False
     #: Allowed options and their defaults; values arrive as strings from the CLI.
     option_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -123,9 +126,14 @@ class Metric(ABC):
     def label(self) -> str:
         return f"{self.name}:{self.variant}"
 
+    @property
+    def scale_label(self) -> str:
+        """Unit of the printed value: x100 (percent) or x1."""
+        return "x100" if self.display_factor == 100 or self.native_x100 else "x1"
+
     def signature(self) -> Signature:
-        tok = self.tokenizer.signature if self.tokenizer is not None else "fixed"
-        scale = "x100" if self.display_factor == 100 else "x1"
+        tok = self.tokenizer.signature if self.tokenizer is not None else self.variants[self.variant].text_units
+        scale = self.scale_label
         opts = tuple((k, _fmt(v)) for k, v in sorted(self.signature_options().items()))
         return Signature(self.name, self.variant, tok, scale, opts, self.preset)
 
@@ -161,16 +169,21 @@ def parse_metric_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
     return name.strip(), (variant.strip() or None), options
 
 
-def build_metric(spec: str) -> Metric:
-    """Instantiate a metric from a spec string such as ``bleu:nltk_sentence_avg,tok=treebank``."""
+def create_metric(name: str, variant: str | None = None, options: dict[str, str] | None = None) -> Metric:
+    """Instantiate a registered metric; ``options['tok']`` selects the tokenizer."""
     from . import load_all
 
     load_all()
-    name, variant, options = parse_metric_spec(spec)
     if name not in METRICS:
         raise ConfigError(f"unknown metric {name!r}; choose from {', '.join(sorted(METRICS))}")
+    options = dict(options or {})
     tokenizer = options.pop("tok", None)
     return METRICS[name](variant, tokenizer, **options)
+
+
+def build_metric(spec: str) -> Metric:
+    """Instantiate a metric from a spec string such as ``bleu:nltk_sentence_avg,tok=treebank``."""
+    return create_metric(*parse_metric_spec(spec))
 
 
 def as_bool(value: Any) -> bool:
@@ -190,5 +203,5 @@ def mean(values: Sequence[float]) -> float:
 
 
 MetricFactory = Callable[..., Metric]
-__all__ = ["Metric", "Signature", "VariantInfo", "METRICS", "register_metric", "build_metric",
+__all__ = ["Metric", "Signature", "VariantInfo", "METRICS", "register_metric", "build_metric", "create_metric",
            "parse_metric_spec", "as_bool", "mean", "Stats", "field"]

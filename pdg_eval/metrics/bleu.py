@@ -43,7 +43,7 @@ class Bleu(Metric):
                                     "character-level reference", source="Toyhom/CLV@a4c7bfe:Metrics.py:155-161",
                                     bug_compatible=True),
         "idl_released": VariantInfo("IDL's call sentence_bleu([pred_str], gold_str, (1,0,0,0)) on raw strings: "
-                                    "character BLEU-1 with roles swapped", tokenizer=None,
+                                    "character BLEU-1 with roles swapped", tokenizer=None, text_units="raw-chars",
                                     source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:37-39",
                                     bug_compatible=True),
     }
@@ -53,10 +53,8 @@ class Bleu(Metric):
             from ..errors import ConfigError
 
             raise ConfigError("bleu smooth= must be 'none' or 'method1'")
-        if self.variant == "multibleu":
-            self.display_factor = 1.0  # multi-bleu.perl already reports x100
-        elif self.variant in ("sacrebleu", "paa_precision"):
-            self.display_factor = 1.0  # sacreBLEU already reports x100
+        if self.variant in ("sacrebleu", "paa_precision", "multibleu"):
+            self.display_factor, self.native_x100 = 1.0, True  # the reference tools already report x100
 
     def signature_options(self) -> dict:
         if self.variant in ("nltk_sentence_avg", "nltk_corpus", "clv_released"):

@@ -93,13 +93,9 @@ class F1(Metric):
     name = "f1"
     default_variant = "parlai"
     variants = {"parlai": VariantInfo("ParlAI F1: normalize_answer, multiset overlap, max over references, mean",
-                                      tokenizer=None, source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567")}
+                                      tokenizer=None, text_units="parlai",
+                                      source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567")}
     keys = ["f1"]
-
-    def signature(self):
-        from dataclasses import replace
-
-        return replace(super().signature(), tokenizer="parlai")
 
     def item_stats(self, record: Record) -> float:
         return parlai_f1(record.response, record.references)
@@ -172,8 +168,8 @@ class PersonaCover(Metric):
                                 "sentence the mean idf of its tokens found in the response; max; mean",
                                 source="Toyhom/MORPHEUS@18c86fc:Matrics.py get_pc"),
         "idl_released": VariantInfo("IDL's released function: its idf is ln(1/1) = 0 for every word, so always 0",
-                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:52-76",
-                                    bug_compatible=True),
+                                    tokenizer=None, bug_compatible=True,
+                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:52-76"),
     }
     keys = ["p-cover"]
 
@@ -198,10 +194,10 @@ class PersonaCover(Metric):
         return opts
 
     def item_stats(self, record: Record):
-        texts = history_texts(record, self.options["history"])
-        response = self.tok(record.response)
         if self.variant == "idl_released":
             return 0.0
+        texts = history_texts(record, self.options["history"])
+        response = self.tok(record.response)
         if self.variant == "morpheus":
             return self._morpheus_stats(texts, response)
         items = [self.tok(t) for t in texts]

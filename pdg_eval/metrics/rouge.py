@@ -91,7 +91,7 @@ def coco_rouge_l(candidate: Sequence[str], refs: Sequence[Sequence[str]], beta: 
 class Rouge(Metric):
     name = "rouge"
     default_variant = "pltrdy"
-    option_defaults = {"stat": None}
+    option_defaults = {"stat": None, "guards": "none"}
     variants = {
         "pltrdy": VariantInfo("pltrdy rouge 1.0.1 get_scores on ' '.join(tokens); mean of stat (default r)",
                               source="Toyhom/CLV@a4c7bfe:Metrics.py:172-187; zhengyima/DHAP@5ec160f:evaluate.py:72-80"),
@@ -110,10 +110,12 @@ class Rouge(Metric):
         if stat not in _STATS:
             raise ConfigError("rouge stat= must be r, p or f")
         self.options["stat"] = stat
+        if self.options["guards"] not in ("none", "clv"):
+            raise ConfigError("rouge guards= must be 'none' or 'clv'")
 
     def signature_options(self) -> dict:
         if self.variant == "pltrdy":
-            return {"stat": self.options["stat"], "semantics": "set"}
+            return {"stat": self.options["stat"], "semantics": "set", "guards": self.options["guards"]}
         if self.variant == "rouge_score":
             return {"stat": self.options["stat"]}
         return {"beta": 1.2}
@@ -126,10 +128,19 @@ class Rouge(Metric):
             return ["rouge1", "rouge2", "rougeL"]
         return ["rouge-l"]
 
-    def item_stats(self, record: Record) -> list[float]:
+    def item_stats(self, record: Record) -> list[float] | None:
         if self.variant == "pltrdy":
-            hyp = " ".join(self.tok(record.response))
-            scores = [pltrdy_scores(hyp, " ".join(self.tok(ref))) for ref in record.references]
+            hyp_tokens = list(self.tok(record.response))
+            refs = [self.tok(ref) for ref in record.references]
+            if self.options["guards"] == "clv":
+                # Toyhom/CLV@a4c7bfe:Metrics.py:175-180: skip 1-token targets, pad 1-token predictions
+                refs = [r for r in refs if len(r) > 1]
+                if not refs:
+                    return None
+                if len(hyp_tokens) <= 1:
+                    hyp_tokens.append("<UNK>")
+            hyp = " ".join(hyp_tokens)
+            scores = [pltrdy_scores(hyp, " ".join(ref)) for ref in refs]
             return [max(col) for col in zip(*scores)]
         if self.variant == "rouge_score":
             pred = self.tok(record.response)
@@ -141,7 +152,9 @@ class Rouge(Metric):
             return [coco_rouge_l(refs[0], [hyp])]
         return [coco_rouge_l(hyp, refs)]
 
-    def item_values(self, stats: list[float]) -> dict[str, float]:
+    def item_values(self, stats: list[float] | None) -> dict[str, float] | None:
+        if stats is None:
+            return None
         if self.variant in ("coco", "pal_swapped"):
             return {"rouge-l": stats[0]}
         order = ("r", "p", "f") if self.variant == "pltrdy" else ("p", "r", "f")
@@ -153,5 +166,5 @@ class Rouge(Metric):
             import numpy as np
 
             return {"rouge-l": float(np.mean(np.array([s[0] for s in stats]))) if stats else 0.0}
-        per_item = [self.item_values(s) for s in stats]
+        per_item = [v for v in map(self.item_values, stats) if v is not None]  # None: skipped by guards
         return {k: mean([v[k] for v in per_item]) for k in self.keys}

@@ -108,7 +108,7 @@ def read_lmedr(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[
     stripped; ``response`` is kept verbatim. ``line`` is the row's first line in the file.
     """
     source = str(path)
-    reader = csv.reader((text for _, text in iter_lines(path, max_bytes)), delimiter="\t")
+    reader = csv.reader((text + "\n" for _, text in iter_lines(path, max_bytes)), delimiter="\t")
     line = 1
     try:
         header = next(reader, None)
@@ -118,7 +118,8 @@ def read_lmedr(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[
         line = reader.line_num + 1
         for row in reader:
             if len(row) != 3:
-                raise InputError(source, line, None, f"{len(row)} tab-separated fields, expected 3 (persona, query, response)")
+                raise InputError(source, line, None,
+                                 f"{len(row)} tab-separated fields, expected 3 (persona, query, response)")
             yield LmedrRow(_lmedr_persona(source, line, row[0]), row[1].strip(), row[2], line)
             line = reader.line_num + 1
     except csv.Error as exc:
@@ -142,8 +143,9 @@ def lmedr_records(path: str | Path, dataset_path: str | Path, max_bytes: int = M
 
 def _check_query(source: str, row: LmedrRow, turn: ConvAI2Turn) -> None:
     if row.query != turn.query.strip():
-        raise InputError(source, row.line, "query", f"{row.query!r} differs from the dataset's partner utterance "
-                                                    f"{turn.query.strip()!r} (line {turn.line}); rows must be in dataset order")
+        raise InputError(source, row.line, "query",
+                         f"{row.query!r} differs from the dataset's partner utterance {turn.query.strip()!r} "
+                         f"(line {turn.line}); rows must be in dataset order")
 
 
 # -------------------------------------------------------------------------------------------- lines

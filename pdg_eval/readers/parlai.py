@@ -93,9 +93,11 @@ def read_convai2(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterato
                 raise InputError(source, start, None, "dialogue has persona lines but no turn")
             dialogue, turns, start = dialogue + 1, 0, number
             persona, partner, history = [], [], []
+        elif dialogue < 0:
+            raise InputError(source, number, None, f"the file starts with turn number {n}; dialogues start at 1")
         elif n != expected:
-            raise InputError(source, number, None, f"turn number {n} does not follow {expected - 1} (numbering restarts at 1 "
-                                                   "for each dialogue)")
+            raise InputError(source, number, None,
+                             f"turn number {n} does not follow {expected - 1} (numbering restarts at 1 for each dialogue)")
         expected = n + 1
         if rest.startswith((YOUR_PERSONA, PARTNER_PERSONA)) and "\t" not in rest:
             if turns:
@@ -137,7 +139,8 @@ def pair_exactly(items: Iterable[T], numbered: Iterable[tuple[int, U]], source: 
     extra = next(right, _END)
     if extra is not _END:
         total = count + 1 + sum(1 for _ in right)
-        raise InputError(source, extra[0], field, f"file has {total} {unit} but {other.format(n=count)}")  # type: ignore[index]
+        line = extra[0]  # type: ignore[index]
+        raise InputError(source, line, field, f"file has {total} {unit} but {other.format(n=count)}")
 
 
 def gold_position(candidates: list[str], gold: str) -> int | None:
@@ -162,7 +165,8 @@ def turn_record(turn: ConvAI2Turn, dataset: str, *, response: str | None = None,
     index = None
     if turn.candidates is not None:
         if len(turn.candidates) < 2:
-            raise InputError(dataset, turn.line, "candidates", f"{len(turn.candidates)} candidate(s); at least 2 are needed")
+            raise InputError(dataset, turn.line, "candidates",
+                             f"{len(turn.candidates)} candidate(s); at least 2 are needed")
         index = gold_position(turn.candidates, turn.response)
         if index is None:
             raise InputError(dataset, turn.line, "candidates", "the gold response is not among the candidates")

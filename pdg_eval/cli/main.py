@@ -1,0 +1,75 @@
+"""Entry point of the ``pdg-eval`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .. import __version__
+from ..errors import InputError, PdgEvalError
+from . import score
+
+
+def _list_metrics(args: argparse.Namespace) -> int:
+    from ..metrics import load_all
+    from ..metrics.base import METRICS
+
+    load_all()
+    for name in sorted(METRICS):
+        cls = METRICS[name]
+        print(f"{name}  (default variant: {cls.default_variant})")
+        for variant, info in cls.variants.items():
+            tag = " [bug-compatible]" if info.bug_compatible else ""
+            tok = f" tok={info.tokenizer}" if info.tokenizer else ""
+            print(f"  {name}:{variant}{tok}{tag}\n      {info.description}\n      source: {info.source}")
+    return 0
+
+
+def _list_presets(args: argparse.Namespace) -> int:
+    from ..presets import PRESETS
+
+    for preset in PRESETS.values():
+        print(f"{preset.name}: {preset.description}")
+        for spec in preset.metrics:
+            print(f"    {spec}{'   (when the records have the field)' if spec.endswith('?') else ''}")
+        if preset.notes:
+            print(f"  note: {preset.notes}")
+    return 0
+
+
+def _print_schema(args: argparse.Namespace) -> int:
+    from ..records import record_schema
+
+    print(json.dumps(record_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdg-eval", description="Evaluation toolkit for Personalized Dialogue Generation.")
+    parser.add_argument("--version", action="version", version=f"pdg-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    score.add_parser(sub)
+    sub.add_parser("metrics", help="list metrics, variants and their sources").set_defaults(func=_list_metrics)
+    sub.add_parser("presets", help="list paper presets").set_defaults(func=_list_presets)
+    sub.add_parser("schema", help="print the JSON Schema of an input record").set_defaults(func=_print_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:  # one line: file:line: field: problem
+        print(exc.format(), file=sys.stderr)
+        return 2
+    except PdgEvalError as exc:
+        print(f"pdg-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""``pdg-eval score``: score a predictions file under a preset and/or explicit metrics."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..presets import PRESETS
+from ..readers import FORMATS, open_records
+from ..records import MAX_RECORD_BYTES
+from ..report import format_table, write_json, write_per_item_csv
+from ..scoring import requested_metrics, score_records
+from ..tokenize import TOKENIZERS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "score", help="score a predictions file",
+        description="Score system responses. INPUT is pdg-eval JSONL (see `pdg-eval schema`), or a published "
+                    "output format (ParlAI ConvAI2 text, PAA GT/PD, LMEDR TSV, one response per line).")
+    p.add_argument("input", help="predictions file")
+    p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="input format (default: sniffed)")
+    p.add_argument("--dataset", help="ConvAI2 ParlAI text file that supplies persona, context, references and "
+                                     "candidates for formats that lack them (lines, lmedr; alignment for paa)")
+    p.add_argument("--refs", help="line-aligned reference file for --format lines")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="paper preset (default: pdg when no --metric is given)")
+    p.add_argument("--metric", "-m", action="append", default=[], metavar="NAME[:VARIANT][,key=value...]",
+                   help="add a metric, e.g. bleu:sacrebleu or distinct:corpus,tok=cl100k (repeatable)")
+    p.add_argument("--tokenizer", choices=TOKENIZERS, help="override the tokenizer of every metric that tokenizes")
+    p.add_argument("--json", dest="json_out", metavar="FILE", help="write values, signatures and per-item statistics")
+    p.add_argument("--no-item-stats", action="store_true", help="leave per-item statistics out of --json")
+    p.add_argument("--per-item", metavar="FILE", help="write per-item values of sentence-level metrics as CSV")
+    p.add_argument("--max-record-bytes", type=int, default=MAX_RECORD_BYTES, help="longest accepted input line")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    records = open_records(args.input, args.format, dataset=args.dataset, refs=args.refs,
+                           max_bytes=args.max_record_bytes)
+    specs = requested_metrics(args.preset, args.metric)
+    result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
+                           progress=not args.quiet and sys.stderr.isatty())
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    # Outputs are written only after every record scored, each atomically.
+    if args.json_out:
+        write_json(result, args.json_out, item_stats=not args.no_item_stats)
+    if args.per_item:
+        write_per_item_csv(result, args.per_item)
+    sys.stdout.write(format_table(result))
+    return 0

@@ -1,0 +1,132 @@
+"""Rendering a :class:`~pdg_eval.scoring.ScoreRun`: text table, JSON, per-item CSV; atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from . import __version__
+from .scoring import ScoreRun
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path) -> Iterator[TextIO]:
+    """Write a text file all-or-nothing: a temporary file in the same folder is renamed on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _display(value: float, factor: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    shown = value * factor
+    if shown != 0 and abs(shown) < 0.005:
+        return f"{shown:.2e}"
+    return f"{shown:.2f}"
+
+
+def score_rows(run: ScoreRun) -> list[dict[str, Any]]:
+    """One row per reported number, with its signature."""
+    rows = []
+    for result in run.results:
+        metric = result.metric
+        sig = result.signature
+        for key in metric.keys:
+            value = result.scores[key]
+            rows.append({"metric": metric.name, "variant": metric.variant, "key": key,
+                         "tokenizer": sig.tokenizer, "value": value,
+                         "display": value * metric.display_factor, "display_scale": metric.display_factor,
+                         "scale": metric.scale_label,
+                         "higher_is_better": metric.higher_is_better, "signature": str(sig)})
+    return rows
+
+
+def format_table(run: ScoreRun) -> str:
+    """Readable table: values x100 where the papers print percentages (stated in the column)."""
+    rows = score_rows(run)
+    sigs: list[str] = []
+    for row in rows:
+        if row["signature"] not in sigs:
+            sigs.append(row["signature"])
+    header = ("metric", "variant", "tok", "scale", "value", "sig")
+    body = []
+    for row in rows:
+        scale = row["scale"]
+        arrow = "" if row["higher_is_better"] else " (lower better)"
+        body.append((row["key"] + arrow, row["variant"], row["tokenizer"].split("@")[0], scale,
+                     _display(row["value"], row["display_scale"]), f"[{sigs.index(row['signature']) + 1}]"))
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    out = io.StringIO()
+    preset = f", preset {run.preset}" if run.preset else ""
+    out.write(f"pdg-eval {__version__}: {run.source}, {run.n_items:,} items{preset}\n\n")
+    fmt = "  ".join(f"{{:{'>' if i == 4 else '<'}{w}}}" for i, w in enumerate(widths))
+    out.write(fmt.format(*header) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for r in body:
+        out.write(fmt.format(*r) + "\n")
+    out.write("\nsignatures:\n")
+    for i, sig in enumerate(sigs, start=1):
+        out.write(f"  [{i}] {sig}\n")
+    for note in run.skipped:
+        out.write(f"skipped: {note}\n")
+    return out.getvalue()
+
+
+def to_json(run: ScoreRun, item_stats: bool = True) -> dict[str, Any]:
+    """Values, signatures and (optionally) per-item sufficient statistics keyed by signature, so
+    significance tests can re-aggregate any resample without re-tokenising."""
+    doc: dict[str, Any] = {
+        "pdg_eval_version": __version__, "source": run.source, "n_items": run.n_items, "preset": run.preset,
+        "scores": score_rows(run),
+        "metrics": [{"name": r.metric.name, "variant": r.metric.variant, "keys": r.metric.keys,
+                     "values": r.scores, "higher_is_better": r.metric.higher_is_better,
+                     "signature": r.signature.to_json()} for r in run.results],
+        "skipped": run.skipped, "warnings": run.warnings,
+    }
+    if item_stats:
+        doc["items"] = {"ids": run.ids, "stats": {str(r.signature): r.stats for r in run.results}}
+    return doc
+
+
+def write_json(run: ScoreRun, path: str | Path, item_stats: bool = True) -> None:
+    with atomic_writer(path) as handle:
+        json.dump(to_json(run, item_stats), handle, ensure_ascii=False, separators=(",", ":"))
+        handle.write("\n")
+
+
+def write_per_item_csv(run: ScoreRun, path: str | Path) -> list[str]:
+    """Per-item values of the sentence-level metrics; returns the columns written (corpus-level
+    metrics have no per-item value and are listed in the JSON statistics instead)."""
+    columns: list[tuple[str, Any, str]] = []
+    for result in run.results:
+        probe = next((result.metric.item_values(s) for s in result.stats if result.metric.item_values(s) is not None), None)
+        if probe is None:
+            continue
+        for key in result.metric.keys:
+            columns.append((f"{result.metric.name}:{result.metric.variant}:{key}", result, key))
+    with atomic_writer(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", *[c[0] for c in columns]])
+        for i, item_id in enumerate(run.ids):
+            row: list[Any] = [item_id]
+            for _, result, key in columns:
+                values = result.metric.item_values(result.stats[i])
+                row.append("" if values is None else repr(float(values[key])))
+            writer.writerow(row)
+    return [c[0] for c in columns]
