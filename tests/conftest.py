@@ -1,0 +1,39 @@
+"""Shared fixtures: the golden vectors and real data come from ../shared (see pdg_eval.shared)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pdg_eval.records import Record, record_from_dict
+from pdg_eval.shared import shared_dir
+
+
+def shared_or_skip(*parts: str):
+    root = shared_dir()
+    if root is None or not root.joinpath(*parts).exists():
+        pytest.skip(f"shared data not available: {'/'.join(parts)}")
+    return root.joinpath(*parts)
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict:
+    return json.loads(shared_or_skip("golden", "golden_vectors.json").read_text("utf-8"))
+
+
+@pytest.fixture(scope="session")
+def golden_inputs() -> dict:
+    return json.loads(shared_or_skip("golden", "golden_inputs.json").read_text("utf-8"))
+
+
+@pytest.fixture(scope="session")
+def golden_records(golden_inputs) -> list[Record]:
+    return [record_from_dict({"id": e["id"], "persona": e["persona"], "context": e["context"],
+                              "response": e["prediction"], "reference": e["reference"]})
+            for e in golden_inputs["examples"]]
+
+
+@pytest.fixture(scope="session")
+def convai2_valid():
+    return shared_or_skip("data", "convai2", "valid_self_original.txt")
