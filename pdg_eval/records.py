@@ -9,6 +9,7 @@ set of ids seen is kept.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -106,6 +107,10 @@ def record_from_dict(obj: Any, source: str = "<memory>", line: int | None = None
 
 def _check_candidates(rec: Record) -> None:
     where = (rec.source, rec.line)
+    for name in ("candidate_scores", "nll"):
+        values = getattr(rec, name)
+        if values is not None and not all(math.isfinite(v) for v in values):
+            raise InputError(*where, name, "contains NaN or infinity")
     if rec.candidate_scores is not None and rec.candidates is None:
         raise InputError(*where, "candidate_scores", "given without 'candidates'")
     if rec.candidates is None:
@@ -146,13 +151,13 @@ def iter_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if len(raw) > max_bytes:
-                raise InputError(str(path), number, None,
+                raise InputError(str(path), number, "record",
                                  f"line is {len(raw) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB limit "
                                  "(raise it with --max-record-bytes)")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError(str(path), number, None,
+                raise InputError(str(path), number, "record",
                                  f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
             yield number, text.rstrip("\r\n")
 
@@ -167,7 +172,7 @@ def read_jsonl(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(source, number, None, f"malformed JSON: {exc.msg} (column {exc.colno})") from None
+            raise InputError(source, number, "record", f"malformed JSON: {exc.msg} (column {exc.colno})") from None
         rec = record_from_dict(obj, source, number)
         if rec.id in seen:
             raise InputError(source, number, "id", f"duplicate id {rec.id!r} (first on line {seen[rec.id]})")

@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PdgEvalError as exc:
         print(f"pdg-eval: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # unreadable input or unwritable output
+        print(f"{exc.filename}: {exc.strerror}" if exc.filename else f"pdg-eval: error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
 
