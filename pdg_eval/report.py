@@ -94,7 +94,7 @@ def to_json(run: ScoreRun, item_stats: bool = True) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "pdg_eval_version": __version__, "source": run.source, "n_items": run.n_items, "preset": run.preset,
         "scores": score_rows(run),
-        "metrics": [{"name": r.metric.name, "variant": r.metric.variant, "keys": r.metric.keys,
+        "metrics": [{"name": r.metric.name, "variant": r.metric.variant, "spec": r.metric.spec, "keys": r.metric.keys,
                      "values": r.scores, "higher_is_better": r.metric.higher_is_better,
                      "signature": r.signature.to_json()} for r in run.results],
         "skipped": run.skipped, "warnings": run.warnings,

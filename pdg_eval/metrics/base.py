@@ -123,6 +123,15 @@ class Metric(ABC):
         return self.tokenizer(text)
 
     @property
+    def spec(self) -> str:
+        """A spec string that rebuilds this exact metric with :func:`build_metric`."""
+        parts = [f"{self.name}:{self.variant}"]
+        parts += [f"{k}={_fmt(v)}" for k, v in sorted(self.options.items()) if v is not None]
+        if self.tokenizer is not None:
+            parts.append(f"tok={self.tokenizer.name}")
+        return ",".join(parts)
+
+    @property
     def label(self) -> str:
         return f"{self.name}:{self.variant}"
 
@@ -161,11 +170,16 @@ def parse_metric_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
     head, *opt_parts = spec.split(",")
     name, _, variant = head.partition(":")
     options: dict[str, str] = {}
+    last_key: str | None = None
     for part in opt_parts:
         key, eq, value = part.partition("=")
+        if not eq and last_key is not None:  # list value, e.g. grams=2,3,4
+            options[last_key] += "," + part.strip()
+            continue
         if not eq or not key:
             raise ConfigError(f"bad option {part!r} in metric spec {spec!r}: expected key=value")
-        options[key.strip()] = value.strip()
+        last_key = key.strip()
+        options[last_key] = value.strip()
     return name.strip(), (variant.strip() or None), options
 
 

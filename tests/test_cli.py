@@ -1,0 +1,90 @@
+"""End-to-end CLI behaviour on the bundled example: table, JSON, per-item CSV, determinism."""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+
+import jsonschema
+
+from pdg_eval.cli.main import main
+from pdg_eval.metrics.base import build_metric
+from pdg_eval.presets import PRESETS
+from pdg_eval.records import read_jsonl, record_from_dict, record_schema, write_jsonl
+
+EXAMPLE = str(resources.files("pdg_eval").joinpath("examples/persona_chat_example.jsonl"))
+
+
+def test_example_validates_against_schema_and_round_trips(tmp_path):
+    schema = record_schema()
+    lines = open(EXAMPLE, encoding="utf-8").read().splitlines()
+    for line in lines:
+        jsonschema.validate(json.loads(line), schema)
+    records = list(read_jsonl(EXAMPLE))
+    assert len(records) == 12
+    out = tmp_path / "copy.jsonl"
+    assert write_jsonl(records, out) == 12
+    again = list(read_jsonl(out))
+    assert [r.to_json() for r in again] == [r.to_json() for r in records]
+    assert record_from_dict(records[0].to_json()).references == records[0].references
+
+
+def test_score_example_default_preset(tmp_path, capsys):
+    out_json, out_csv = tmp_path / "s.json", tmp_path / "items.csv"
+    assert main(["score", EXAMPLE, "-q", "--json", str(out_json), "--per-item", str(out_csv)]) == 0
+    text = capsys.readouterr().out
+    assert "12 items, preset pdg" in text and "signatures:" in text
+    assert "[1] bleu:nltk_sentence_avg|tok:treebank|smooth:none|w3:0.33|scale:x100|preset:pdg|version:pdg-eval-" in text
+    doc = json.loads(out_json.read_text())
+    assert doc["n_items"] == 12 and doc["items"]["ids"][0] == "example-0-0"
+    labels = {(m["name"], m["variant"]) for m in doc["metrics"]}
+    assert ("hits@1", "scores") in labels and ("ppl", "token_micro") in labels
+    assert all(row["signature"] in doc["items"]["stats"] for row in doc["scores"])
+    rows = list(csv.reader(out_csv.open()))
+    assert rows[0][0] == "id" and len(rows) == 13
+    assert "bleu:nltk_sentence_avg:bleu-1" in rows[0] and "distinct:corpus:dist-1" not in rows[0]
+
+
+def test_json_statistics_reaggregate_to_the_reported_values(tmp_path):
+    """The per-item statistics in --json are sufficient: re-aggregating them gives every value."""
+    out_json = tmp_path / "s.json"
+    assert main(["score", EXAMPLE, "-q", "--json", str(out_json)]) == 0
+    doc = json.loads(out_json.read_text())
+    for m in doc["metrics"]:
+        metric = build_metric(m["spec"])
+        assert str(metric.signature()).replace(f"|preset:{doc['preset']}", "") == \
+            m["signature"]["string"].replace(f"|preset:{doc['preset']}", "")
+        stats = doc["items"]["stats"][m["signature"]["string"]]
+        assert metric.aggregate(stats) == m["values"], m["spec"]
+
+
+def test_output_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["score", EXAMPLE, "-q", "--json", str(a)]) == 0
+    assert main(["score", EXAMPLE, "-q", "--json", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_every_preset_runs_on_the_example(capsys):
+    for name in PRESETS:
+        assert main(["score", EXAMPLE, "-q", "--preset", name]) == 0, name
+        assert f"preset {name}" in capsys.readouterr().out
+
+
+def test_free_metric_selection_and_tokenizer_override(capsys):
+    assert main(["score", EXAMPLE, "-q", "-m", "bleu:sacrebleu", "-m", "distinct:corpus,tok=cl100k,n=3"]) == 0
+    out = capsys.readouterr().out
+    assert "dist-3" in out and "tok:cl100k@223921b76ee9" in out and "preset" not in out.splitlines()[0]
+    assert main(["score", EXAMPLE, "-q", "--preset", "dhap", "--tokenizer", "char"]) == 0
+    assert "tok:char" in capsys.readouterr().out
+
+
+def test_listing_commands(capsys):
+    assert main(["metrics"]) == 0
+    listing = capsys.readouterr().out
+    assert "bleu:clv_released" in listing and "[bug-compatible]" in listing
+    assert main(["presets"]) == 0
+    assert "morpheus_code" in capsys.readouterr().out
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "pdg-eval record"
