@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..records import Record
 from .base import Metric, VariantInfo, mean, register_metric
-from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, sacrebleu_score, sum_stats
+from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
 
 #: DHAP/MSP/MORPHEUS weights; W3 sums to 0.99 and is copied exactly (zhengyima/DHAP@5ec160f:evaluate.py:374-381).
 NLTK_PDG_WEIGHTS = {1: (1, 0, 0, 0), 2: (0.5, 0.5, 0, 0), 3: (0.33, 0.33, 0.33, 0), 4: (0.25, 0.25, 0.25, 0.25)}
@@ -79,17 +79,17 @@ class Bleu(Metric):
 
     def item_stats(self, record: Record) -> list[int]:
         if self.variant == "idl_released":
-            return match_stats(tuple(record.reference), [tuple(record.response)], 1)
+            return match_stats(tuple(record.reference), (tuple(record.response),), 1)
         hyp = self.tok(record.response)
         if self.variant == "multibleu":
             hyp = tuple(t.lower() for t in hyp)
-            refs = [tuple(t.lower() for t in self.tok(r)) for r in record.references]
+            refs = tuple(tuple(t.lower() for t in self.tok(r)) for r in record.references)
         elif self.variant == "clv_released":
-            refs = [tuple(word) for word in self.tok(record.reference)]
+            refs = tuple(tuple(word) for word in self.tok(record.reference))
         elif self.variant == "pal_swapped":
-            hyp, refs = self.tok(record.reference), [hyp]
+            hyp, refs = self.tok(record.reference), (hyp,)
         else:
-            refs = [self.tok(r) for r in record.references]
+            refs = tuple(self.tok(r) for r in record.references)
         return match_stats(hyp, refs, 4)
 
     def _sentence_weights(self) -> dict[int, tuple]:
@@ -99,7 +99,7 @@ class Bleu(Metric):
         if self.variant in ("nltk_sentence_avg", "clv_released", "parlai"):
             smooth, eps = ("method1", 1e-12) if self.variant == "parlai" else (self.options["smooth"], 0.1)
             weights = self._sentence_weights()
-            return {f"bleu-{n}": nltk_bleu(stats, weights[n], smooth, eps) for n in range(1, 5)}
+            return dict(zip(self.keys, nltk_bleu_multi(stats, [weights[n] for n in range(1, 5)], smooth, eps)))
         if self.variant == "idl_released":
             return {"bleu-1": nltk_bleu(stats, (1,), "none")}
         return None

@@ -16,7 +16,15 @@ from typing import Hashable, Sequence
 Tokens = Sequence[Hashable]
 
 _STATS_CACHE: dict[tuple, list[int]] = {}
+_COUNTS_CACHE: dict[tuple, dict] = {}
 _CACHE_LIMIT = 1 << 17
+
+try:  # the C helper behind collections.Counter, without Counter's per-call overhead
+    from collections import _count_elements
+except ImportError:  # pragma: no cover - other Python implementations
+    def _count_elements(mapping, iterable):
+        for elem in iterable:
+            mapping[elem] = mapping.get(elem, 0) + 1
 
 
 def ngram_counts(tokens: Tokens, n: int) -> Counter:
@@ -26,37 +34,53 @@ def ngram_counts(tokens: Tokens, n: int) -> Counter:
     return Counter(zip(*(tokens[i:] for i in range(n))))
 
 
+def all_ngram_counts(tokens: tuple, max_n: int) -> dict[tuple, int]:
+    """Counts of every n-gram of orders 1..max_n in one dict (a tuple's length is its order), cached per text."""
+    key = (tokens, max_n)
+    counts = _COUNTS_CACHE.get(key)
+    if counts is None:
+        counts = {}
+        for n in range(1, min(max_n, len(tokens)) + 1):
+            _count_elements(counts, zip(*[tokens[i:] for i in range(n)]) if n > 1 else zip(tokens))
+        if len(_COUNTS_CACHE) >= _CACHE_LIMIT:
+            _COUNTS_CACHE.clear()
+        _COUNTS_CACHE[key] = counts
+    return counts
+
+
 def closest_ref_length(ref_lens: Sequence[int], hyp_len: int) -> int:
     """Reference length closest to the hypothesis length, ties to the shorter (NLTK, sacreBLEU,
     pycocoevalcap 'closest' and multi-bleu.perl all agree)."""
     return min(ref_lens, key=lambda r: (abs(r - hyp_len), r))
 
 
-def match_stats(hyp: Tokens, refs: Sequence[Tokens], max_n: int = 4) -> list[int]:
-    """``[hyp_len, closest_ref_len, matches_1..max_n, totals_1..max_n]`` with clipped matches."""
-    key = (tuple(hyp), tuple(map(tuple, refs)), max_n)
+def match_stats(hyp: tuple, refs: Sequence[tuple], max_n: int = 4) -> list[int]:
+    """``[hyp_len, closest_ref_len, matches_1..max_n, totals_1..max_n]`` with clipped matches
+    (counts clipped by the maximum count in any one reference, as every reference tool does)."""
+    key = (hyp, tuple(refs), max_n)
     cached = _STATS_CACHE.get(key)
     if cached is not None:
         return cached
     hyp_len = len(hyp)
     matches = [0] * max_n
-    totals = [max(0, hyp_len - n + 1) for n in range(1, max_n + 1)]
-    for n in range(1, max_n + 1):
-        if hyp_len < n:
-            break
-        hyp_counts = ngram_counts(hyp, n)
-        if len(refs) == 1:
-            ref_counts = ngram_counts(refs[0], n) if len(refs[0]) >= n else {}
-            matches[n - 1] = sum(min(c, ref_counts.get(g, 0)) for g, c in hyp_counts.items())
-        else:
-            max_counts: dict = {}
-            for ref in refs:
-                if len(ref) < n:
-                    continue
-                for g, c in ngram_counts(ref, n).items():
-                    if c > max_counts.get(g, 0):
-                        max_counts[g] = c
-            matches[n - 1] = sum(min(c, max_counts.get(g, 0)) for g, c in hyp_counts.items())
+    hyp_counts = all_ngram_counts(hyp, max_n)
+    if len(refs) == 1:
+        ref_counts = all_ngram_counts(refs[0], max_n)
+        for g, c in hyp_counts.items():
+            r = ref_counts.get(g)
+            if r:
+                matches[len(g) - 1] += c if c < r else r
+    else:
+        ref_list = [all_ngram_counts(r, max_n) for r in refs]
+        for g, c in hyp_counts.items():
+            r = 0
+            for counts in ref_list:
+                v = counts.get(g, 0)
+                if v > r:
+                    r = v
+            if r:
+                matches[len(g) - 1] += c if c < r else r
+    totals = [hyp_len - n + 1 if hyp_len >= n else 0 for n in range(1, max_n + 1)]
     stats = [hyp_len, closest_ref_length([len(r) for r in refs], hyp_len), *matches, *totals]
     if len(_STATS_CACHE) >= _CACHE_LIMIT:
         _STATS_CACHE.clear()
@@ -97,9 +121,16 @@ def nltk_bleu(stats: Sequence[int], weights: Sequence[float], smoothing: str = "
     ``'method1'`` adds ``epsilon`` to zero numerators. ``per_sentence_denominators`` applies
     NLTK's ``max(1, total)`` to the given (single-sentence) statistics.
     """
+    return nltk_bleu_multi(stats, (weights,), smoothing, epsilon, per_sentence_denominators)[0]
+
+
+def nltk_bleu_multi(stats: Sequence[int], weight_sets: Sequence[Sequence[float]], smoothing: str = "none",
+                    epsilon: float = 0.1, per_sentence_denominators: bool = True) -> list[float]:
+    """:func:`nltk_bleu` for several weight tuples at once (shared precisions and brevity penalty,
+    the same float operations per weight tuple)."""
     hyp_len, ref_len, matches, totals = split_stats(stats)
     if matches[0] == 0:
-        return 0
+        return [0] * len(weight_sets)
     if hyp_len > ref_len:
         bp = 1
     elif hyp_len == 0:
@@ -107,7 +138,7 @@ def nltk_bleu(stats: Sequence[int], weights: Sequence[float], smoothing: str = "
     else:
         bp = math.exp(1 - ref_len / hyp_len)
     logs = []
-    for w, num, den in zip(weights, matches, totals):
+    for num, den in zip(matches, totals):
         if per_sentence_denominators and den < 1:
             den = 1
         if num != 0:
@@ -116,9 +147,9 @@ def nltk_bleu(stats: Sequence[int], weights: Sequence[float], smoothing: str = "
             p = epsilon / den
         else:
             p = sys.float_info.min
-        if p > 0:
-            logs.append(w * math.log(p))
-    return bp * math.exp(math.fsum(logs))
+        logs.append(math.log(p) if p > 0 else None)
+    return [bp * math.exp(math.fsum([w * lg for w, lg in zip(weights, logs) if lg is not None]))
+            for weights in weight_sets]
 
 
 def sacrebleu_score(stats: Sequence[int], max_order: int = 4, smooth_method: str = "exp"):
