@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from ..presets import PRESETS
 from ..readers import FORMATS, open_records
@@ -36,12 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    records = open_records(args.input, args.format, dataset=args.dataset, refs=args.refs,
-                           max_bytes=args.max_record_bytes)
-    specs = requested_metrics(args.preset, args.metric)
-    result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
-                           progress=not args.quiet and sys.stderr.isatty())
-    for warning in result.warnings:
+    with warnings.catch_warnings(record=True) as reader_warnings:  # e.g. alignment reports
+        warnings.simplefilter("always")
+        records = open_records(args.input, args.format, dataset=args.dataset, refs=args.refs,
+                               max_bytes=args.max_record_bytes)
+        specs = requested_metrics(args.preset, args.metric)
+        result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
+                               progress=not args.quiet and sys.stderr.isatty())
+    for warning in [str(w.message) for w in reader_warnings] + result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     # Outputs are written only after every record scored, each atomically.
     if args.json_out:
