@@ -63,14 +63,20 @@ def paa_precision(records: Sequence[Record]) -> Result:
     return None, {"bleu-1": score.precisions[0], "bleu-2": score.precisions[1]}
 
 
-def coco_bleu(records: Sequence[Record], tok: str = "whitespace", swapped: bool = False) -> Result:
-    from pycocoevalcap.bleu.bleu import Bleu
-
+def _coco_inputs(records: Sequence[Record], tok: str, swapped: bool) -> tuple[dict, dict]:
+    """pycocoevalcap's ``gts`` (references) and ``res`` (hypotheses); PAL passes them swapped."""
     hyps, refs = _toks(records, tok)
     gts = {i: [" ".join(x) for x in r] for i, r in enumerate(refs)}
     res = {i: [" ".join(h)] for i, h in enumerate(hyps)}
     if swapped:
-        gts, res = ({i: res[i] for i in res}, {i: gts[i][:1] for i in gts})
+        return res, {i: gts[i][:1] for i in gts}
+    return gts, res
+
+
+def coco_bleu(records: Sequence[Record], tok: str = "whitespace", swapped: bool = False) -> Result:
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    gts, res = _coco_inputs(records, tok, swapped)
     score, _ = Bleu(4).compute_score(gts, res, verbose=0)
     return None, {f"bleu-{n}": score[n - 1] for n in range(1, 5)}
 
@@ -135,11 +141,7 @@ def rouge_score_f(records: Sequence[Record]) -> Result:
 def coco_rouge(records: Sequence[Record], tok: str = "whitespace", swapped: bool = False) -> Result:
     from pycocoevalcap.rouge.rouge import Rouge
 
-    hyps, refs = _toks(records, tok)
-    gts = {i: [" ".join(x) for x in r] for i, r in enumerate(refs)}
-    res = {i: [" ".join(h)] for i, h in enumerate(hyps)}
-    if swapped:
-        gts, res = ({i: res[i] for i in res}, {i: gts[i][:1] for i in gts})
+    gts, res = _coco_inputs(records, tok, swapped)
     score, per = Rouge().compute_score(gts, res)
     return [[float(x)] for x in per], {"rouge-l": float(score)}
 

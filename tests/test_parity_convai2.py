@@ -65,20 +65,19 @@ def test_nltk_sentence_avg_treebank(records):
     assert [[v[f"bleu-{n}"] for n in range(1, 5)] for v in values] == ref_items
 
 
+ROUGE_PER_ITEM = [  # (spec prefix, reference, stat order in the reference rows, keys)
+    ("rouge", reference.pltrdy_rouge, "rpf", ("rouge-1", "rouge-2", "rouge-l")),
+    ("rouge:rouge_score", reference.rouge_score_f, "prf", ("rouge1", "rouge2", "rougeL")),
+]
+
+
 @pytest.mark.parametrize("stat", ["r", "p", "f"])
-def test_pltrdy_rouge_identical(records, stat):
-    _, values, _ = ours(f"rouge,stat={stat}", records)
-    ref_items, _ = cached(reference.pltrdy_rouge, records)
-    k = "rpf".index(stat)
-    assert [[v["rouge-1"], v["rouge-2"], v["rouge-l"]] for v in values] == [[p[k], p[3 + k], p[6 + k]] for p in ref_items]
-
-
-@pytest.mark.parametrize("stat", ["p", "r", "f"])
-def test_rouge_score_identical(records, stat):
-    _, values, _ = ours(f"rouge:rouge_score,stat={stat}", records)
-    ref_items, _ = cached(reference.rouge_score_f, records)
-    k = "prf".index(stat)
-    assert [[v["rouge1"], v["rouge2"], v["rougeL"]] for v in values] == [[p[k], p[3 + k], p[6 + k]] for p in ref_items]
+@pytest.mark.parametrize("prefix,ref_fn,order,keys", ROUGE_PER_ITEM, ids=["pltrdy", "rouge_score"])
+def test_rouge_identical(records, prefix, ref_fn, order, keys, stat):
+    _, values, _ = ours(f"{prefix},stat={stat}", records)
+    ref_items, _ = cached(ref_fn, records)
+    k = order.index(stat)
+    assert [[v[key] for key in keys] for v in values] == [[p[k], p[3 + k], p[6 + k]] for p in ref_items]
 
 
 CORPUS = [

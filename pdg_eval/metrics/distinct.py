@@ -1,8 +1,8 @@
 """Distinct-n in the six published definitions C1–C6 (spec: metrics.md §3).
 
 The same outputs give Dist-1 = 85.40 per response (C4, IDL) and 1.90 at corpus level (C1, CLV,
-MORPHEUS) — the variant name is part of every reported number. Corpus variants keep interned
-n-gram ids per item, so any resample of items is re-aggregated exactly.
+MORPHEUS) — the variant name is part of every reported number. Corpus variants keep each
+response's tokens as its statistics, so any resample of items is re-aggregated exactly.
 """
 
 from __future__ import annotations
@@ -53,17 +53,12 @@ class Distinct(Metric):
             raise ConfigError("distinct n= must be an integer") from None
         if not 1 <= self.options["n"] <= 6:
             raise ConfigError("distinct n= must be between 1 and 6")
-        self._ids: dict[tuple, int] = {}
         if self.variant == "clv_s":
             self.requires = ("samples",)
 
     @property
     def keys(self) -> list[str]:
         return [f"dist-{k}" for k in range(1, self.options["n"] + 1)]
-
-    def _intern(self, grams: list[tuple]) -> list[int]:
-        ids = self._ids
-        return [ids.setdefault(g, len(ids)) for g in grams]
 
     def item_stats(self, record: Record):
         n_max = self.options["n"]
@@ -76,10 +71,8 @@ class Distinct(Metric):
             return [_ratio_or_zero(len(set(g := _ngrams(tokens, n))), len(g)) for n in range(1, n_max + 1)]
         if self.variant == "parlai_intra":
             return [max(len(set(g := _ngrams(tokens, n))), 1e-12) / max(len(g), 1e-5) for n in range(1, n_max + 1)]
-        if self.variant == "concat":
-            return self._intern([(t,) for t in tokens])
-        # corpus-level: interned n-gram ids per order (+ the token count for the PAA denominator)
-        return [self._intern(_ngrams(tokens, n)) for n in range(1, n_max + 1)]
+        # corpus-level variants: the response's tokens are the sufficient statistics
+        return list(tokens)
 
     def item_values(self, stats) -> dict[str, float] | None:
         if self.variant in ("per_response", "parlai_intra", "clv_s"):
@@ -94,14 +87,18 @@ class Distinct(Metric):
             stream = [t for s in stats for t in s]
             return {f"dist-{n}": _ratio_or_zero(len(set(_ngrams(stream, n))), len(stream)) for n in range(1, n_max + 1)}
         out = {}
-        tokens = sum(len(s[0]) for s in stats)
+        tokens = sum(len(s) for s in stats)
         for n in range(1, n_max + 1):
-            unique = len({g for s in stats for g in s[n - 1]})
-            total = sum(len(s[n - 1]) for s in stats)
+            unique: set[tuple] = set()
+            total = 0
+            for s in stats:
+                grams = _ngrams(s, n)
+                unique.update(grams)
+                total += len(grams)
             if self.variant == "paa":
-                out[f"dist-{n}"] = _ratio_or_zero(unique, tokens)
+                out[f"dist-{n}"] = _ratio_or_zero(len(unique), tokens)
             elif self.variant == "parlai_inter":
-                out[f"dist-{n}"] = max(unique, 1e-12) / max(total, 1e-5)
+                out[f"dist-{n}"] = max(len(unique), 1e-12) / max(total, 1e-5)
             else:
-                out[f"dist-{n}"] = _ratio_or_zero(unique, total)
+                out[f"dist-{n}"] = _ratio_or_zero(len(unique), total)
         return out

@@ -70,14 +70,14 @@ def match_stats(hyp: tuple, refs: Sequence[tuple], max_n: int = 4) -> list[int]:
             r = ref_counts.get(g)
             if r:
                 matches[len(g) - 1] += c if c < r else r
-    else:
-        ref_list = [all_ngram_counts(r, max_n) for r in refs]
+    else:  # clip by the maximum count over references: merge the references once
+        max_counts: dict[tuple, int] = {}
+        for ref in refs:
+            for g, v in all_ngram_counts(ref, max_n).items():
+                if v > max_counts.get(g, 0):
+                    max_counts[g] = v
         for g, c in hyp_counts.items():
-            r = 0
-            for counts in ref_list:
-                v = counts.get(g, 0)
-                if v > r:
-                    r = v
+            r = max_counts.get(g)
             if r:
                 matches[len(g) - 1] += c if c < r else r
     totals = [hyp_len - n + 1 if hyp_len >= n else 0 for n in range(1, max_n + 1)]

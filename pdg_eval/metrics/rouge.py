@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..records import Record
 from .base import Metric, VariantInfo, mean, register_metric
 from .lcs import lcs_length, lcs_token_set
-from .ngrams import ngram_counts
+from .ngrams import all_ngram_counts
 
 _STATS = ("r", "p", "f")
 
@@ -57,15 +57,18 @@ def _fmeasure(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def rouge_score_scores(target: Sequence[str], prediction: Sequence[str]) -> list[float]:
+def rouge_score_scores(target: tuple, prediction: tuple) -> list[float]:
     """``RougeScorer(['rouge1','rouge2','rougeL']).score`` on tokens: ``[p1,r1,f1, p2,r2,f2, pL,rL,fL]``."""
     out: list[float] = []
+    t_counts, p_counts = all_ngram_counts(target, 2), all_ngram_counts(prediction, 2)
+    inter = [0, 0]
+    for g, c in t_counts.items():
+        v = p_counts.get(g)
+        if v:
+            inter[len(g) - 1] += c if c < v else v
     for n in (1, 2):
-        t_counts = ngram_counts(target, n) if len(target) >= n else {}
-        p_counts = ngram_counts(prediction, n) if len(prediction) >= n else {}
-        inter = sum(min(c, p_counts.get(g, 0)) for g, c in t_counts.items())
-        p = inter / max(sum(p_counts.values()), 1)
-        r = inter / max(sum(t_counts.values()), 1)
+        p = inter[n - 1] / max(len(prediction) - n + 1, 1)
+        r = inter[n - 1] / max(len(target) - n + 1, 1)
         out += [p, r, _fmeasure(p, r)]
     if not target or not prediction:
         return out + [0, 0, 0]
