@@ -181,8 +181,8 @@ def test_persona_overlap_rows(golden, golden_inputs, golden_records, tmp_path):
     idf.write_text(json.dumps(aux["E4_toy_global_idf"]["value"]))
     close(score("p-f1", golden_records)["p-f1"], g["E1_msp_p_f1_persona_history_no_stopwords"]["value"])
     close(score(f"p-f1,stopwords={stop}", golden_records)["p-f1"], g["E1_msp_p_f1_persona_history_demo_stopwords"]["value"])
-    close(score("p-f1:idl,history=persona", golden_records)["p-f1"], g["E2_idl_p_f1_persona_history"]["value"])
-    close(score("p-f1:idl,history=last_turn", golden_records)["p-f1"], g["E2_idl_p_f1_last_turn_history"]["value"])
+    close(score("p-f1:idl,history_source=persona", golden_records)["p-f1"], g["E2_idl_p_f1_persona_history"]["value"])
+    close(score("p-f1:idl,history_source=last_turn", golden_records)["p-f1"], g["E2_idl_p_f1_last_turn_history"]["value"])
     close(score("p-cover", golden_records)["p-cover"], g["E3_dhap_p_cover_local_idf"]["value"])
     close(per_item("p-cover", golden_records, "p-cover"), [4.394449154672439, 4.799914262780604, 1.5040773967762742,
                                                             2.1972245773362196, 2.6026896854443837])

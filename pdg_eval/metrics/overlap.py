@@ -1,6 +1,6 @@
 """Word-overlap metrics: ParlAI F1, persona F1 (P-F1) and persona coverage (P-Cover / P-Co).
 
-Spec: metrics.md §5 and §7. "History" for the persona metrics is explicit (``history``):
+Spec: metrics.md §5 and §7. "History" for the persona metrics is explicit (``history_source``):
 ``persona`` sentences, the ``last_turn`` of the context, the bot's ``last_bot_turn`` (IDL's
 ``history[1::2][-1:]``), all ``bot_turns``, or the whole ``context``.
 """
@@ -111,7 +111,7 @@ class F1(Metric):
 class PersonaF1(Metric):
     name = "p-f1"
     default_variant = "msp"
-    option_defaults = {"history": None, "stopwords": None}
+    option_defaults = {"history_source": None, "stopwords": None}
     variants = {
         "msp": VariantInfo("set F1 between response words and the union of history words, minus stopwords",
                            source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:67-92"),
@@ -121,10 +121,10 @@ class PersonaF1(Metric):
     keys = ["p-f1"]
 
     def setup(self) -> None:
-        history = self.options["history"] or ("persona" if self.variant == "msp" else "last_bot_turn")
+        history = self.options["history_source"] or ("persona" if self.variant == "msp" else "last_bot_turn")
         if history not in HISTORY_SOURCES:
-            raise ConfigError(f"p-f1 history= must be one of {', '.join(HISTORY_SOURCES)}")
-        self.options["history"] = history
+            raise ConfigError(f"p-f1 history_source= must be one of {', '.join(HISTORY_SOURCES)}")
+        self.options["history_source"] = history
         path = self.options["stopwords"]
         self._stopwords = load_word_list(path) if path else frozenset()
         if path:
@@ -133,12 +133,12 @@ class PersonaF1(Metric):
             self._stopwords_hash = file_sha256(path)[:12]
 
     def signature_options(self) -> dict:
-        opts = {"history": self.options["history"]}
+        opts = {"history_source": self.options["history_source"]}
         opts["stopwords"] = f"sha256:{self._stopwords_hash}" if self._stopwords else "none"
         return opts
 
     def item_stats(self, record: Record) -> float:
-        texts = history_texts(record, self.options["history"])
+        texts = history_texts(record, self.options["history_source"])
         if self.variant == "idl":
             history = set(self.tok(" ".join(texts)))
         else:
@@ -158,7 +158,7 @@ class PersonaCover(Metric):
     name = "p-cover"
     default_variant = "dhap"
     display_factor = 1.0
-    option_defaults = {"history": "persona", "idf": None}
+    option_defaults = {"history_source": "persona", "idf": None}
     variants = {
         "dhap": VariantInfo("max over history items of the summed local idf ln(N/df) of response words found there",
                             source="zhengyima/DHAP@5ec160f:evaluate.py:256-302"),
@@ -174,8 +174,8 @@ class PersonaCover(Metric):
     keys = ["p-cover"]
 
     def setup(self) -> None:
-        if self.options["history"] not in HISTORY_SOURCES:
-            raise ConfigError(f"p-cover history= must be one of {', '.join(HISTORY_SOURCES)}")
+        if self.options["history_source"] not in HISTORY_SOURCES:
+            raise ConfigError(f"p-cover history_source= must be one of {', '.join(HISTORY_SOURCES)}")
         self._idf: dict[str, float] = {}
         if self.variant == "msp":
             if not self.options["idf"]:
@@ -186,7 +186,7 @@ class PersonaCover(Metric):
             self.display_factor = 100.0
 
     def signature_options(self) -> dict:
-        opts = {"history": self.options["history"]}
+        opts = {"history_source": self.options["history_source"]}
         if self.variant == "msp":
             from ..tokenize import file_sha256
 
@@ -196,7 +196,7 @@ class PersonaCover(Metric):
     def item_stats(self, record: Record):
         if self.variant == "idl_released":
             return 0.0
-        texts = history_texts(record, self.options["history"])
+        texts = history_texts(record, self.options["history_source"])
         response = self.tok(record.response)
         if self.variant == "morpheus":
             return self._morpheus_stats(texts, response)
