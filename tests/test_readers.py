@@ -242,10 +242,10 @@ def test_non_utf8_byte(tmp_path: Path, tiny: Path) -> None:
     hyp = tmp_path / "hyp.txt"
     hyp.write_bytes(b"fine\ncaf\xe9\nok\n")
     error = error_of(lambda: list(open_records(hyp, dataset=tiny)))
-    assert str(error) == f"{hyp}:2: not valid UTF-8 (byte 0xe9 at column 4)"
+    assert str(error) == f"{hyp}:2: record: not valid UTF-8 (byte 0xe9 at column 4)"
     paa = tmp_path / "paa.txt"
     paa.write_bytes(b"\xef\xbb\xbf==========\nGT: a \nPD: \xff \n")
-    assert str(error_of(lambda: list(open_records(paa)))).startswith(f"{paa}:3: not valid UTF-8")
+    assert str(error_of(lambda: list(open_records(paa)))).startswith(f"{paa}:3: record: not valid UTF-8")
 
 
 def test_bad_convai2(tmp_path: Path) -> None:
