@@ -17,6 +17,9 @@ from .presets import get_preset
 from .records import Record, check_consistent
 from .tokenize import contains_cjk
 
+#: Records are handed to metrics in chunks, so model-based metrics can batch (lexical ones loop).
+CHUNK_SIZE = 256
+
 EMPTY_RESPONSE_RULE = ("an empty response has no tokens: it scores 0 on every reference-based metric, adds no "
                        "n-grams (but counts as a response) in Distinct and self-BLEU, and is kept in every mean")
 
@@ -114,6 +117,13 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         from tqdm import tqdm
 
         iterator = tqdm(iterator, desc="scoring", unit=" rec", file=sys.stderr, mininterval=0.5)
+    chunk: list[Record] = []
+
+    def flush() -> None:
+        for metric, bucket in zip(metrics, stats):
+            bucket.extend(metric.items_stats(chunk))
+        chunk.clear()
+
     for record in iterator:
         ids.append(record.id)
         if not record.response.strip():
@@ -122,12 +132,15 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
             cjk_warned = True
             warnings.append(f"{record.source}:{record.line}: response: contains CJK characters but some tokenizer "
                             "does not segment them; use --tokenizer char, zh or jieba for Chinese")
-        for metric, bucket in zip(metrics, stats):
+        for metric in metrics:
             for name in metric.requires:
                 if not _has_field(record, name):
                     raise InputError(record.source, record.line, name,
                                      f"missing; required by {metric.label} (present on the first record)")
-            bucket.append(metric.item_stats(record))
+        chunk.append(record)
+        if len(chunk) >= CHUNK_SIZE:
+            flush()
+    flush()
     if empty_lines:
         shown = ", ".join(empty_lines[:3]) + (" ..." if len(empty_lines) > 3 else "")
         warnings.append(f"{len(empty_lines)} empty response(s) ({shown}): {EMPTY_RESPONSE_RULE}")

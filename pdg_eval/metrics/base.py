@@ -110,6 +110,10 @@ class Metric(ABC):
     def aggregate(self, stats: Sequence[Stats]) -> dict[str, float]:
         """Scores from the statistics of any multiset of records."""
 
+    def items_stats(self, records: Sequence[Record]) -> list[Stats]:
+        """Statistics of a chunk of records; model-based metrics override this to batch."""
+        return [self.item_stats(r) for r in records]
+
     def item_values(self, stats: Stats) -> dict[str, float] | None:
         """Per-item scores for sentence-level metrics (None for corpus-level ones)."""
         return None
