@@ -3,7 +3,7 @@
 | name          | what it does                                                           | used by                     |
 |---------------|------------------------------------------------------------------------|-----------------------------|
 | whitespace    | ``str.split()``                                                        | DHAP, MSP, CLV, PAL, golden |
-| treebank      | ``nltk.word_tokenize(x, preserve_line=True)`` (no punkt data needed)   | IDL, Texygen                |
+| treebank      | ``nltk.word_tokenize(x, preserve_line=True)`` via fast_treebank (same) | IDL, Texygen                |
 | parlai        | ParlAI ``normalize_answer`` then split                                 | ParlAI F1 / BLEU            |
 | 13a, zh       | sacreBLEU's tokenizers, then split                                     | PAA (13a)                   |
 | punct         | every ``string.punctuation`` char padded with spaces (PAA eval_distinct_avg) | PAA, PAL Distinct     |
@@ -94,9 +94,9 @@ class Tokenizer:
 
 
 def _treebank() -> Tokenizer:
-    from nltk.tokenize import word_tokenize
+    from .fast_treebank import treebank_tokenize
 
-    return Tokenizer("treebank", lambda t: word_tokenize(t, preserve_line=True))
+    return Tokenizer("treebank", treebank_tokenize)
 
 
 # sacreBLEU 2.x tokenizer_re.TokenizerRegexp, rule 1: pad every char of
