@@ -80,7 +80,7 @@ def run_suite(records, label: str) -> None:
 
 
 def run_self_bleu(records, ref_n: int) -> None:
-    print(f"\n## self-BLEU (Texygen, gram 3, all others)\n")
+    print("\n## self-BLEU (Texygen, gram 3, all others)\n")
     metric = build_metric("self-bleu,grams=3")
     clear_caches()
     t_ours, value = timed(lambda: metric.aggregate([metric.item_stats(r) for r in records]))

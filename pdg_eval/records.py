@@ -127,20 +127,6 @@ def _check_candidates(rec: Record) -> None:
         raise InputError(*where, "candidates", "no candidate equals the reference; give 'gold_index'")
 
 
-def gold_index(rec: Record) -> int:
-    """Index of the gold candidate: ``gold_index`` if given, else the last candidate equal to a reference.
-
-    ConvAI2 lists the gold last; when a distractor has the same text, the last match is that gold.
-    """
-    if rec.gold_index is not None:
-        return rec.gold_index
-    assert rec.candidates is not None
-    for i in range(len(rec.candidates) - 1, -1, -1):
-        if rec.candidates[i] in rec.references:
-            return i
-    raise InputError(rec.source, rec.line, "candidates", "no candidate equals the reference")
-
-
 def iter_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` of a UTF-8 file (a leading BOM is accepted), streaming.
 

@@ -8,8 +8,8 @@ significance tests and bootstrap intervals are exact, including for corpus-level
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
 
 from .. import __version__
 from ..errors import ConfigError
@@ -204,22 +204,10 @@ def build_metric(spec: str) -> Metric:
     return create_metric(*parse_metric_spec(spec))
 
 
-def as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"expected a boolean, got {value!r}")
-
-
 def mean(values: Sequence[float]) -> float:
     """Arithmetic mean as the reference scripts compute it (``sum / len``); 0.0 for no items."""
     return sum(values) / len(values) if values else 0.0
 
 
-MetricFactory = Callable[..., Metric]
 __all__ = ["Metric", "Signature", "VariantInfo", "METRICS", "register_metric", "build_metric", "create_metric",
-           "parse_metric_spec", "as_bool", "mean", "Stats", "field"]
+           "parse_metric_spec", "mean", "Stats"]
