@@ -1,0 +1,119 @@
+"""C-score: an NLI model judges each (persona sentence, response) pair (spec: metrics.md §6.1).
+
+No NLI checkpoint of the papers was released and none installs offline, so the model is a required
+option (``model=PATH_OR_HUB_ID``), identified in the signature by the sha256 of its weights together
+with the premise order and label map. Aggregations: see :mod:`pdg_eval.metrics.consistency`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import ConfigError
+from ..records import Record
+from .base import Metric, VariantInfo, register_metric
+from .consistency import c_score, canonical_label_map
+
+_NO_MODEL = ("c-score needs an NLI model: c-score,model=PATH_OR_HUB_ID (a 3-way contradiction/neutral/entailment "
+             "sequence classifier; e.g. a local folder, or a hub id such as a DNLI-tuned RoBERTa when online)")
+_LABEL_IDS = {"contradiction": 0, "neutral": 1, "entailment": 2}
+
+
+def parse_label_map(text: str) -> dict[int, int]:
+    """``"0:contradiction,1:neutral,2:entailment"`` → model id → canonical id."""
+    out = {}
+    for part in text.split(","):
+        idx, _, name = part.partition(":")
+        if name.strip().lower() not in _LABEL_IDS or not idx.strip().isdigit():
+            raise ConfigError(f"bad label_map entry {part!r}: expected ID:contradiction|neutral|entailment")
+        out[int(idx)] = _LABEL_IDS[name.strip().lower()]
+    if sorted(out.values()) != [0, 1, 2]:
+        raise ConfigError("label_map must name contradiction, neutral and entailment once each")
+    return out
+
+
+@register_metric
+class CScore(Metric):
+    name = "c-score"
+    default_variant = "paml_sum"
+    display_factor = 1.0
+    option_defaults = {"model": None, "premise": None, "label_map": None, "batch_size": 64, "device": "auto",
+                       "max_length": 128}
+    variants = {
+        "paml_sum": VariantInfo("per response the sum over persona sentences of +1/0/-1, mean (PAML; premise = response)",
+                                tokenizer=None, text_units="model", source="HLTCHKUST/PAML@35b3a3e:utils/load_bert.py:360-366"),
+        "chanliang": VariantInfo("sum over all pairs of (label-1) / number of responses (premise = persona)",
+                                 tokenizer=None, text_units="model",
+                                 source="ChanLiang/PersonaClassifier@bf0e819:cal_consistency_score.py:16-100"),
+        "pal_max": VariantInfo("per response the max over persona sentences of (label-1), mean (premise = persona)",
+                               tokenizer=None, text_units="model", source="kylokano/PAL@cc8b8b5:decode_lora.py:290-373"),
+        "idl_pairwise": VariantInfo("share of pairs not contradicted (Con) and entailed (Coh-Con) (premise = persona)",
+                                    tokenizer=None, text_units="model",
+                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:124-185"),
+    }
+
+    def setup(self) -> None:
+        from ..models.cache import ScoreCache, default_cache_path
+        from ..models.runtime import load_pair_classifier
+
+        if not self.options["model"]:
+            raise ConfigError(_NO_MODEL)
+        premise = self.options["premise"] or ("response" if self.variant == "paml_sum" else "persona")
+        if premise not in ("persona", "response"):
+            raise ConfigError("c-score premise= must be 'persona' or 'response'")
+        self.options["premise"] = premise
+        if self.variant == "idl_pairwise":
+            self.display_factor = 100.0
+        self.model = load_pair_classifier(str(self.options["model"]), str(self.options["device"]),
+                                          int(self.options["max_length"]), int(self.options["batch_size"]))
+        self.label_map = (parse_label_map(self.options["label_map"]) if self.options["label_map"]
+                          else canonical_label_map(self.model.id2label))
+        self.cache = ScoreCache(default_cache_path())
+
+    def signature_options(self) -> dict:
+        labels = {0: "contradiction", 1: "neutral", 2: "entailment"}
+        return {"model": self.options["model"], "sha256": self.model.weights_sha256[:12],
+                "premise": self.options["premise"], "max_length": self.options["max_length"],
+                "labels": ",".join(f"{i}:{labels[c]}" for i, c in sorted(self.label_map.items()))}
+
+    @property
+    def keys(self) -> list[str]:
+        return ["con", "coh-con"] if self.variant == "idl_pairwise" else ["c-score"]
+
+    def item_stats(self, record: Record) -> list[int]:
+        return self.items_stats([record])[0]
+
+    def items_stats(self, records: Sequence[Record]) -> list[list[int]]:
+        pairs = []
+        for rec in records:
+            for sentence in rec.persona:
+                pairs.append((sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence))
+        variant_key = f"nli|max_length={self.options['max_length']}"
+        keys = [_key(self.model.weights_sha256, variant_key, pair) for pair in pairs]
+        cached = self.cache.get_many(keys)
+        todo = [i for i, k in enumerate(keys) if k not in cached]
+        if todo:
+            probs = self.model.predict_proba([pairs[i] for i in todo])
+            fresh = {keys[i]: p for i, p in zip(todo, probs)}
+            self.cache.put_many(fresh.items())
+            cached.update(fresh)
+        labels = [self.label_map[max(range(len(p)), key=p.__getitem__)] for p in (cached[k] for k in keys)]
+        out, pos = [], 0
+        for rec in records:
+            out.append(labels[pos:pos + len(rec.persona)])
+            pos += len(rec.persona)
+        return out
+
+    def item_values(self, stats: list[int]) -> dict[str, float] | None:
+        if self.variant == "idl_pairwise":
+            return None
+        return c_score([stats], self.variant)
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        return c_score(stats, self.variant)
+
+
+def _key(model_hash: str, variant: str, pair: tuple[str, str]) -> str:
+    from ..models.cache import cache_key
+
+    return cache_key(model_hash, variant, pair)

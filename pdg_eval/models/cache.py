@@ -1,0 +1,61 @@
+"""Content-addressed score cache (SQLite, WAL).
+
+A key is the sha256 of (model weights hash, variant, input texts), so a re-run recomputes nothing
+and a changed model can never reuse stale scores. Location: ``$PDG_EVAL_CACHE`` or
+``~/.cache/pdg-eval/scores.sqlite``; ``PDG_EVAL_CACHE=off`` disables it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+
+def cache_key(model_hash: str, variant: str, texts: Sequence[str]) -> str:
+    payload = "\x1e".join([model_hash, variant, *texts]).encode("utf-8")
+    return hashlib.sha256(payload).hexdigest()
+
+
+def default_cache_path() -> Path | None:
+    env = os.environ.get("PDG_EVAL_CACHE")
+    if env == "off":
+        return None
+    if env:
+        return Path(env)
+    return Path.home() / ".cache" / "pdg-eval" / "scores.sqlite"
+
+
+class ScoreCache:
+    """Key → JSON value store; safe for several processes (SQLite transactions, WAL journal)."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self._db: sqlite3.Connection | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._db.commit()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        if self._db is None or not keys:
+            return {}
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):
+            part = list(keys[start:start + 500])
+            marks = ",".join("?" * len(part))
+            for key, value in self._db.execute(f"SELECT key, value FROM scores WHERE key IN ({marks})", part):
+                found[key] = json.loads(value)
+        return found
+
+    def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
+        if self._db is None:
+            return
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in items])

@@ -1,0 +1,113 @@
+"""Load and run the models behind model-based metrics.
+
+Models load by hub id (for online users; the weights then come from the Hugging Face cache) or by
+local path. Every model is identified in signatures by the sha256 of its weight files. Inputs are
+batched in order of length (less padding), run under ``torch.inference_mode`` on the selected device
+(``auto``: CUDA, then MPS, then CPU) with fp16/bf16 autocast on GPU, and results come back in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx")
+
+
+def select_device(device: str = "auto"):
+    import torch
+
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_model_dir(name_or_path: str) -> Path:
+    """A local folder for ``name_or_path``: the path itself, or the hub snapshot (offline: only if cached)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name_or_path, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1"))
+    except Exception as exc:  # network, missing repo, offline without a cached copy
+        raise ConfigError(f"model {name_or_path!r} is neither a local folder nor loadable from the Hugging Face hub "
+                          f"({type(exc).__name__}); pass a local path with model=PATH") from None
+
+
+@lru_cache(maxsize=None)
+def weights_sha256(model_dir: str) -> str:
+    """sha256 over the weight files of a model folder (names and bytes, sorted by name)."""
+    files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    if not files:
+        raise ConfigError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) in {model_dir}")
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(model_dir).as_posix().encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), to minimise padding."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class PairClassifier:
+    """A sequence-pair classifier (NLI and similar) returning class probabilities."""
+
+    def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 128, batch_size: int = 64):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.model_dir = resolve_model_dir(name_or_path)
+        self.name = name_or_path
+        self.weights_sha256 = weights_sha256(str(self.model_dir))
+        self.device = select_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_dir).to(self.device).eval()
+        self.id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        self.max_length, self.batch_size = max_length, batch_size
+        self._autocast = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else (
+            torch.float16 if self.device.type == "cuda" else None)
+        self.forward_calls = 0
+
+    def predict_proba(self, pairs: Sequence[tuple[str, str]], progress: bool = False) -> list[list[float]]:
+        import torch
+
+        out: list[list[float] | None] = [None] * len(pairs)
+        batches = length_sorted_batches([len(a) + len(b) for a, b in pairs], self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"{Path(self.name).name}", unit=" batch")
+        with torch.inference_mode():
+            for batch in batches:
+                enc = self.tokenizer([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], padding=True,
+                                     truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device)
+                with torch.autocast(self.device.type, dtype=self._autocast, enabled=self._autocast is not None):
+                    logits = self.model(**enc).logits
+                self.forward_calls += 1
+                probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+                for i, p in zip(batch, probs):
+                    out[i] = p
+        return out  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=4)
+def load_pair_classifier(name_or_path: str, device: str = "auto", max_length: int = 128,
+                         batch_size: int = 64) -> PairClassifier:
+    return PairClassifier(name_or_path, device, max_length, batch_size)
