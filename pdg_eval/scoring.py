@@ -109,7 +109,7 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         raise InputError(source, None, None, "no records to score")
     metrics: list[Metric] = []
     skipped: list[str] = []
-    seen_labels: set[str] = set()
+    seen_signatures: set[str] = set()
     for spec in specs:
         if spec.unavailable:
             skipped.append(f"{spec.spec}: {spec.unavailable}")
@@ -122,9 +122,9 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
                 continue
             raise InputError(first.source, first.line, missing[0], f"missing; required by {metric.label}")
         key = str(metric.signature())
-        if key in seen_labels:
+        if key in seen_signatures:
             continue
-        seen_labels.add(key)
+        seen_signatures.add(key)
         metrics.append(metric)
     if not metrics:
         raise ConfigError("no metric can run on these records")
