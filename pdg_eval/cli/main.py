@@ -29,13 +29,15 @@ def _list_metrics(args: argparse.Namespace) -> int:
 
 def _list_presets(args: argparse.Namespace) -> int:
     from ..presets import PRESETS
+    from ..scoring import MODEL_SLOTS, split_model_tag
 
     for preset in PRESETS.values():
         print(f"{preset.name}: {preset.description}")
         for spec in preset.metrics:
+            metric, tag = split_model_tag(spec)
             note = ("   (when the records have the field)" if spec.endswith("?")
-                    else "   (when --nli-model is given)" if spec.endswith("@nli") else "")
-            print(f"    {spec}{note}")
+                    else f"   (when {MODEL_SLOTS[tag].option} is given)" if tag else "")
+            print(f"    {metric}{note}")
         if preset.notes:
             print(f"  note: {preset.notes}")
     return 0

@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="add a metric, e.g. bleu:sacrebleu or distinct:corpus,tok=cl100k (repeatable)")
     p.add_argument("--nli-model", metavar="DIR_OR_HUB_ID",
                    help="NLI model for the C-score metrics of presets and of -m c-score (see `pdg-eval scorers train nli`)")
+    p.add_argument("--cohcon-model", metavar="DIR",
+                   help="triple classifier for Con/Coh-Con of presets and of -m cohcon (see `pdg-eval scorers train cohcon`)")
     p.add_argument("--tokenizer", choices=TOKENIZERS, help="override the tokenizer of every metric that tokenizes")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write values, signatures and per-item statistics")
     p.add_argument("--no-item-stats", action="store_true", help="leave per-item statistics out of --json")
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         records = open_records(args.input, args.format, dataset=args.dataset, refs=args.refs,
                                max_bytes=args.max_record_bytes)
-        specs = requested_metrics(args.preset, args.metric, nli_model=args.nli_model)
+        specs = requested_metrics(args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
         result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
                                progress=not args.quiet and sys.stderr.isatty())
     for warning in [str(w.message) for w in reader_warnings] + result.warnings:

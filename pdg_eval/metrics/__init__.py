@@ -5,4 +5,4 @@ from __future__ import annotations
 
 def load_all() -> None:
     """Import every metric module so that their ``@register_metric`` decorators run."""
-    from . import bleu, distinct, embedding, nli, overlap, ppl, ranking, rouge, selfbleu  # noqa: F401
+    from . import bleu, cohcon, distinct, embedding, nli, overlap, ppl, ranking, rouge, selfbleu  # noqa: F401

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import ConfigError
+from ..models.cache import cached_predictions
 from ..records import Record
 from .base import Metric, VariantInfo, register_metric
 from .consistency import c_score, canonical_label_map
@@ -88,16 +89,9 @@ class CScore(Metric):
         for rec in records:
             for sentence in rec.persona:
                 pairs.append((sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence))
-        variant_key = f"nli|max_length={self.options['max_length']}"
-        keys = [_key(self.model.weights_sha256, variant_key, pair) for pair in pairs]
-        cached = self.cache.get_many(keys)
-        todo = [i for i, k in enumerate(keys) if k not in cached]
-        if todo:
-            probs = self.model.predict_proba([pairs[i] for i in todo])
-            fresh = {keys[i]: p for i, p in zip(todo, probs)}
-            self.cache.put_many(fresh.items())
-            cached.update(fresh)
-        labels = [self.label_map[max(range(len(p)), key=p.__getitem__)] for p in (cached[k] for k in keys)]
+        probs = cached_predictions(self.cache, self.model, f"nli|max_length={self.options['max_length']}", pairs,
+                                   lambda pair: pair)
+        labels = [self.label_map[max(range(len(p)), key=p.__getitem__)] for p in probs]
         out, pos = [], 0
         for rec in records:
             out.append(labels[pos:pos + len(rec.persona)])
@@ -111,9 +105,3 @@ class CScore(Metric):
 
     def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
         return c_score(stats, self.variant)
-
-
-def _key(model_hash: str, variant: str, pair: tuple[str, str]) -> str:
-    from ..models.cache import cache_key
-
-    return cache_key(model_hash, variant, pair)

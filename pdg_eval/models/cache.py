@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 def cache_key(model_hash: str, variant: str, texts: Sequence[str]) -> str:
@@ -59,3 +59,23 @@ class ScoreCache:
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)",
                                  [(k, json.dumps(v)) for k, v in items])
+
+
+def cached_predictions(cache: ScoreCache, model: Any, variant: str, items: Sequence[Any],
+                       texts_of: Callable[[Any], Sequence[str]]) -> list[Any]:
+    """``model.predict_proba(items)`` in input order, computing only the items the cache lacks.
+
+    ``texts_of(item)`` gives the texts that identify an item; with the model's weights hash and ``variant``
+    they form its cache key.
+    """
+    keys = [cache_key(model.weights_sha256, variant, texts_of(item)) for item in items]
+    found = cache.get_many(list(dict.fromkeys(keys)))
+    todo: dict[str, int] = {}  # missing key -> first item with it (repeated items run once)
+    for i, key in enumerate(keys):
+        if key not in found:
+            todo.setdefault(key, i)
+    if todo:
+        fresh = dict(zip(todo, model.predict_proba([items[i] for i in todo.values()])))
+        cache.put_many(fresh.items())
+        found.update(fresh)
+    return [found[k] for k in keys]

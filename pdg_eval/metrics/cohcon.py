@@ -1,0 +1,69 @@
+"""Con.Score / Coh-Con.Score: CLV's 3-way classifier over (persona, last context turn, response)
+(spec: metrics.md §6.2).
+
+No classifier of CLV or MORPHEUS was released; the model is a required option (``model=DIR``, built by
+``pdg-eval scorers train cohcon``), named in the signature by its weights hash. Both label mappings are
+offered as variants and recorded in the signature (:func:`pdg_eval.metrics.consistency.triple_scores`):
+``released`` counts what the released scorers count, ``training`` what the training labels mean.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import ConfigError
+from ..models.cache import cached_predictions
+from ..records import Record
+from .base import Metric, VariantInfo, register_metric
+from .consistency import triple_scores
+
+_NO_MODEL = ("cohcon needs a triple classifier: cohcon,model=DIR or --cohcon-model DIR "
+             "(build one with `pdg-eval scorers train cohcon --out DIR`)")
+
+
+@register_metric
+class CohConScore(Metric):
+    name = "cohcon"
+    default_variant = "released"
+    option_defaults = {"model": None, "batch_size": 64, "device": "auto", "max_length": 256}
+    variants = {
+        "released": VariantInfo("Con = (#1 + #2)/N, Coh-Con = #2/N over argmax labels, as the released scorers count",
+                                tokenizer=None, text_units="model", source="Toyhom/CLV@a4c7bfe:Metrics.py:131-142; "
+                                "Toyhom/MORPHEUS@8bf1bd9:Metrics.py:222-236"),
+        "training": VariantInfo("Con = (#0 + #2)/N, Coh-Con = #0/N: what CLV's training labels mean "
+                                "(0 gold, 1 other speaker, 2 same persona, other turn)", tokenizer=None,
+                                text_units="model", source="Toyhom/CLV@8399b56:Consis_Model.py:48-71"),
+    }
+    keys = ["con", "coh-con"]
+
+    def setup(self) -> None:
+        from ..models.cache import ScoreCache, default_cache_path
+        from ..models.runtime import load_triple_classifier
+
+        if not self.options["model"]:
+            raise ConfigError(_NO_MODEL)
+        self.model = load_triple_classifier(str(self.options["model"]), str(self.options["device"]),
+                                            int(self.options["max_length"]), int(self.options["batch_size"]))
+        self.cache = ScoreCache(default_cache_path())
+
+    def signature_options(self) -> dict:
+        return {"model": self.options["model"], "sha256": self.model.weights_sha256[:12], "context": "last_turn",
+                "max_length": self.options["max_length"]}
+
+    def item_stats(self, record: Record) -> int:
+        return self.items_stats([record])[0]
+
+    def items_stats(self, records: Sequence[Record]) -> list[int]:
+        from ..scorers.cohcon import TripleExample
+
+        triples = [TripleExample(tuple(r.persona), r.context[-1] if r.context else "", r.response) for r in records]
+        probs = cached_predictions(self.cache, self.model, f"cohcon|max_length={self.options['max_length']}", triples,
+                                   lambda t: (*t.persona, "\x1f", t.context, t.response))
+        return [max(range(len(p)), key=p.__getitem__) for p in probs]
+
+    def item_values(self, stats: int) -> dict[str, float]:
+        return self.aggregate([stats])
+
+    def aggregate(self, stats: Sequence[int]) -> dict[str, float]:
+        values = triple_scores(stats, self.variant)
+        return {"con": values["consistency"], "coh-con": values["consistency-coherence"]}
