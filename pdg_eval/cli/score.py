@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
         specs = requested_metrics(args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
         result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
                                progress=not args.quiet and sys.stderr.isatty())
+    from ..models.distributed import is_main_process
+
+    if not is_main_process():  # under `accelerate launch` the main process reports
+        return 0
     for warning in [str(w.message) for w in reader_warnings] + result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     # Outputs are written only after every record scored, each atomically.

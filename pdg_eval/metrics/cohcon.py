@@ -57,8 +57,9 @@ class CohConScore(Metric):
         from ..scorers.cohcon import TripleExample
 
         triples = [TripleExample(tuple(r.persona), r.context[-1] if r.context else "", r.response) for r in records]
-        probs = cached_predictions(self.cache, self.model, f"cohcon|max_length={self.options['max_length']}", triples,
-                                   lambda t: (*t.persona, "\x1f", t.context, t.response))
+        probs = cached_predictions(self.cache, self.model.weights_sha256,
+                                   f"cohcon|max_length={self.options['max_length']}", triples,
+                                   lambda t: (*t.persona, "\x1f", t.context, t.response), self.model.predict_proba)
         return [max(range(len(p)), key=p.__getitem__) for p in probs]
 
     def item_values(self, stats: int) -> dict[str, float]:

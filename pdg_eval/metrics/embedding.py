@@ -48,17 +48,12 @@ class PersonaCosine(Metric):
         return {"model": shown, "sha256": self.encoder.weights_sha256[:12]}
 
     def _embed(self, texts: list[str]) -> dict[str, list[float]]:
-        from ..models.cache import cache_key
+        from ..models.cache import cached_predictions
 
         unique = list(dict.fromkeys(texts))
-        keys = {t: cache_key(self.encoder.weights_sha256, "embedding", [t]) for t in unique}
-        found = self.cache.get_many(list(keys.values()))
-        todo = [t for t in unique if keys[t] not in found]
-        if todo:
-            fresh = dict(zip((keys[t] for t in todo), self.encoder.encode(todo)))
-            self.cache.put_many(fresh.items())
-            found.update(fresh)
-        return {t: found[keys[t]] for t in unique}
+        vectors = cached_predictions(self.cache, self.encoder.weights_sha256, "embedding", unique, lambda t: [t],
+                                     self.encoder.encode)
+        return dict(zip(unique, vectors))
 
     def item_stats(self, record: Record) -> float:
         return self.items_stats([record])[0]

@@ -89,8 +89,8 @@ class CScore(Metric):
         for rec in records:
             for sentence in rec.persona:
                 pairs.append((sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence))
-        probs = cached_predictions(self.cache, self.model, f"nli|max_length={self.options['max_length']}", pairs,
-                                   lambda pair: pair)
+        probs = cached_predictions(self.cache, self.model.weights_sha256, f"nli|max_length={self.options['max_length']}",
+                                   pairs, lambda pair: pair, self.model.predict_proba)
         labels = [self.label_map[max(range(len(p)), key=p.__getitem__)] for p in probs]
         out, pos = [], 0
         for rec in records:

@@ -10,6 +10,7 @@ from typing import Sequence
 from ..errors import ConfigError
 from ..records import Record
 from .base import Metric, VariantInfo, register_metric
+from .ranking import note_scorer, scorer_provenance
 
 
 @register_metric
@@ -36,11 +37,14 @@ class Perplexity(Metric):
         self.options["batch_size"] = int(self.options["batch_size"])
         if self.options["batch_size"] < 1:
             raise ConfigError("ppl batch_size= must be >= 1")
+        self.scored_by: set[tuple[str, ...]] = set()
 
     def signature_options(self) -> dict:
-        return {"batch_size": self.options["batch_size"]} if self.variant == "paml_batch" else {}
+        opts = {"batch_size": self.options["batch_size"]} if self.variant == "paml_batch" else {}
+        return {**opts, **scorer_provenance(self.scored_by)}
 
     def item_stats(self, record: Record) -> list[float]:
+        note_scorer(self.scored_by, record, "nll")
         nll = record.nll or []
         if self.variant == "paa":
             nll = [x for x in nll if x != 0]

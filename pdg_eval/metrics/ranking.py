@@ -37,6 +37,25 @@ def hit_at_1(scores: Sequence[float], gold: set[int], ties: str, rng: random.Ran
     return 1.0 if rng.choice(tied) in gold else 0.0
 
 
+def note_scorer(seen: set[tuple[str, ...]], record: Record, field: str) -> None:
+    """Remember which scorer filled ``field`` (``pdg-eval rank`` / ``ppl`` record it in ``meta[field]``)."""
+    info = record.meta.get(field)
+    if isinstance(info, dict) and info.get("by"):
+        seen.add((str(info["by"]), str(info.get("score", "")), str(info.get("prompt", ""))))
+    else:
+        seen.add(("unrecorded", "", ""))
+
+
+def scorer_provenance(seen: set[tuple[str, ...]]) -> dict[str, str]:
+    """Signature entries naming the model behind model-filled fields; ``by:mixed`` when records disagree."""
+    if not seen or seen == {("unrecorded", "", "")}:
+        return {}
+    if len(seen) > 1:
+        return {"by": "mixed"}
+    by, score, prompt = next(iter(seen))
+    return {k: v for k, v in (("by", by), ("lm_score", score), ("prompt", prompt)) if v}
+
+
 @register_metric
 class Hits(Metric):
     name = "hits@1"
@@ -51,15 +70,17 @@ class Hits(Metric):
         if self.options["ties"] not in ("miss", "stable", "random"):
             raise ConfigError("hits@1 ties= must be miss, stable or random")
         self.options["seed"] = int(self.options["seed"])
+        self.scored_by: set[tuple[str, ...]] = set()
 
     def signature_options(self) -> dict:
         opts = {"ties": self.options["ties"]}
         if self.options["ties"] == "random":
             opts["seed"] = self.options["seed"]
-        return opts
+        return {**opts, **scorer_provenance(self.scored_by)}
 
     def item_stats(self, record: Record) -> float:
         assert record.candidate_scores is not None
+        note_scorer(self.scored_by, record, "candidate_scores")
         rng = None
         if self.options["ties"] == "random":
             rng = random.Random(f"{self.options['seed']}:{record.id}")  # per item, so order-independent

@@ -61,21 +61,26 @@ class ScoreCache:
                                  [(k, json.dumps(v)) for k, v in items])
 
 
-def cached_predictions(cache: ScoreCache, model: Any, variant: str, items: Sequence[Any],
-                       texts_of: Callable[[Any], Sequence[str]]) -> list[Any]:
-    """``model.predict_proba(items)`` in input order, computing only the items the cache lacks.
+def cached_predictions(cache: ScoreCache, model_hash: str, variant: str, items: Sequence[Any],
+                       texts_of: Callable[[Any], Sequence[str]],
+                       compute: Callable[[list[Any]], Sequence[Any]]) -> list[Any]:
+    """``compute(items)`` in input order, computing only the items the cache lacks (each distinct one once;
+    under ``accelerate launch`` split between the processes, see :mod:`pdg_eval.models.distributed`).
 
     ``texts_of(item)`` gives the texts that identify an item; with the model's weights hash and ``variant``
     they form its cache key.
     """
-    keys = [cache_key(model.weights_sha256, variant, texts_of(item)) for item in items]
-    found = cache.get_many(list(dict.fromkeys(keys)))
-    todo: dict[str, int] = {}  # missing key -> first item with it (repeated items run once)
+    from .distributed import agree_on_keys, is_main_process, shared_compute
+
+    keys = [cache_key(model_hash, variant, texts_of(item)) for item in items]
+    first: dict[str, int] = {}  # key -> first item with it
     for i, key in enumerate(keys):
-        if key not in found:
-            todo.setdefault(key, i)
-    if todo:
-        fresh = dict(zip(todo, model.predict_proba([items[i] for i in todo.values()])))
-        cache.put_many(fresh.items())
+        first.setdefault(key, i)
+    found = cache.get_many(list(first))
+    missing = agree_on_keys([k for k in first if k not in found])  # several processes: the union, one order
+    if missing:
+        fresh = dict(zip(missing, shared_compute(compute, [items[first[k]] for k in missing])))
+        if is_main_process():
+            cache.put_many(fresh.items())
         found.update(fresh)
     return [found[k] for k in keys]

@@ -22,10 +22,12 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx")
 def select_device(device: str = "auto"):
     import torch
 
+    from .distributed import local_device_index, world_size
+
     if device != "auto":
         return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
+    if torch.cuda.is_available():  # one GPU per process under `accelerate launch`
+        return torch.device(f"cuda:{local_device_index()}" if world_size() > 1 else "cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")

