@@ -29,7 +29,7 @@ def test_train_and_eval_cli_on_a_tiny_backbone(tmp_path, capsys):
     assert main(["scorers", "train", "nli", "--out", str(out), "--backbone", backbone, "--train", str(small_train),
                  "--valid", str(small_valid), "--epochs", "1", "--batch-size", "16", "-q"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["data"]["train"]["n"] == 64 and len(manifest["weights_sha256"]) == 64
+    assert [d["n"] for d in manifest["data"]["train"]] == [64] and len(manifest["weights_sha256"]) == 64
     matrix = manifest["heldout"]["confusion_matrix"]["rows_gold_cols_predicted"]
     assert sum(map(sum, matrix)) == 32
     capsys.readouterr()

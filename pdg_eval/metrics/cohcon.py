@@ -13,6 +13,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..models.cache import cached_predictions
+from ..models.runtime import argmax
 from ..records import Record
 from .base import Metric, VariantInfo, register_metric
 from .consistency import triple_scores
@@ -60,7 +61,7 @@ class CohConScore(Metric):
         probs = cached_predictions(self.cache, self.model.weights_sha256,
                                    f"cohcon|max_length={self.options['max_length']}", triples,
                                    lambda t: (*t.persona, "\x1f", t.context, t.response), self.model.predict_proba)
-        return [max(range(len(p)), key=p.__getitem__) for p in probs]
+        return [argmax(p) for p in probs]
 
     def item_values(self, stats: int) -> dict[str, float]:
         return self.aggregate([stats])

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..models.cache import cached_predictions
+from ..models.runtime import argmax
 from ..records import Record
 from .base import Metric, VariantInfo, register_metric
 from .consistency import c_score, canonical_label_map
@@ -91,7 +92,7 @@ class CScore(Metric):
                 pairs.append((sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence))
         probs = cached_predictions(self.cache, self.model.weights_sha256, f"nli|max_length={self.options['max_length']}",
                                    pairs, lambda pair: pair, self.model.predict_proba)
-        labels = [self.label_map[max(range(len(p)), key=p.__getitem__)] for p in probs]
+        labels = [self.label_map[argmax(p)] for p in probs]
         out, pos = [], 0
         for rec in records:
             out.append(labels[pos:pos + len(rec.persona)])

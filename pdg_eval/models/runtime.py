@@ -62,6 +62,11 @@ def weights_sha256(model_dir: str) -> str:
     return digest.hexdigest()
 
 
+def argmax(probs: Sequence[float]) -> int:
+    """Index of the largest class probability (the first one on ties, as ``torch.argmax``)."""
+    return max(range(len(probs)), key=probs.__getitem__)
+
+
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first), to minimise padding."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])

@@ -23,7 +23,6 @@ consistency.triple_scores` with the ``released`` or ``training`` label mapping.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ from typing import Sequence
 from ..errors import InputError
 from ..records import iter_lines
 from ..tokenize import file_sha256
+from .training import confusion_report, fine_tune, seed_everything
 
 MARKERS = ("[PERSONA]", "[CONTEXT]", "[RESPONSE]")
 LABELS = ("coherent_consistent", "other_speaker", "same_persona_other_turn")
@@ -165,33 +165,21 @@ def load_triple_classifier(model_dir: str | Path):
 
 def evaluate(model_dir: str | Path, examples: Sequence[TripleExample], batch_size: int = 64) -> dict:
     """Accuracy and confusion matrix (rows = gold, columns = predicted, label order :data:`LABELS`)."""
-    from ..models.runtime import TripleClassifier
+    from ..models.runtime import TripleClassifier, argmax
 
-    model = TripleClassifier(str(model_dir), batch_size=batch_size)
-    probs = model.predict_proba(examples)
-    confusion = [[0, 0, 0] for _ in LABELS]
-    for e, p in zip(examples, probs):
-        confusion[e.label][max(range(3), key=p.__getitem__)] += 1
-    correct = sum(confusion[i][i] for i in range(3))
-    return {"n": len(examples), "accuracy": correct / len(examples) if examples else 0.0,
-            "confusion_matrix": {"order": list(LABELS), "rows_gold_cols_predicted": confusion}}
+    probs = TripleClassifier(str(model_dir), batch_size=batch_size).predict_proba(examples)
+    return confusion_report([e.label for e in examples], [argmax(p) for p in probs], LABELS)
 
 
 def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = True) -> dict:
     """Fine-tune on CLV triples of the training dialogues, evaluate on the held-out ones, save model + manifest."""
-    import numpy as np
     import torch
     from safetensors.torch import save_file
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
-
-    from transformers.utils import logging as hf_logging
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from ..models.runtime import resolve_model_dir, weights_sha256
 
-    hf_logging.disable_progress_bar()  # pdg-eval shows its own progress
-    random.seed(recipe.seed)
-    np.random.seed(recipe.seed)
-    torch.manual_seed(recipe.seed)
+    seed_everything(recipe.seed)
     dialogues = read_self_turns(recipe.persona_file, recipe.source_file, recipe.target_file)
     train_dialogues, valid_dialogues = split_dialogues(dialogues, recipe.valid_fraction, recipe.seed)
     train = [e for d in train_dialogues for e in clv_examples(d)]
@@ -205,38 +193,15 @@ def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = Tru
     segments = torch.nn.Embedding(3, classifier.config.hidden_size)
     torch.nn.init.normal_(segments.weight, std=getattr(classifier.config, "initializer_range", 0.02))
     model = _segmented_classifier_class()(classifier, segments)
-    no_decay = ("bias", "LayerNorm.weight")
-    params = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-               "weight_decay": recipe.weight_decay},
-              {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr)
-    steps = recipe.epochs * math.ceil(len(train) / recipe.batch_size)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * steps), steps)
-    generator = random.Random(recipe.seed)
-    started = time.time()
-    model.train()
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=steps, desc="train cohcon", unit=" step")
-    for _ in range(recipe.epochs):
-        order = list(range(len(train)))
-        generator.shuffle(order)
-        for start in range(0, len(order), recipe.batch_size):
-            batch = [train[i] for i in order[start:start + recipe.batch_size]]
-            loss = model(**encode_triples(tokenizer, batch, recipe.max_length),
-                         labels=torch.tensor([e.label for e in batch])).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-    if bar is not None:
-        bar.close()
+    def batch_loss(batch: list[TripleExample]):
+        return model(**encode_triples(tokenizer, batch, recipe.max_length),
+                     labels=torch.tensor([e.label for e in batch])).loss
+
+    started = time.time()
+    fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+              weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, seed=recipe.seed,
+              desc="train cohcon", progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     classifier.save_pretrained(out)

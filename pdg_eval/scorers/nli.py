@@ -12,8 +12,6 @@ sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score s
 from __future__ import annotations
 
 import json
-import math
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Sequence
 from ..errors import InputError
 from ..records import iter_lines
 from ..tokenize import file_sha256
+from .training import confusion_report, fine_tune, seed_everything
 
 LABELS = ("contradiction", "neutral", "entailment")
 _DNLI_LABELS = {"negative": 0, "neutral": 1, "positive": 2}
@@ -64,72 +63,38 @@ def read_dnli_pairs(path: str | Path) -> list[NliExample]:
 def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: int = 128) -> dict:
     """Accuracy and confusion matrix (rows = gold, columns = predicted, order contradiction/neutral/entailment)."""
     from ..metrics.consistency import canonical_label_map
-    from ..models.runtime import PairClassifier
+    from ..models.runtime import PairClassifier, argmax
 
     model = PairClassifier(str(model_dir), batch_size=batch_size, max_length=128)
     to_canonical = canonical_label_map(model.id2label)
     probs = model.predict_proba([(e.premise, e.hypothesis) for e in examples])
-    confusion = [[0, 0, 0] for _ in LABELS]
-    for e, p in zip(examples, probs):
-        confusion[e.label][to_canonical[max(range(3), key=p.__getitem__)]] += 1
-    correct = sum(confusion[i][i] for i in range(3))
-    return {"n": len(examples), "accuracy": correct / len(examples) if examples else 0.0,
-            "confusion_matrix": {"order": list(LABELS), "rows_gold_cols_predicted": confusion}}
+    return confusion_report([e.label for e in examples], [to_canonical[argmax(p)] for p in probs], LABELS)
 
 
 def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> dict:
     """Fine-tune the backbone on ``recipe.train``, evaluate on ``recipe.valid``, save model + manifest."""
-    import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
-
-    from transformers.utils import logging as hf_logging
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from ..models.runtime import resolve_model_dir, weights_sha256
 
-    hf_logging.disable_progress_bar()  # pdg-eval shows its own progress
-    random.seed(recipe.seed)
-    np.random.seed(recipe.seed)
-    torch.manual_seed(recipe.seed)
+    seed_everything(recipe.seed)
     train = [e for path in recipe.train for e in read_dnli_pairs(path)]
     valid = read_dnli_pairs(recipe.valid)
     backbone = resolve_model_dir(recipe.backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
-    params = [{"params": [p for n, p in model.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))],
-               "weight_decay": recipe.weight_decay},
-              {"params": [p for n, p in model.named_parameters() if n.endswith(("bias", "LayerNorm.weight"))],
-               "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr)
-    steps = recipe.epochs * math.ceil(len(train) / recipe.batch_size)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * steps), steps)
-    generator = random.Random(recipe.seed)
-    started = time.time()
-    model.train()
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=steps, desc="train nli", unit=" step")
-    for _ in range(recipe.epochs):
-        order = list(range(len(train)))
-        generator.shuffle(order)
-        for start in range(0, len(order), recipe.batch_size):
-            batch = [train[i] for i in order[start:start + recipe.batch_size]]
-            enc = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
-                            max_length=recipe.max_length, return_tensors="pt")
-            loss = model(**enc, labels=torch.tensor([e.label for e in batch])).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-    if bar is not None:
-        bar.close()
+    def batch_loss(batch: list[NliExample]):
+        enc = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
+                        max_length=recipe.max_length, return_tensors="pt")
+        return model(**enc, labels=torch.tensor([e.label for e in batch])).loss
+
+    started = time.time()
+    fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+              weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, seed=recipe.seed, desc="train nli",
+              progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
