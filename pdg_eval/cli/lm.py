@@ -28,7 +28,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "wheel, offline; the default)")
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--limit", type=int, default=0, help="only the first N records (0: all)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=20, help="continuations per forward pass (20: a ConvAI2 turn)")
     p.add_argument("--max-prompt-tokens", type=int, default=384, help="longer prompts keep their last tokens")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", "-q", action="store_true")

@@ -1,4 +1,4 @@
-"""``pdg-eval scorers train|eval nli``: build and check pdg-eval's own NLI scorer for the C-score."""
+"""``pdg-eval scorers train|eval nli|cohcon`` and ``scorers pairs``: build and check pdg-eval's own scorers."""
 
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         from ..scorers.nli import NliRecipe, train_nli
 
-        train_files = args.train_files or [f for f in [_default_data("consistency", "dnli_style_pairs", "nli-train.txt")] if f]
+        default_train = _default_data("consistency", "dnli_style_pairs", "nli-train.txt")
+        train_files = args.train_files or ([default_train] if default_train else [])
         valid_file = args.valid_file or _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
         if not train_files or not valid_file:
             raise ConfigError("no training data: pass --train and --valid "
@@ -126,8 +127,10 @@ def run_pairs(args: argparse.Namespace) -> int:
     from ..scorers.nli import read_dnli_pairs
     from ..report import atomic_writer
 
-    triples = args.triples or [f for f in [_default_data("consistency", "dnli_triples_convai2", "test_both_original_final.txt")] if f]
-    excluded = args.exclude or [f for f in [_default_data("consistency", "dnli_style_pairs", "nli-valid.txt")] if f]
+    default_triples = _default_data("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
+    default_excluded = _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
+    triples = args.triples or ([default_triples] if default_triples else [])
+    excluded = args.exclude or ([default_excluded] if default_excluded else [])
     if not triples:
         raise ConfigError("no triple-annotated dialogues: pass --triples FILE")
     examples = rebuild_pairs(triples, exclude=[e.hypothesis for f in excluded for e in read_dnli_pairs(f)], seed=args.seed)

