@@ -65,11 +65,13 @@ class ModelSlot:
     metric: str
     option: str
     build: str
+    what: str
 
 
 MODEL_SLOTS = {slot.tag: slot for slot in [
-    ModelSlot("nli", "c-score", "--nli-model", "pdg-eval scorers train nli --out DIR"),
-    ModelSlot("cohcon", "cohcon", "--cohcon-model", "pdg-eval scorers train cohcon --out DIR"),
+    ModelSlot("nli", "c-score", "--nli-model", "pdg-eval scorers train nli --out DIR", "an NLI model"),
+    ModelSlot("cohcon", "cohcon", "--cohcon-model", "pdg-eval scorers train cohcon --out DIR",
+              "a Con/Coh-Con triple classifier"),
 ]}
 
 
@@ -80,7 +82,7 @@ def split_model_tag(spec: str) -> tuple[str, str | None]:
 
 
 def missing_model_note(slot: ModelSlot) -> str:
-    return f"needs a {slot.tag} model: pass {slot.option} DIR (build one with `{slot.build}`) or a hub id when online"
+    return f"needs {slot.what}: pass {slot.option} DIR (build one with `{slot.build}`)"
 
 
 def requested_metrics(preset: str | None, extra: Sequence[str] = (),

@@ -123,7 +123,7 @@ def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypa
 def test_cohcon_presets_need_a_model(tiny_cohcon, capsys):
     out, _ = tiny_cohcon
     assert main(["score", EXAMPLE, "-q", "--preset", "clv"]) == 0
-    assert "skipped: cohcon:released: needs a cohcon model: pass --cohcon-model DIR" in capsys.readouterr().out
+    assert "skipped: cohcon:released: needs a Con/Coh-Con triple classifier: pass --cohcon-model DIR" in capsys.readouterr().out
     assert main(["score", EXAMPLE, "-q", "--preset", "clv", "--cohcon-model", str(out), "-m", "cohcon:training"]) == 0
     text = capsys.readouterr().out
     assert "cohcon:released|tok:model" in text and "cohcon:training|tok:model" in text and "skipped: cohcon" not in text

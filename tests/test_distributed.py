@@ -41,15 +41,16 @@ def test_work_is_split_and_gathered(tmp_path):
     script.write_text(textwrap.dedent(f"""
         import json, os, sys
         sys.path.insert(0, {str(os.getcwd())!r})
-        from pdg_eval.models.distributed import agree_on_keys, shared_compute
+        from pdg_eval.models.distributed import agree_on_keys, finish, shared_compute
         rank = os.environ["RANK"]
         keys = agree_on_keys(["k0", "k1", "k2"] if rank == "0" else ["k3", "k1", "k4"])
         seen = []
         out = shared_compute(lambda xs: seen.extend(xs) or [x.upper() for x in xs], keys)
         open({str(tmp_path)!r} + f"/rank{{rank}}.json", "w").write(json.dumps({{"keys": keys, "seen": seen, "out": out}}))
+        finish()
     """))
     done = launch([str(script)], {})
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-6000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["keys"] == ranks[1]["keys"] == ["k0", "k1", "k2", "k3", "k4"]
     assert ranks[0]["out"] == ranks[1]["out"] == ["K0", "K1", "K2", "K3", "K4"]
@@ -67,7 +68,7 @@ def test_accelerate_launch_score_equals_one_process(tmp_path):
         os.environ["PDG_EVAL_CACHE"] = saved or ""
     done = launch(["-m", "pdg_eval.cli.main", "score", EXAMPLE, *specs, "--json", str(two), "-q"],
                   {"PDG_EVAL_CACHE": str(tmp_path / "two.sqlite")})
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-6000:]
     assert done.stdout.count("signatures:") == 1  # only the main process reports
     values = lambda path: [(m["signature"]["string"], m["values"]) for m in json.loads(path.read_text())["metrics"]]  # noqa: E731
     first, second = values(one), values(two)

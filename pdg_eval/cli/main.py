@@ -9,6 +9,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import InputError, PdgEvalError
+from ..models.distributed import finish
 from . import lm, score, scorers
 
 
@@ -66,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        finish()  # under `accelerate launch` / `torchrun`: leave together
+        return status
     except InputError as exc:  # one line: file:line: field: problem
         print(exc.format(), file=sys.stderr)
         return 2

@@ -57,3 +57,14 @@ def shared_compute(compute: Callable[[list[Any]], Sequence[Any]], items: list[An
         for i, value in zip(indices, values):
             out[i] = value
     return out
+
+
+def finish() -> None:
+    """Wait for every process, then close the process group (a peer that exits early makes gloo/NCCL abort)."""
+    if world_size() == 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
