@@ -123,7 +123,8 @@ class CausalLM:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self._autocast,
                                                     enabled=self._autocast is not None):
             for prompt, members in items:
-                prompt_ids = torch.tensor([self._ids(prompt)[-self.max_prompt_tokens:]], device=self.device)
+                ids = self._ids(prompt)[-self.max_prompt_tokens:] or [self.pad_id if self.eos_id is None else self.eos_id]
+                prompt_ids = torch.tensor([ids], device=self.device)  # an empty prompt starts from end-of-text
                 head = self.model(input_ids=prompt_ids, use_cache=True, logits_to_keep=1)
                 self.forward_calls += 1
                 first = torch.log_softmax(head.logits[0, -1].float(), dim=-1)

@@ -135,9 +135,9 @@ class TripleClassifier(PairClassifier):
         super().__init__(name_or_path, device, max_length, batch_size)
 
     def _load(self):
-        from ..scorers.cohcon import load_triple_classifier
+        from ..scorers.cohcon import load_segmented_classifier
 
-        tokenizer, model = load_triple_classifier(self.model_dir)
+        tokenizer, model = load_segmented_classifier(self.model_dir)
         self.id2label = {int(k): v for k, v in model.classifier.config.id2label.items()}
         return tokenizer, model
 

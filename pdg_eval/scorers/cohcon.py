@@ -145,7 +145,7 @@ def _segmented_classifier_class():
     return SegmentedClassifier
 
 
-def load_triple_classifier(model_dir: str | Path):
+def load_segmented_classifier(model_dir: str | Path):
     """(tokenizer, SegmentedClassifier) from a folder written by :func:`train_cohcon`."""
     import torch
     from safetensors.torch import load_file
