@@ -1,0 +1,164 @@
+"""Paired significance tests on the per-item sufficient statistics of any metric (issue 4, first part).
+
+Because every metric re-aggregates any multiset of its item statistics exactly (:mod:`pdg_eval.metrics.base`),
+resampling tests are exact for corpus-level metrics too (corpus BLEU, Distinct, self-BLEU): each resample is
+scored by the metric's own ``aggregate``, never approximated by per-item averages.
+
+- :func:`paired_approximate_randomization`: swap the two systems' statistics item by item with probability 1/2
+  (Riezler & Maxwell 2005; sacreBLEU ``--paired-ar``, mjpost/sacrebleu ``significance.py``);
+- :func:`paired_bootstrap`: resample items with replacement, the same indices for both systems (Koehn 2004;
+  sacreBLEU ``--paired-bs``), with a percentile confidence interval of the difference;
+- :func:`paired_t_test`, :func:`wilcoxon_signed_rank`: on per-item values (IDL's t-test protocol), via scipy;
+- :func:`mcnemar_exact`: exact McNemar test on paired 0/1 outcomes (Hits@1), via scipy's binomial test;
+- :func:`adjust`: Holm (default) or Benjamini–Hochberg over a family of p-values, via statsmodels.
+
+Resampling p-values are ``(c + 1) / (R + 1)``, ``c`` counting resamples at least as extreme as the observed
+difference (``>=``; two identical systems then get p = 1). ``count="sacrebleu"`` counts strictly greater ones, as
+sacreBLEU does (there two identical systems get the smallest possible p). The method, count rule, number of
+resamples and seed are part of every result's signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from . import __version__
+from .errors import ConfigError
+from .metrics.base import Metric, Stats
+
+COUNT_RULES = ("ge", "sacrebleu")
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """The outcome of one paired test of system B against baseline A on one metric key."""
+
+    test: str
+    key: str
+    n_items: int
+    score_a: float
+    score_b: float
+    p_value: float
+    resamples: int | None = None
+    seed: int | None = None
+    count: str | None = None
+    ci: tuple[float, float] | None = None  # of score_b - score_a
+
+    @property
+    def delta(self) -> float:
+        return self.score_b - self.score_a
+
+    @property
+    def signature(self) -> str:
+        parts = [f"test:{self.test}", f"key:{self.key}", f"n:{self.n_items}"]
+        if self.resamples is not None:
+            parts += [f"resamples:{self.resamples}", f"seed:{self.seed}", f"count:{self.count}"]
+        return "|".join(parts + [f"version:pdg-eval-{__version__}"])
+
+
+def _check(stats_a: Sequence[Stats], stats_b: Sequence[Stats], resamples: int, count: str) -> None:
+    if len(stats_a) != len(stats_b):
+        raise ConfigError(f"paired tests need the same items: {len(stats_a)} vs {len(stats_b)} statistics")
+    if not stats_a:
+        raise ConfigError("paired tests need at least one item")
+    if resamples < 1:
+        raise ConfigError("resamples must be >= 1")
+    if count not in COUNT_RULES:
+        raise ConfigError(f"count must be one of {', '.join(COUNT_RULES)}")
+
+
+def _p_value(extreme: int, resamples: int) -> float:
+    return (extreme + 1) / (resamples + 1)
+
+
+def paired_approximate_randomization(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str,
+                                     resamples: int = 10_000, seed: int = 12345, count: str = "ge") -> PairedResult:
+    """Two-sided paired approximate randomization test of ``|score(B) - score(A)|`` on ``key``."""
+    import numpy as np
+
+    _check(stats_a, stats_b, resamples, count)
+    score_a, score_b = metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key]
+    observed = abs(score_b - score_a)
+    swaps = np.random.default_rng(seed).integers(2, size=(resamples, len(stats_a)), dtype=bool)
+    extreme = 0
+    for row in swaps:
+        x = [b if s else a for a, b, s in zip(stats_a, stats_b, row)]
+        y = [a if s else b for a, b, s in zip(stats_a, stats_b, row)]
+        diff = abs(metric.aggregate(y)[key] - metric.aggregate(x)[key])
+        extreme += diff > observed if count == "sacrebleu" else diff >= observed - 1e-12 * max(1.0, observed)
+    return PairedResult("paired_ar", key, len(stats_a), score_a, score_b, _p_value(int(extreme), resamples),
+                        resamples, seed, count)
+
+
+def paired_bootstrap(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str,
+                     resamples: int = 1000, seed: int = 12345, count: str = "ge",
+                     confidence: float = 0.95) -> PairedResult:
+    """Paired bootstrap: p from the centred resampled ``|B - A|`` (sacreBLEU's rule), percentile CI of ``B - A``."""
+    import numpy as np
+
+    _check(stats_a, stats_b, resamples, count)
+    score_a, score_b = metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key]
+    indices = np.random.default_rng(seed).choice(len(stats_a), size=(resamples, len(stats_a)), replace=True)
+    diffs = np.array([metric.aggregate([stats_b[i] for i in idx])[key] - metric.aggregate([stats_a[i] for i in idx])[key]
+                      for idx in indices])
+    centred = np.abs(diffs) - np.abs(diffs).mean()
+    observed = abs(score_b - score_a)
+    extreme = int(np.sum(centred > observed)) if count == "sacrebleu" else int(np.sum(centred >= observed))
+    tail = (1 - confidence) / 2
+    ci = (float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail)))
+    return PairedResult("paired_bootstrap", key, len(stats_a), score_a, score_b, _p_value(extreme, resamples),
+                        resamples, seed, count, ci)
+
+
+def _item_values(metric: Metric, stats: Sequence[Stats], key: str) -> list[float]:
+    values = [metric.item_values(s) for s in stats]
+    if any(v is None for v in values):
+        raise ConfigError(f"{metric.label} is corpus-level (no per-item values): use the resampling tests")
+    return [float(v[key]) for v in values]  # type: ignore[index]
+
+
+def paired_t_test(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str) -> PairedResult:
+    """Two-sided paired t-test on per-item values (scipy.stats.ttest_rel)."""
+    from scipy.stats import ttest_rel
+
+    _check(stats_a, stats_b, 1, "ge")
+    a, b = _item_values(metric, stats_a, key), _item_values(metric, stats_b, key)
+    p = 1.0 if a == b else float(ttest_rel(b, a).pvalue)
+    return PairedResult("paired_t", key, len(a), metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key], p)
+
+
+def wilcoxon_signed_rank(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str) -> PairedResult:
+    """Two-sided Wilcoxon signed-rank test on per-item values (scipy.stats.wilcoxon, zero differences dropped)."""
+    from scipy.stats import wilcoxon
+
+    _check(stats_a, stats_b, 1, "ge")
+    a, b = _item_values(metric, stats_a, key), _item_values(metric, stats_b, key)
+    p = 1.0 if a == b else float(wilcoxon(b, a, zero_method="wilcox").pvalue)
+    return PairedResult("wilcoxon", key, len(a), metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key], p)
+
+
+def mcnemar_exact(outcomes_a: Sequence[float], outcomes_b: Sequence[float], key: str = "hits@1") -> PairedResult:
+    """Exact McNemar test on paired 0/1 outcomes: a binomial test on the discordant pairs."""
+    from scipy.stats import binomtest
+
+    if len(outcomes_a) != len(outcomes_b) or not outcomes_a:
+        raise ConfigError("McNemar needs the same, non-empty items for both systems")
+    if any(x not in (0, 1) for x in (*outcomes_a, *outcomes_b)):
+        raise ConfigError("McNemar needs 0/1 outcomes (e.g. hits@1 with ties=miss or stable)")
+    only_b = sum(1 for a, b in zip(outcomes_a, outcomes_b) if b and not a)
+    only_a = sum(1 for a, b in zip(outcomes_a, outcomes_b) if a and not b)
+    p = 1.0 if only_a + only_b == 0 else float(binomtest(only_b, only_a + only_b, 0.5).pvalue)
+    n = len(outcomes_a)
+    return PairedResult("mcnemar_exact", key, n, sum(outcomes_a) / n, sum(outcomes_b) / n, p)
+
+
+def adjust(p_values: Sequence[float], method: str = "holm") -> list[float]:
+    """Family-wise (Holm) or false-discovery-rate (Benjamini–Hochberg, ``fdr_bh``) adjusted p-values."""
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in ("holm", "fdr_bh"):
+        raise ConfigError("adjust method must be 'holm' or 'fdr_bh'")
+    if not p_values:
+        return []
+    return [float(p) for p in multipletests(list(p_values), method=method)[1]]
