@@ -99,3 +99,26 @@ def test_bad_input(two_systems):
         paired_approximate_randomization(metric, stats, stats[:-1], "f1")
     with pytest.raises(ConfigError, match="count must be"):
         paired_bootstrap(metric, stats, stats, "f1", count="gt")
+
+
+@pytest.mark.parametrize("test_type", ["ar", "bs"])
+def test_paired_tests_agree_with_sacrebleu(convai2_valid, test_type):
+    """Same seed, same random draws: sacreBLEU's --paired-ar / --paired-bs p-values for corpus BLEU are reproduced
+    (count="sacrebleu"), up to a resample that float rounding puts on the other side of the threshold."""
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.significance import PairedTest
+
+    systems = [list(open_records(str(shared_or_skip("data", "outputs", "sc_gpt", name)), "lines",
+                                 dataset=str(convai2_valid)))[:300] for name in ("hyp-normal_ord", "hyp-dg")]
+    refs = [r.reference for r in systems[0]]
+    resamples = 200
+    paired = PairedTest([("a", [r.response for r in systems[0]]), ("b", [r.response for r in systems[1]])],
+                        {"BLEU": BLEU()}, [refs], test_type=test_type, n_samples=resamples)
+    _, scores = paired()
+    theirs = scores["BLEU"][1]
+    metric, a = stats_of("bleu:sacrebleu", systems[0])
+    _, b = stats_of("bleu:sacrebleu", systems[1])
+    test = paired_approximate_randomization if test_type == "ar" else paired_bootstrap
+    ours = test(metric, a, b, "bleu-4", resamples=resamples, seed=12345, count="sacrebleu")
+    assert ours.score_b == pytest.approx(theirs.score, abs=1e-9)  # both on the x100 scale
+    assert abs(ours.p_value - theirs.p_value) <= 1 / (resamples + 1) + 1e-12
