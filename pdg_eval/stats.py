@@ -118,24 +118,27 @@ def _item_values(metric: Metric, stats: Sequence[Stats], key: str) -> list[float
     return [float(v[key]) for v in values]  # type: ignore[index]
 
 
+def _per_item_test(name: str, metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str,
+                   p_of) -> PairedResult:
+    _check(stats_a, stats_b, 1, "ge")
+    a, b = _item_values(metric, stats_a, key), _item_values(metric, stats_b, key)
+    p = 1.0 if a == b else float(p_of(b, a))
+    return PairedResult(name, key, len(a), metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key], p)
+
+
 def paired_t_test(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str) -> PairedResult:
     """Two-sided paired t-test on per-item values (scipy.stats.ttest_rel)."""
     from scipy.stats import ttest_rel
 
-    _check(stats_a, stats_b, 1, "ge")
-    a, b = _item_values(metric, stats_a, key), _item_values(metric, stats_b, key)
-    p = 1.0 if a == b else float(ttest_rel(b, a).pvalue)
-    return PairedResult("paired_t", key, len(a), metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key], p)
+    return _per_item_test("paired_t", metric, stats_a, stats_b, key, lambda b, a: ttest_rel(b, a).pvalue)
 
 
 def wilcoxon_signed_rank(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str) -> PairedResult:
     """Two-sided Wilcoxon signed-rank test on per-item values (scipy.stats.wilcoxon, zero differences dropped)."""
     from scipy.stats import wilcoxon
 
-    _check(stats_a, stats_b, 1, "ge")
-    a, b = _item_values(metric, stats_a, key), _item_values(metric, stats_b, key)
-    p = 1.0 if a == b else float(wilcoxon(b, a, zero_method="wilcox").pvalue)
-    return PairedResult("wilcoxon", key, len(a), metric.aggregate(stats_a)[key], metric.aggregate(stats_b)[key], p)
+    return _per_item_test("wilcoxon", metric, stats_a, stats_b, key,
+                          lambda b, a: wilcoxon(b, a, zero_method="wilcox").pvalue)
 
 
 def mcnemar_exact(outcomes_a: Sequence[float], outcomes_b: Sequence[float], key: str = "hits@1") -> PairedResult:

@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 
+from ..models.distributed import is_main_process
 from ..presets import PRESETS
 from ..readers import FORMATS, open_records
 from ..records import MAX_RECORD_BYTES
@@ -48,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
         specs = requested_metrics(args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
         result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
                                progress=not args.quiet and sys.stderr.isatty())
-    from ..models.distributed import is_main_process
-
     if not is_main_process():  # under `accelerate launch` the main process reports
         return 0
     for warning in [str(w.message) for w in reader_warnings] + result.warnings:

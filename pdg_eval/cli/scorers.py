@@ -15,6 +15,12 @@ def _default_data(*parts: str) -> str | None:
         return None
 
 
+def _default_files(*parts: str) -> list[str]:
+    """``[path]`` of a shared data file when it exists, else ``[]`` (defaults of repeatable options)."""
+    path = _default_data(*parts)
+    return [path] if path else []
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("scorers", help="train or evaluate pdg-eval's own consistency scorers")
     sub = p.add_subparsers(dest="scorer_command", required=True)
@@ -87,8 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         from ..scorers.nli import NliRecipe, train_nli
 
-        default_train = _default_data("consistency", "dnli_style_pairs", "nli-train.txt")
-        train_files = args.train_files or ([default_train] if default_train else [])
+        train_files = args.train_files or _default_files("consistency", "dnli_style_pairs", "nli-train.txt")
         valid_file = args.valid_file or _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
         if not train_files or not valid_file:
             raise ConfigError("no training data: pass --train and --valid "
@@ -127,10 +132,8 @@ def run_pairs(args: argparse.Namespace) -> int:
     from ..scorers.nli import read_dnli_pairs
     from ..report import atomic_writer
 
-    default_triples = _default_data("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
-    default_excluded = _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
-    triples = args.triples or ([default_triples] if default_triples else [])
-    excluded = args.exclude or ([default_excluded] if default_excluded else [])
+    triples = args.triples or _default_files("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
+    excluded = args.exclude or _default_files("consistency", "dnli_style_pairs", "nli-valid.txt")
     if not triples:
         raise ConfigError("no triple-annotated dialogues: pass --triples FILE")
     examples = rebuild_pairs(triples, exclude=[e.hypothesis for f in excluded for e in read_dnli_pairs(f)], seed=args.seed)

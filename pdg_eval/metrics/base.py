@@ -157,6 +157,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# -- provenance of model-filled record fields (Hits@1's candidate_scores, PPL's nll) ------------
+def note_scorer(seen: set[tuple[str, ...]], record: Record, field: str) -> None:
+    """Remember which scorer filled ``field`` (``pdg-eval rank`` / ``ppl`` record it in ``meta[field]``)."""
+    info = record.meta.get(field)
+    if isinstance(info, dict) and info.get("by"):
+        seen.add((str(info["by"]), str(info.get("score", "")), str(info.get("prompt", ""))))
+    else:
+        seen.add(("unrecorded", "", ""))
+
+
+def scorer_provenance(seen: set[tuple[str, ...]]) -> dict[str, str]:
+    """Signature entries naming the model behind model-filled fields; ``by:mixed`` when records disagree."""
+    if not seen or seen == {("unrecorded", "", "")}:
+        return {}
+    if len(seen) > 1:
+        return {"by": "mixed"}
+    by, score, prompt = next(iter(seen))
+    return {k: v for k, v in (("by", by), ("lm_score", score), ("prompt", prompt)) if v}
+
+
 # -- registry (in the spirit of lm-evaluation-harness' ``register_metric``) -------------------
 METRICS: dict[str, type[Metric]] = {}
 
@@ -210,4 +230,4 @@ def mean(values: Sequence[float]) -> float:
 
 
 __all__ = ["Metric", "Signature", "VariantInfo", "METRICS", "register_metric", "build_metric", "create_metric",
-           "parse_metric_spec", "mean", "Stats"]
+           "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]

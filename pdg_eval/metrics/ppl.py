@@ -9,8 +9,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, register_metric
-from .ranking import note_scorer, scorer_provenance
+from .base import Metric, VariantInfo, note_scorer, register_metric, scorer_provenance
 
 
 @register_metric

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import Metric, VariantInfo, mean, note_scorer, register_metric, scorer_provenance
 
 
 def gold_positions(record: Record) -> set[int]:
@@ -35,25 +35,6 @@ def hit_at_1(scores: Sequence[float], gold: set[int], ties: str, rng: random.Ran
         return 1.0 if tied[0] in gold else 0.0
     assert rng is not None
     return 1.0 if rng.choice(tied) in gold else 0.0
-
-
-def note_scorer(seen: set[tuple[str, ...]], record: Record, field: str) -> None:
-    """Remember which scorer filled ``field`` (``pdg-eval rank`` / ``ppl`` record it in ``meta[field]``)."""
-    info = record.meta.get(field)
-    if isinstance(info, dict) and info.get("by"):
-        seen.add((str(info["by"]), str(info.get("score", "")), str(info.get("prompt", ""))))
-    else:
-        seen.add(("unrecorded", "", ""))
-
-
-def scorer_provenance(seen: set[tuple[str, ...]]) -> dict[str, str]:
-    """Signature entries naming the model behind model-filled fields; ``by:mixed`` when records disagree."""
-    if not seen or seen == {("unrecorded", "", "")}:
-        return {}
-    if len(seen) > 1:
-        return {"by": "mixed"}
-    by, score, prompt = next(iter(seen))
-    return {k: v for k, v in (("by", by), ("lm_score", score), ("prompt", prompt)) if v}
 
 
 @register_metric

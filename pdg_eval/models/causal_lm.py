@@ -107,8 +107,6 @@ class CausalLM:
         Each distinct prompt runs once; its key/value cache is then shared by its continuations (the 20
         candidates of a ConvAI2 turn), which run in batches of ``batch_size``.
         """
-        import copy
-
         import torch
 
         groups: dict[str, list[int]] = {}
@@ -132,25 +130,36 @@ class CausalLM:
                     chunk = members[start:start + self.batch_size]
                     targets = [self._ids(" " + pairs[i][1]) + ([self.eos_id] if self.eos_id is not None else [])
                                for i in chunk]
-                    width = max(map(len, targets)) - 1  # the last token is predicted, never fed
-                    rest = None
-                    if width > 0:
-                        cache = copy.deepcopy(head[self._cache_field])
-                        cache.batch_repeat_interleave(len(chunk))
-                        fed = torch.tensor([t[:-1] + [self.pad_id] * (width - len(t) + 1) for t in targets],
-                                           device=self.device)
-                        mask = torch.tensor([[1] * prompt_ids.shape[1] + [1] * (len(t) - 1) + [0] * (width - len(t) + 1)
-                                             for t in targets], device=self.device)
-                        rest = torch.log_softmax(self.model(input_ids=fed, attention_mask=mask,
-                                                            **{self._cache_field: cache}).logits.float(), dim=-1)
-                        self.forward_calls += 1
-                    for row, (i, target) in enumerate(zip(chunk, targets)):
-                        values = [float(first[target[0]])]
-                        if len(target) > 1:
-                            positions = torch.arange(len(target) - 1, device=self.device)
-                            values += rest[row, positions, torch.tensor(target[1:], device=self.device)].tolist()
+                    for i, values in zip(chunk, self._score_targets(head, first, prompt_ids.shape[1], targets)):
                         out[i] = values
         return out  # type: ignore[return-value]
+
+
+    def _score_targets(self, head, first, prompt_length: int, targets: list[list[int]]) -> list[list[float]]:
+        """Log-probabilities of each target given the prompt whose forward output (and cache) is ``head``."""
+        import copy
+
+        import torch
+
+        width = max(map(len, targets)) - 1  # the last token of a target is predicted, never fed
+        rest = None
+        if width > 0:
+            cache = copy.deepcopy(head[self._cache_field])  # the forward pass below extends it
+            cache.batch_repeat_interleave(len(targets))
+            fed = torch.tensor([t[:-1] + [self.pad_id] * (width - len(t) + 1) for t in targets], device=self.device)
+            mask = torch.tensor([[1] * (prompt_length + len(t) - 1) + [0] * (width - len(t) + 1) for t in targets],
+                                device=self.device)
+            logits = self.model(input_ids=fed, attention_mask=mask, **{self._cache_field: cache}).logits
+            rest = torch.log_softmax(logits.float(), dim=-1)
+            self.forward_calls += 1
+        out = []
+        for row, target in enumerate(targets):
+            values = [float(first[target[0]])]
+            if len(target) > 1:
+                positions = torch.arange(len(target) - 1, device=self.device)
+                values += rest[row, positions, torch.tensor(target[1:], device=self.device)].tolist()
+            out.append(values)
+        return out
 
 
 @lru_cache(maxsize=2)

@@ -112,11 +112,14 @@ def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int
     """Input ids, attention mask and segment ids (0 persona, 1 context, 2 response), right-padded tensors."""
     import torch
 
+    texts = [text for e in examples for text in (persona_text(e.persona), e.context, e.response)]
+    pieces = tokenizer(texts, add_special_tokens=False)["input_ids"]  # one batched call for all segments
+    markers = tokenizer.convert_tokens_to_ids(list(MARKERS))
     rows = []
-    for e in examples:
+    for k in range(len(examples)):
         ids, segments = [tokenizer.cls_token_id], [0]
-        for segment, (text, marker) in enumerate(zip((persona_text(e.persona), e.context, e.response), MARKERS)):
-            piece = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.convert_tokens_to_ids(marker)]
+        for segment, marker in enumerate(markers):
+            piece = pieces[3 * k + segment] + [marker]
             ids += piece
             segments += [segment] * len(piece)
         rows.append((ids[:max_length], segments[:max_length]))
