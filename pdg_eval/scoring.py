@@ -128,13 +128,9 @@ def _has_field(record: Record, name: str) -> bool:
     return getattr(record, name) is not None
 
 
-def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokenizer: str | None = None,
-                  source: str = "<records>", progress: bool = False) -> ScoreRun:
-    """Score a stream of records with the requested metrics."""
-    stream: Iterator[Record] = check_consistent(records)
-    first = next(stream, None)
-    if first is None:
-        raise InputError(source, None, None, "no records to score")
+def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str | None = None
+                    ) -> tuple[list[Metric], list[str]]:
+    """Instantiate the requested metrics that can run on records like ``first``; returns (metrics, skipped notes)."""
     metrics: list[Metric] = []
     skipped: list[str] = []
     seen_signatures: set[str] = set()
@@ -156,6 +152,17 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         metrics.append(metric)
     if not metrics:
         raise ConfigError("no metric can run on these records")
+    return metrics, skipped
+
+
+def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokenizer: str | None = None,
+                  source: str = "<records>", progress: bool = False) -> ScoreRun:
+    """Score a stream of records with the requested metrics."""
+    stream: Iterator[Record] = check_consistent(records)
+    first = next(stream, None)
+    if first is None:
+        raise InputError(source, None, None, "no records to score")
+    metrics, skipped = prepare_metrics(specs, first, tokenizer)
 
     warnings: list[str] = []
     empty_lines: list[str] = []

@@ -121,6 +121,44 @@ class Metric(ABC):
     def signature_options(self) -> dict[str, Any]:
         return dict(self.options)
 
+    # -- vectorised resampling (pdg_eval.resampling) ----------------------------------------------
+    def linear_matrix(self, stats: Sequence[Stats]):
+        """Items x columns matrix whose weighted column sums determine the scores (``scores_from_sums``), or None.
+
+        Default: sentence-level metrics whose score is the mean of the per-item values (items whose
+        ``item_values`` is None, e.g. skipped by ROUGE's guards, are left out of the mean, as ``aggregate`` does).
+        """
+        import numpy as np
+
+        values = [self.item_values(s) for s in stats]
+        if all(v is None for v in values):
+            return None
+        keys = self.keys
+        return np.array([[float(v[k]) for k in keys] + [1.0] if v is not None else [0.0] * len(keys) + [0.0]
+                         for v in values], dtype=np.float64)
+
+    def scores_from_sums(self, sums):
+        """Scores for each row of weighted column sums of :meth:`linear_matrix` (default: the means)."""
+        import numpy as np
+
+        count = sums[:, -1]
+        safe = np.where(count > 0, count, 1.0)
+        return {k: np.where(count > 0, sums[:, i] / safe, 0.0) for i, k in enumerate(self.keys)}
+
+    def bootstrap_bias(self) -> str | None:
+        """Why resampling with replacement misstates this metric (None: it does not). AR never duplicates items."""
+        return None
+
+    def resampling_form(self, stats_a: Sequence[Stats], stats_b: Sequence[Stats]):
+        """A vectorised form of this metric for the pair (:mod:`pdg_eval.resampling`); None: re-aggregate."""
+        from ..resampling import LinearForm
+
+        matrix_a = self.linear_matrix(stats_a)
+        if matrix_a is None:
+            return None
+        matrix_b = self.linear_matrix(stats_b)
+        return None if matrix_b is None else LinearForm(self, matrix_a, matrix_b)
+
     # -- shared ---------------------------------------------------------------------------------
     def tok(self, text: str) -> tuple[str, ...]:
         assert self.tokenizer is not None

@@ -62,3 +62,20 @@ class Perplexity(Metric):
         # PAML's loss is the token-mean within a batch
         values = [math.exp(sum(s[0] for s in b) / sum(s[1] for s in b)) for b in batches]
         return {"ppl": sum(values) / len(values)}
+
+    # -- vectorised resampling: token_micro / paa are exp(summed NLL / summed count), sentence_macro a mean --
+    def linear_matrix(self, stats: Sequence[list[float]]):
+        import numpy as np
+
+        if self.variant == "paml_batch":  # batches in file order: resampled by re-aggregation
+            return None
+        if self.variant == "sentence_macro":
+            return np.array([[s[0] / s[1], 1.0] if s[1] > 0 else [0.0, 0.0] for s in stats], dtype=np.float64)
+        return np.array([[s[0], s[1]] for s in stats], dtype=np.float64)
+
+    def scores_from_sums(self, sums):
+        import numpy as np
+
+        count = sums[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {"ppl": np.where(count > 0, np.exp(sums[:, 0] / np.where(count > 0, count, 1.0)), np.nan)}

@@ -111,7 +111,6 @@ class SelfBleu(Metric):
             raise ConfigError("self-bleu grams must be between 1 and 5")
         if self.options["pairing"] not in ("shuffle", "cyclic"):
             raise ConfigError("self-bleu pairing= must be 'shuffle' or 'cyclic'")
-        self._ids: dict[str, int] = {}
 
     def signature_options(self) -> dict:
         if self.variant == "texygen":
@@ -125,13 +124,19 @@ class SelfBleu(Metric):
             return [f"self-bleu-{g}" for g in self._grams]
         return [f"sbleu-{n}" for n in range(1, 5)]
 
-    def item_stats(self, record: Record) -> list[int]:
-        ids = self._ids
-        return [ids.setdefault(t, len(ids)) for t in self.tok(record.response)]
+    def item_stats(self, record: Record) -> list[str]:
+        """The response's tokens: statistics of different runs (and systems) can then be mixed in one corpus."""
+        return list(self.tok(record.response))
 
-    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+    def bootstrap_bias(self) -> str | None:
+        return ("a bootstrap resample repeats responses, which then match their own copy: self-BLEU rises above "
+                "the estimate (use AR for tests)")
+
+    def aggregate(self, stats: Sequence[list[str]]) -> dict[str, float]:
         if self.variant == "texygen":
-            return {f"self-bleu-{g}": mean(self_bleu_all_others(stats, g)) for g in self._grams}
+            ids: dict[str, int] = {}  # integer ids hash faster in the n-gram tables
+            interned = [[ids.setdefault(t, len(ids)) for t in s] for s in stats]
+            return {f"self-bleu-{g}": mean(self_bleu_all_others(interned, g)) for g in self._grams}
         partners = list(range(len(stats)))
         if self.options["pairing"] == "cyclic":
             partners = partners[1:] + partners[:1]

@@ -1,0 +1,317 @@
+"""Many systems x many metrics: scores, bootstrap intervals, paired tests against a baseline with multiple-comparison
+correction, and tie groups (issue 4; ``pdg-eval compare`` and the leaderboards).
+
+Every system is scored on its own items; the paired tests and tie groups use the items all systems answered (ids in
+common), which are reported. All pairs, metrics and systems share one set of random draws (as sacreBLEU does), so
+the whole table is reproducible from one seed. Multiple comparisons are corrected per metric column (the systems
+tested against the baseline form one family) or over the whole table (``family="table"``), Holm by default.
+
+Tie groups: systems are sorted best first; the best one leads group 1, and every system whose (corrected) test
+against the leader is not significant joins it; the best remaining system leads group 2, and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import ConfigError, InputError
+from .metrics.base import Metric, Stats, build_metric
+from .resampling import Draws, LoopForm, pair_form
+from .stats import PairedResult, adjust, paired_t_test, paired_tests
+from .tokenize import file_sha256
+
+TESTS = ("ar", "bootstrap", "t")
+FAMILIES = ("column", "table")
+
+
+@dataclass
+class SystemRun:
+    """One system's per-item statistics for each metric (from scoring records, or from a ``score --json`` file)."""
+
+    name: str
+    source: str
+    ids: list[str]
+    metrics: dict[str, Metric]  # by metric spec
+    stats: dict[str, list[Stats]]
+    signatures: dict[str, str]
+    sha256: str | None = None
+
+    @classmethod
+    def from_score_run(cls, name: str, run, sha256: str | None = None) -> "SystemRun":
+        return cls(name, run.source, list(run.ids), {r.metric.spec: r.metric for r in run.results},
+                   {r.metric.spec: r.stats for r in run.results}, {r.metric.spec: str(r.signature) for r in run.results},
+                   sha256)
+
+    @classmethod
+    def from_score_json(cls, name: str, path: str | Path) -> "SystemRun":
+        """A file written by ``pdg-eval score --json`` (with its per-item statistics)."""
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if "items" not in doc or "metrics" not in doc:
+            raise InputError(str(path), None, "items", "no per-item statistics: write it with `pdg-eval score --json` "
+                                                       "(without --no-item-stats)")
+        metrics, stats, sigs = {}, {}, {}
+        for entry in doc["metrics"]:
+            sig = entry["signature"]["string"]
+            metrics[entry["spec"]] = build_metric(entry["spec"])
+            stats[entry["spec"]] = doc["items"]["stats"][sig]
+            sigs[entry["spec"]] = sig
+        return cls(name, str(doc.get("source", path)), list(doc["items"]["ids"]), metrics, stats, sigs)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One reported number: a key of a metric (e.g. ``bleu-2`` of ``bleu:sacrebleu``)."""
+
+    spec: str
+    key: str
+    label: str
+    higher_is_better: bool
+    display_factor: float
+    signature: str
+
+
+@dataclass
+class Cell:
+    value: float
+    ci: tuple[float, float] | None = None
+    p: float | None = None  # vs the baseline
+    p_adjusted: float | None = None
+    significant: bool = False
+    group: int | None = None
+
+
+@dataclass
+class Comparison:
+    systems: list[str]
+    baseline: str
+    columns: list[Column]
+    cells: dict[tuple[str, int], Cell]
+    test: str
+    resamples: int
+    seed: int
+    adjust: str
+    alpha: float
+    family: str
+    ci_resamples: int
+    n_items: dict[str, int]
+    n_common: int
+    ceilings: list[str] = field(default_factory=list)
+    untested: dict[int, str] = field(default_factory=dict)  # column -> why no test was run
+    no_ci: dict[int, str] = field(default_factory=dict)  # column -> why no interval is given
+    seconds: float = 0.0
+
+    @property
+    def test_signature(self) -> str:
+        parts = [f"test:{self.test}"]
+        if self.test != "t":
+            parts += [f"resamples:{self.resamples}", f"seed:{self.seed}", "count:ge"]
+        parts += [f"adjust:{self.adjust}", f"family:{self.family}", f"alpha:{self.alpha}",
+                  f"ci:percentile-bootstrap-{self.ci_resamples}", f"items:{self.n_common}",
+                  f"version:pdg-eval-{__version__}"]
+        return "|".join(parts)
+
+    def to_json(self) -> dict:
+        return {
+            "pdg_eval_version": __version__, "baseline": self.baseline, "systems": self.systems,
+            "ceilings": self.ceilings, "n_items": self.n_items, "n_common": self.n_common,
+            "test_signature": self.test_signature,
+            "columns": [{"spec": c.spec, "key": c.key, "higher_is_better": c.higher_is_better,
+                         "display_factor": c.display_factor, "signature": c.signature,
+                         "untested": self.untested.get(j), "no_ci": self.no_ci.get(j)}
+                        for j, c in enumerate(self.columns)],
+            "cells": [{"system": s, "spec": self.columns[j].spec, "key": self.columns[j].key, "value": cell.value,
+                       "ci": list(cell.ci) if cell.ci else None, "p": cell.p, "p_adjusted": cell.p_adjusted,
+                       "significant": cell.significant, "group": cell.group}
+                      for (s, j), cell in self.cells.items()],
+        }
+
+
+def _common_indices(runs: Sequence[SystemRun]) -> tuple[int, dict[str, list[int]]]:
+    """Indices (per system) of the ids every system has, in the first system's order."""
+    for run in runs:
+        if len(set(run.ids)) != len(run.ids):
+            raise InputError(run.source, None, "id", f"{run.name}: ids are not unique; paired tests need one item per id")
+    common = set(runs[0].ids).intersection(*(r.ids for r in runs[1:]))
+    if not common:
+        raise ConfigError("the systems share no item ids: align them to the dataset first (e.g. score --dataset)")
+    order = [i for i in runs[0].ids if i in common]
+    positions = {r.name: {item: k for k, item in enumerate(r.ids)} for r in runs}
+    return len(order), {r.name: [positions[r.name][i] for i in order] for r in runs}
+
+
+def _columns(runs: Sequence[SystemRun]) -> list[Column]:
+    first = runs[0]
+    columns = []
+    for spec, metric in first.metrics.items():
+        missing = [r.name for r in runs if spec not in r.metrics]
+        if missing:
+            raise ConfigError(f"metric {spec} is missing for {', '.join(missing)}: score every system with the "
+                              "same preset and metrics")
+        for key in metric.keys:
+            columns.append(Column(spec, key, f"{metric.label}:{key}", metric.higher_is_better,
+                                  metric.display_factor, first.signatures[spec]))
+    return columns
+
+
+def compare(runs: Sequence[SystemRun], baseline: str | None = None, test: str = "ar", resamples: int = 10_000,
+            seed: int = 12345, adjust_method: str = "holm", alpha: float = 0.05, family: str = "column",
+            ci_resamples: int = 1000, loop_resamples: int = 0, groups: bool = True,
+            ceilings: Sequence[str] = (), progress: Callable[[str], None] | None = None) -> Comparison:
+    """Compare systems on every metric key. ``loop_resamples``: resamples for metrics without a vectorised form
+    (self-BLEU, MORPHEUS P-Co, ...; each resample re-aggregates the corpus) — 0 leaves them untested."""
+    start = time.perf_counter()
+    if len(runs) < 2:
+        raise ConfigError("compare needs at least two systems")
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"system names must be unique: {names}")
+    baseline = baseline or names[0]
+    if baseline not in names:
+        raise ConfigError(f"baseline {baseline!r} is not one of the systems: {', '.join(names)}")
+    if test not in TESTS or family not in FAMILIES:
+        raise ConfigError(f"test must be one of {', '.join(TESTS)} and family one of {', '.join(FAMILIES)}")
+    if not 0 < alpha < 1:
+        raise ConfigError("alpha must be between 0 and 1")
+    by_name = {r.name: r for r in runs}
+    n_common, index = _common_indices(runs)
+    columns = _columns(runs)
+    kind = "ar" if test == "ar" else "bootstrap"
+    draws = Draws(kind, n_common, resamples, seed) if test != "t" else None
+    ci_draws = {}  # per item count: one bootstrap draw shared by all systems with that many items
+    cells: dict[tuple[str, int], Cell] = {}
+    untested: dict[int, str] = {}
+    no_ci: dict[int, str] = {}
+    tested: dict[tuple[str, str, int], PairedResult] = {}  # (system, other, column) -> result
+
+    def sub(name: str, spec: str) -> list[Stats]:
+        stats = by_name[name].stats[spec]
+        return [stats[i] for i in index[name]]
+
+    def pair_results(a: str, b: str, spec: str) -> dict[str, PairedResult] | str:
+        """The pair's test results on every key of ``spec``, or why it cannot be tested."""
+        metric = by_name[a].metrics[spec]
+        stats_a, stats_b = sub(a, spec), sub(b, spec)
+        if test == "t":
+            if metric.item_values(stats_a[0]) is None:
+                return "no per-item values (corpus-level metric): use --test ar"
+            return {k: paired_t_test(metric, stats_a, stats_b, k) for k in metric.keys}
+        if test == "bootstrap" and metric.bootstrap_bias():
+            return f"no paired bootstrap: {metric.bootstrap_bias()}"
+        vectorised = not isinstance(pair_form(metric, stats_a[:2], stats_b[:2]), LoopForm)
+        if not vectorised and loop_resamples <= 0:
+            return "no vectorised form (each resample re-aggregates the corpus): pass --loop-resamples N to test it"
+        use = draws if vectorised else Draws(kind, n_common, loop_resamples, seed)
+        return paired_tests(metric, stats_a, stats_b, test, use.resamples, seed, draws=use)
+
+    specs = list(dict.fromkeys(c.spec for c in columns))
+    for spec in specs:
+        if progress:
+            progress(spec)
+        cols = [j for j, c in enumerate(columns) if c.spec == spec]
+        for name in names:
+            run = by_name[name]
+            values = run.metrics[spec].aggregate(run.stats[spec])
+            cis: dict[str, tuple[float, float]] = {}
+            metric = run.metrics[spec]
+            slow = isinstance(pair_form(metric, run.stats[spec][:2], run.stats[spec][:2]), LoopForm)
+            if metric.bootstrap_bias() or slow:
+                for j in cols:
+                    no_ci[j] = metric.bootstrap_bias() or "no vectorised form"
+            elif ci_resamples > 0:
+                from .stats import bootstrap_intervals
+
+                n = len(run.stats[spec])
+                ci_draws.setdefault(n, Draws("bootstrap", n, ci_resamples, seed))
+                cis = bootstrap_intervals(metric, run.stats[spec], draws=ci_draws[n])
+            for j in cols:
+                cells[(name, j)] = Cell(values[columns[j].key], cis.get(columns[j].key))
+        for name in names:
+            if name == baseline:
+                continue
+            results = pair_results(baseline, name, spec)
+            if isinstance(results, str):
+                for j in cols:
+                    untested[j] = results
+                continue
+            for j in cols:
+                tested[(baseline, name, j)] = results[columns[j].key]
+    # multiple-comparison correction of the tests against the baseline
+    families: dict[object, list[tuple[str, int]]] = {}
+    for (_, name, j) in tested:
+        families.setdefault(j if family == "column" else "table", []).append((name, j))
+    for members in families.values():
+        adjusted = adjust([tested[(baseline, n, j)].p_value for n, j in members], adjust_method)
+        for (n, j), p_adj in zip(members, adjusted):
+            cell = cells[(n, j)]
+            cell.p, cell.p_adjusted = tested[(baseline, n, j)].p_value, p_adj
+            cell.significant = p_adj < alpha
+    if groups:
+        _tie_groups(columns, names, cells, untested, ceilings, pair_results, adjust_method, alpha, tested, baseline)
+    return Comparison(names, baseline, columns, cells, test, resamples, seed, adjust_method, alpha, family,
+                      ci_resamples, {r.name: len(r.ids) for r in runs}, n_common, list(ceilings), untested, no_ci,
+                      time.perf_counter() - start)
+
+
+def ranked(columns: Sequence[Column], j: int, names: Sequence[str], cells: dict, ceilings: Sequence[str] = ()) -> list[str]:
+    """Systems best first on column ``j`` (ceilings such as the gold references are not ranked)."""
+    col = columns[j]
+    pool = [n for n in names if n not in ceilings]
+    return sorted(pool, key=lambda n: -cells[(n, j)].value if col.higher_is_better else cells[(n, j)].value)
+
+
+def _tie_groups(columns, names, cells, untested, ceilings, pair_results, adjust_method, alpha, tested, baseline):
+    cache: dict[tuple[str, str, str], dict[str, PairedResult] | str] = {}
+
+    def result(a: str, b: str, j: int) -> PairedResult | None:
+        spec = columns[j].spec
+        if (a, b, j) in tested:
+            return tested[(a, b, j)]
+        if (b, a, j) in tested:
+            return tested[(b, a, j)]
+        if (a, b, spec) not in cache:
+            cache[(a, b, spec)] = pair_results(a, b, spec)
+        got = cache[(a, b, spec)]
+        return None if isinstance(got, str) else got[columns[j].key]
+
+    for j in range(len(columns)):
+        if j in untested:
+            continue
+        remaining = ranked(columns, j, names, cells, ceilings)
+        group = 0
+        while remaining:
+            group += 1
+            leader, rest = remaining[0], remaining[1:]
+            cells[(leader, j)].group = group
+            results = [result(leader, other, j) for other in rest]
+            adjusted = adjust([r.p_value for r in results], adjust_method) if results else []
+            joined = [o for o, p in zip(rest, adjusted) if p >= alpha]
+            for other in joined:
+                cells[(other, j)].group = group
+            remaining = [o for o in rest if o not in joined]
+
+
+def load_runs(paths: Sequence[str], names: Sequence[str] | None, score: Callable[[str], object]) -> list[SystemRun]:
+    """Systems from score JSONs (``pdg-eval score --json``) or from prediction files scored by ``score(path)``."""
+    if names and len(names) != len(paths):
+        raise ConfigError(f"{len(names)} --name value(s) for {len(paths)} system(s)")
+    runs = []
+    for k, path in enumerate(paths):
+        name = names[k] if names else Path(path).stem
+        if _is_score_json(path):
+            runs.append(SystemRun.from_score_json(name, path))
+        else:
+            runs.append(SystemRun.from_score_run(name, score(path), file_sha256(path)))
+    return runs
+
+
+def _is_score_json(path: str) -> bool:
+    if not path.endswith(".json"):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        head = handle.read(200)
+    return '"pdg_eval_version"' in head
