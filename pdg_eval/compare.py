@@ -131,6 +131,22 @@ class Comparison:
         }
 
 
+def comparison_from_json(doc: dict) -> Comparison:
+    """Inverse of :meth:`Comparison.to_json` (leaderboards are rendered from stored comparisons)."""
+    columns = [Column(c["spec"], c["key"], f"{c['spec'].split(',')[0]}:{c['key']}", c["higher_is_better"],
+                      c["display_factor"], c["signature"]) for c in doc["columns"]]
+    index = {(c.spec, c.key): j for j, c in enumerate(columns)}
+    cells = {(c["system"], index[(c["spec"], c["key"])]): Cell(c["value"], tuple(c["ci"]) if c["ci"] else None, c["p"],
+                                                             c["p_adjusted"], c["significant"], c["group"])
+             for c in doc["cells"]}
+    sig = dict(part.split(":", 1) for part in doc["test_signature"].split("|"))
+    return Comparison(doc["systems"], doc["baseline"], columns, cells, sig["test"], int(sig.get("resamples", 0)),
+                      int(sig.get("seed", 0)), sig["adjust"], float(sig["alpha"]), sig["family"],
+                      int(sig["ci"].rsplit("-", 1)[1]), doc["n_items"], doc["n_common"], doc["ceilings"],
+                      {j: c["untested"] for j, c in enumerate(doc["columns"]) if c.get("untested")},
+                      {j: c["no_ci"] for j, c in enumerate(doc["columns"]) if c.get("no_ci")})
+
+
 def _common_indices(runs: Sequence[SystemRun]) -> tuple[int, dict[str, list[int]]]:
     """Indices (per system) of the ids every system has, in the first system's order."""
     for run in runs:

@@ -10,7 +10,7 @@ from typing import Sequence
 from .. import __version__
 from ..errors import InputError, PdgEvalError
 from ..models.distributed import finish
-from . import compare, lm, power, score, scorers
+from . import compare, leaderboard, lm, power, score, scorers
 
 
 def _list_metrics(args: argparse.Namespace) -> int:
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_parser(sub)
     compare.add_parser(sub)
     power.add_parser(sub)
+    leaderboard.add_parser(sub)
     scorers.add_parser(sub)
     lm.add_parser(sub)
     sub.add_parser("metrics", help="list metrics, variants and their sources").set_defaults(func=_list_metrics)

@@ -1,0 +1,108 @@
+"""``pdg-eval leaderboard run|import-reported|build|check``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+import warnings
+
+from ..compare import SystemRun, compare
+from ..errors import ConfigError
+from ..leaderboard import board_names, build, import_reported, load_board, stale
+from ..readers import open_records
+from ..report import atomic_writer
+from ..scoring import requested_metrics, score_records
+from ..shared import shared_path
+from ..tokenize import file_sha256
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("leaderboard", help="regenerate or check leaderboards/*.md",
+                              description="Leaderboards are rendered from committed run records (leaderboards/runs/) "
+                                          "and the papers' reported numbers (leaderboards/reported/).")
+    sub = p.add_subparsers(dest="action", required=True)
+    for action, text in (("build", "regenerate the markdown from the stored records"),
+                         ("check", "fail when a markdown file is stale")):
+        q = sub.add_parser(action, help=text)
+        q.add_argument("names", nargs="*", help="boards (default: all)")
+        q.set_defaults(func=run_build if action == "build" else run_check)
+    q = sub.add_parser("run", help="score every system under every preset and write the run records (needs ../shared)")
+    q.add_argument("name")
+    q.add_argument("--preset", action="append", help="only these presets (default: the board's)")
+    q.add_argument("--resamples", type=int, default=10_000)
+    q.add_argument("--ci-resamples", type=int, default=1000)
+    q.add_argument("--seed", type=int, default=12345)
+    q.add_argument("--nli-model")
+    q.add_argument("--cohcon-model")
+    q.set_defaults(func=run_records)
+    q = sub.add_parser("import-reported", help="copy the board's rows of ../shared/data/reported/*.csv")
+    q.add_argument("name")
+    q.set_defaults(func=run_import)
+
+
+def _boards(names):
+    return [load_board(n) for n in (names or board_names())]
+
+
+def run_build(args) -> int:
+    for board in _boards(args.names):
+        changed = build(board)
+        print(f"{board.markdown_path}: {'written' if changed else 'unchanged'}")
+    return 0
+
+
+def run_check(args) -> int:
+    bad = [b for b in _boards(args.names) if stale(b)]
+    for board in bad:
+        print(f"{board.markdown_path}: stale; run `pdg-eval leaderboard build {board.name}`", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def run_import(args) -> int:
+    board = load_board(args.name)
+    doc = import_reported(board, shared_path())
+    print(f"{board.reported_path}: {len(doc['rows'])} reported rows")
+    return 0
+
+
+def run_records(args) -> int:
+    board = load_board(args.name)
+    dataset = shared_path(*board.dataset.split("/"))
+    command = "pdg-eval leaderboard run " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if len(sys.argv) > 2 else \
+        f"pdg-eval leaderboard run {board.name}"
+    for preset in args.preset or board.presets:
+        if preset not in board.presets:
+            raise ConfigError(f"preset {preset!r} is not on board {board.name} ({', '.join(board.presets)})")
+        start = time.perf_counter()
+        specs = requested_metrics(preset, (), models={"nli": args.nli_model, "cohcon": args.cohcon_model})
+        runs, provenance, skipped, notes = [], [], [], []
+        for entry in board.systems:
+            path = shared_path(*entry.path.split("/"))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                records = open_records(str(path), entry.format,
+                                       dataset=None if entry.format == "convai2" else str(dataset))
+                result = score_records(records, specs, source=entry.path)
+            notes += [f"{entry.name}: {w.message}".replace(str(shared_path()) + "/", "") for w in caught]
+            skipped = sorted(set(skipped) | set(result.skipped))
+            runs.append(SystemRun.from_score_run(entry.name, result))
+            provenance.append({"name": entry.name, "path": entry.path, "format": entry.format, "role": entry.role,
+                               "sha256": file_sha256(path), "items": result.n_items})
+            print(f"{preset}: scored {entry.name} ({result.n_items:,} items)", file=sys.stderr)
+        ceilings = [e.name for e in board.systems if e.role == "ceiling"]
+        cmp = compare(runs, board.baseline, "ar", args.resamples, args.seed, ci_resamples=args.ci_resamples,
+                      ceilings=ceilings, progress=lambda s: print(f"{preset}: testing {s}", file=sys.stderr))
+        from .. import __version__
+
+        doc = {"comparison": cmp.to_json(),
+               "provenance": {"board": board.name, "preset": preset, "systems": provenance, "skipped": skipped,
+                              "warnings": notes, "command": command, "version": __version__,
+                              "seconds": round(time.perf_counter() - start, 1)}}
+        with atomic_writer(board.run_path(preset)) as handle:
+            json.dump(doc, handle, ensure_ascii=False, indent=1, sort_keys=True)
+            handle.write("\n")
+        print(f"{board.run_path(preset)}: written ({doc['provenance']['seconds']} s)", file=sys.stderr)
+    return 0
