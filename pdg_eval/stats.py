@@ -138,6 +138,18 @@ def paired_bootstrap(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence
     return paired_tests(metric, stats_a, stats_b, "bootstrap", resamples, seed, count, confidence, engine)[key]
 
 
+def paired_permutation(metric: Metric, stats_a: Sequence[Stats], stats_b: Sequence[Stats], key: str,
+                       resamples: int = 10_000, seed: int = 12345) -> PairedResult:
+    """Paired permutation (sign-flip) test of the mean per-item difference, for sentence-level metrics.
+
+    Swapping an item's two outputs flips the sign of its difference, so on a mean this is the approximate
+    randomization test; it is named apart because it needs per-item values (corpus metrics: use AR)."""
+    _item_values(metric, stats_a[:1], key)
+    result = paired_approximate_randomization(metric, stats_a, stats_b, key, resamples, seed)
+    return PairedResult("paired_permutation", key, result.n_items, result.score_a, result.score_b, result.p_value,
+                        resamples, seed, result.count)
+
+
 def bootstrap_intervals(metric: Metric, stats: Sequence[Stats], resamples: int = 1000, seed: int = 12345,
                         confidence: float = 0.95, draws: Draws | None = None) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap confidence interval of every key of one system's score."""
