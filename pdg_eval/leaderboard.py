@@ -126,6 +126,8 @@ def render(board: Board) -> str:
         if p.notes:
             out.write(f"{p.notes}\n\n")
         out.write(markdown(comparison_from_json(record["comparison"]), details=False))
+        for warning in record["provenance"].get("warnings") or []:
+            out.write(f"\nInput: {warning}\n")
         skipped = record["provenance"].get("skipped") or []
         if skipped:
             out.write("\nNot run: " + "; ".join(f"`{s}`" for s in skipped) + "\n")
