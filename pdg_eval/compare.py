@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .errors import ConfigError, InputError
 from .metrics.base import Metric, Stats, build_metric
-from .resampling import Draws, LoopForm, pair_form
+from .resampling import Draws, is_vectorised
 from .stats import PairedResult, adjust, paired_t_test, paired_tests
 from .tokenize import file_sha256
 
@@ -218,7 +218,7 @@ def compare(runs: Sequence[SystemRun], baseline: str | None = None, test: str = 
             return {k: paired_t_test(metric, stats_a, stats_b, k) for k in metric.keys}
         if test == "bootstrap" and metric.bootstrap_bias():
             return f"no paired bootstrap: {metric.bootstrap_bias()}"
-        vectorised = not isinstance(pair_form(metric, stats_a[:2], stats_b[:2]), LoopForm)
+        vectorised = is_vectorised(metric, stats_a)
         if not vectorised and loop_resamples <= 0:
             return "no vectorised form (each resample re-aggregates the corpus): pass --loop-resamples N to test it"
         use = draws if vectorised else Draws(kind, n_common, loop_resamples, seed)
@@ -234,7 +234,7 @@ def compare(runs: Sequence[SystemRun], baseline: str | None = None, test: str = 
             values = run.metrics[spec].aggregate(run.stats[spec])
             cis: dict[str, tuple[float, float]] = {}
             metric = run.metrics[spec]
-            slow = isinstance(pair_form(metric, run.stats[spec][:2], run.stats[spec][:2]), LoopForm)
+            slow = not is_vectorised(metric, run.stats[spec])
             if metric.bootstrap_bias() or slow:
                 for j in cols:
                     no_ci[j] = metric.bootstrap_bias() or "no vectorised form"

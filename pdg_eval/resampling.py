@@ -167,6 +167,11 @@ def pair_form(metric: "Metric", stats_a: Sequence["Stats"], stats_b: Sequence["S
     return LoopForm(metric, stats_a, stats_b)
 
 
+def is_vectorised(metric: "Metric", stats: Sequence["Stats"]) -> bool:
+    """Whether ``metric`` has a vectorised form for statistics like ``stats`` (probed on two items)."""
+    return not isinstance(pair_form(metric, stats[:2], stats[:2]), LoopForm)
+
+
 def ar_scores(form: PairForm, draws: Draws) -> tuple[Scores, Scores]:
     """Scores of X and Y over all AR resamples."""
     xs, ys = [], []
