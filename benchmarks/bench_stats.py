@@ -91,7 +91,8 @@ def main() -> None:
     print(f"pdg-eval paired AR, 9 pairs x {len(METRICS)} metrics ({keys} keys): {t_grid:.1f} s")
 
     bleu_runs = [dataclasses.replace(r, metrics={"bleu:sacrebleu,smooth=none,tok=13a": r.metrics[k]},
-                                     stats={"bleu:sacrebleu,smooth=none,tok=13a": r.stats[k]})
+                                     stats={"bleu:sacrebleu,smooth=none,tok=13a": r.stats[k]},
+                                     values={"bleu:sacrebleu,smooth=none,tok=13a": r.values[k]})
                  for r in runs for k in r.metrics if k.startswith("bleu:sacrebleu")]
     t_bleu, _ = timed(lambda: compare(bleu_runs, names[0], "ar", args.resamples, ci_resamples=0, groups=False))
     clear_caches()  # cold tokenizer and n-gram caches, as sacreBLEU starts

@@ -39,13 +39,14 @@ class SystemRun:
     metrics: dict[str, Metric]  # by metric spec
     stats: dict[str, list[Stats]]
     signatures: dict[str, str]
+    values: dict[str, dict[str, float]]  # by metric spec: the scores of all the system's items
     sha256: str | None = None
 
     @classmethod
     def from_score_run(cls, name: str, run, sha256: str | None = None) -> "SystemRun":
         return cls(name, run.source, list(run.ids), {r.metric.spec: r.metric for r in run.results},
                    {r.metric.spec: r.stats for r in run.results}, {r.metric.spec: str(r.signature) for r in run.results},
-                   sha256)
+                   {r.metric.spec: r.scores for r in run.results}, sha256)
 
     @classmethod
     def from_score_json(cls, name: str, path: str | Path) -> "SystemRun":
@@ -54,13 +55,14 @@ class SystemRun:
         if "items" not in doc or "metrics" not in doc:
             raise InputError(str(path), None, "items", "no per-item statistics: write it with `pdg-eval score --json` "
                                                        "(without --no-item-stats)")
-        metrics, stats, sigs = {}, {}, {}
+        metrics, stats, sigs, values = {}, {}, {}, {}
         for entry in doc["metrics"]:
             sig = entry["signature"]["string"]
             metrics[entry["spec"]] = build_metric(entry["spec"])
             stats[entry["spec"]] = doc["items"]["stats"][sig]
             sigs[entry["spec"]] = sig
-        return cls(name, str(doc.get("source", path)), list(doc["items"]["ids"]), metrics, stats, sigs)
+            values[entry["spec"]] = entry["values"]
+        return cls(name, str(doc.get("source", path)), list(doc["items"]["ids"]), metrics, stats, sigs, values)
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ def compare(runs: Sequence[SystemRun], baseline: str | None = None, test: str = 
         cols = [j for j, c in enumerate(columns) if c.spec == spec]
         for name in names:
             run = by_name[name]
-            values = run.metrics[spec].aggregate(run.stats[spec])
+            values = run.values[spec]
             cis: dict[str, tuple[float, float]] = {}
             metric = run.metrics[spec]
             slow = not is_vectorised(metric, run.stats[spec])

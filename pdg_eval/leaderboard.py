@@ -23,6 +23,7 @@ from .compare import comparison_from_json
 from .errors import ConfigError
 from .presets import get_preset
 from .tables import markdown
+from .tokenize import file_sha256
 
 LEADERBOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
 
@@ -158,8 +159,6 @@ def import_reported(board: Board, shared: Path) -> dict:
     rows, sources = [], []
     for paper in board.reported_papers:
         path = shared / "data" / "reported" / f"{paper.lower()}.csv"
-        from .tokenize import file_sha256
-
         sources.append({"path": f"data/reported/{path.name}", "sha256": file_sha256(path)})
         with open(path, encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):

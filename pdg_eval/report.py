@@ -35,7 +35,8 @@ def atomic_writer(path: str | Path) -> Iterator[TextIO]:
         raise
 
 
-def _display(value: float, factor: float) -> str:
+def display_value(value: float | None, factor: float) -> str:
+    """A stored value on the printed scale, two decimals (scientific for tiny non-zero values)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     shown = value * factor
@@ -73,7 +74,7 @@ def format_table(run: ScoreRun) -> str:
         scale = row["scale"]
         arrow = "" if row["higher_is_better"] else " (lower better)"
         body.append((row["key"] + arrow, row["variant"], row["tokenizer"].split("@")[0], scale,
-                     _display(row["value"], row["display_scale"]), f"[{sigs.index(row['signature']) + 1}]"))
+                     display_value(row["value"], row["display_scale"]), f"[{sigs.index(row['signature']) + 1}]"))
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     out = io.StringIO()
     preset = f", preset {run.preset}" if run.preset else ""

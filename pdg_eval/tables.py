@@ -11,21 +11,19 @@ import io
 import json
 import math
 
-from .compare import Comparison, ranked
+from .compare import Cell, Column, Comparison, ranked
+from .report import display_value as fmt_value
 
 FORMATS = ("text", "markdown", "latex", "json")
 MARK = "†"
 
 
-def fmt_value(value: float | None, factor: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    shown = value * factor
-    return f"{shown:.2e}" if shown != 0 and abs(shown) < 0.005 else f"{shown:.2f}"
-
-
 def fmt_p(p: float | None) -> str:
     return "" if p is None else f"{p:.4f}"
+
+
+def _ci_text(cell: Cell, col: Column) -> str:
+    return f"[{fmt_value(cell.ci[0], col.display_factor)}, {fmt_value(cell.ci[1], col.display_factor)}]" if cell.ci else ""
 
 
 def _places(cmp: Comparison, j: int) -> dict[str, int]:
@@ -89,9 +87,7 @@ def markdown(cmp: Comparison, details: bool = True) -> str:
         for j, col in enumerate(cmp.columns):
             for name in cmp.systems:
                 cell = cmp.cells[(name, j)]
-                ci = (f"[{fmt_value(cell.ci[0], col.display_factor)}, {fmt_value(cell.ci[1], col.display_factor)}]"
-                      if cell.ci else "")
-                out.write(f"| {col.label} | {name} | {fmt_value(cell.value, col.display_factor)} | {ci} | "
+                out.write(f"| {col.label} | {name} | {fmt_value(cell.value, col.display_factor)} | {_ci_text(cell, col)} | "
                           f"{fmt_p(cell.p)} | {fmt_p(cell.p_adjusted)} | {cell.group or ''} |\n")
     out.write("\nSignatures:\n\n" + "".join(f"- `{s}`\n" for s in _signatures(cmp)))
     return out.getvalue()
@@ -103,10 +99,8 @@ def text(cmp: Comparison) -> str:
     for j, col in enumerate(cmp.columns):
         for name in cmp.systems:
             cell = cmp.cells[(name, j)]
-            ci = (f"[{fmt_value(cell.ci[0], col.display_factor)}, {fmt_value(cell.ci[1], col.display_factor)}]"
-                  if cell.ci else "")
             rows.append((_header(cmp, j), name + (" *" if name == cmp.baseline else ""),
-                         fmt_value(cell.value, col.display_factor), ci, fmt_p(cell.p), fmt_p(cell.p_adjusted),
+                         fmt_value(cell.value, col.display_factor), _ci_text(cell, col), fmt_p(cell.p), fmt_p(cell.p_adjusted),
                          MARK if cell.significant else "", str(cell.group or "")))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(f"{{:{'>' if i in (2, 4, 5) else '<'}{w}}}" for i, w in enumerate(widths))
