@@ -1,0 +1,232 @@
+"""``pdg-eval annotate``: human evaluation studies — templates, create, serve, export, import, report."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..report import atomic_writer
+
+DEFAULT_PORT = 8501
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("annotate", help="human evaluation: build a study, serve the annotation app, analyse",
+                              description="Human evaluation studies: pairwise (IDL), ranking (MORPHEUS) and Likert (PAA).")
+    sub = p.add_subparsers(dest="annotate_command", required=True)
+
+    t = sub.add_parser("templates", help="list the ready study templates, or print one")
+    t.add_argument("name", nargs="?", help="print this template (a study file to copy and edit)")
+    t.set_defaults(func=_templates)
+
+    c = sub.add_parser("create", help="build a study folder (SQLite store, links) from a study file")
+    c.add_argument("study", help="study definition (YAML or JSON)")
+    c.add_argument("--out", required=True, metavar="DIR", help="study folder to create")
+    c.add_argument("--url", default=f"http://localhost:{DEFAULT_PORT}", help="base URL printed in the links")
+    c.add_argument("--admin-password-env", metavar="VAR",
+                   help="take the admin password from this environment variable (default: generate one)")
+    c.add_argument("--force", action="store_true", help="replace an existing study (its judgments are discarded)")
+    c.set_defaults(func=_create)
+
+    s = sub.add_parser("serve", help="start the annotation app on a study folder (Streamlit)")
+    s.add_argument("study_dir", metavar="DIR")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    s.set_defaults(func=_serve)
+
+    e = sub.add_parser("export", help="write the stored judgments as CSV (long table) or JSONL (full rows)")
+    e.add_argument("study_dir", metavar="DIR")
+    e.add_argument("--out", required=True, metavar="FILE", help="output file; .csv or .jsonl")
+    e.add_argument("--no-checks", action="store_true", help="leave the attention-check judgments out")
+    e.set_defaults(func=_export)
+
+    i = sub.add_parser("import", help="convert published human judgments into pdg-eval's judgment tables")
+    i.add_argument("source", help="the format of the judgments, e.g. usr-personachat")
+    i.add_argument("path", help="the file to import")
+    i.add_argument("--out", required=True, metavar="DIR", help="folder for judgments_<task>.csv and records.jsonl")
+    i.set_defaults(func=_import)
+
+    r = sub.add_parser("report", help="analyse judgments: win rates, rankings, Likert, Bradley-Terry, agreement, "
+                                      "position bias, metric-vs-human correlation; markdown + PNG plots")
+    r.add_argument("source", help="a study folder, or a folder written by `pdg-eval annotate import`")
+    r.add_argument("--out", required=True, metavar="DIR", help="report folder (report.md and PNGs)")
+    r.add_argument("--gold", help="ranking: the ground-truth system (default: 'Ground truth' when present)")
+    r.add_argument("--level", action="append", default=[], metavar="ASPECT=LEVEL",
+                   help="Krippendorff level of measurement per aspect (nominal, ordinal, interval, ratio)")
+    r.add_argument("--records", metavar="FILE", help="pdg-eval records of the judged responses: adds metric-vs-human "
+                                                      "correlation (default: records.jsonl of an imported folder)")
+    r.add_argument("--preset", default="pdg", help="metrics for the correlation (default: pdg)")
+    r.add_argument("--exclude-system", action="append", default=[], metavar="NAME",
+                   help="leave a system out of the correlation (e.g. the one the references come from)")
+    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
+    r.add_argument("--seed", type=int, default=12345)
+    r.add_argument("--json", dest="json_out", metavar="FILE", help="also write every number as JSON")
+    r.set_defaults(func=_report)
+
+
+def _templates(args: argparse.Namespace) -> int:
+    from ..annotate.study import TEMPLATES, template_path
+
+    if args.name:
+        sys.stdout.write(template_path(args.name).read_text("utf-8"))
+        return 0
+    for name in TEMPLATES:
+        first = template_path(name).read_text("utf-8").splitlines()[0].lstrip("# ")
+        print(f"{name}: {first}")
+    return 0
+
+
+def _private_writer(path: Path):
+    """A text file only the owner can read (the links hold the annotators' tokens)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+def _create(args: argparse.Namespace) -> int:
+    from ..annotate.store import create_store
+    from ..annotate.study import build_study
+
+    password = None
+    if args.admin_password_env:
+        password = os.environ.get(args.admin_password_env)
+        if not password:
+            raise ConfigError(f"environment variable {args.admin_password_env} is empty or not set")
+    study = build_study(args.study)
+    out = Path(args.out)
+    path, tokens, password = create_store(study, out, password, force=args.force)
+    base = args.url.rstrip("/")
+    with _private_writer(out / "links.csv") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["annotator", "url"])
+        for name, token in tokens.items():
+            writer.writerow([name, f"{base}/?token={token}"])
+    if not args.admin_password_env:
+        with _private_writer(out / "admin-password.txt") as handle:
+            handle.write(password + "\n")
+    n_checks = sum(u.is_check for u in study.units)
+    print(f"{study.name}: {study.task} study, {len(study.units) - n_checks} units + {n_checks} attention checks, "
+          f"{len(study.annotators)} annotators, {len(study.assignments)} assignments -> {path}")
+    print(f"annotator links: {out / 'links.csv'} (owner-only; tokens are stored hashed and cannot be shown again)")
+    print(f"admin page: {base}/?admin=1  (password in {out / 'admin-password.txt'})" if not args.admin_password_env
+          else f"admin page: {base}/?admin=1  (password from ${args.admin_password_env})")
+    print(f"serve: pdg-eval annotate serve {out}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..annotate.store import Store
+
+    from ..annotate.server import serve_command
+
+    Store(args.study_dir)  # fail early and clearly on a folder without a study
+    print(f"serving {args.study_dir} on http://{args.host}:{args.port}/ (annotators: their links; admin: /?admin=1)")
+    try:
+        return subprocess.call(serve_command(args.study_dir, args.port, args.host))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..annotate.store import Store
+
+    store = Store(args.study_dir)
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise ConfigError(f"--out must end in .csv or .jsonl; got {out.name}")
+    with atomic_writer(out) as handle:
+        if suffix == ".csv":
+            store.frame(include_checks=not args.no_checks).to_csv(handle, index=False)
+        else:
+            rows = [r for r in store.judgment_rows() if not (args.no_checks and r["is_check"])]
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    print(f"wrote {out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..annotate.importers import IMPORTERS, write_imported
+
+    if args.source not in IMPORTERS:
+        raise ConfigError(f"unknown judgment source {args.source!r}; expected one of {', '.join(IMPORTERS)}")
+    study = IMPORTERS[args.source](args.path)
+    write_imported(study, args.out)
+    print(f"{study.name}: {len(study.frame)} {study.task} judgments, {len(study.records)} records -> {args.out}")
+    return 0
+
+
+def _levels(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        aspect, sep, level = pair.rpartition("=")
+        if not sep or not aspect:
+            raise ConfigError(f"--level takes ASPECT=LEVEL; got {pair!r}")
+        out[aspect] = level
+    return out
+
+
+def _report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..annotate.frames import TASKS
+    from ..annotate.report import build_report, summary_json
+    from ..annotate.store import DB_NAME, Store
+    from ..annotate.study import GOLD_NAME
+
+    source = Path(args.source)
+    frames: dict[str, pd.DataFrame] = {}
+    name, aspects, levels = source.name, None, _levels(args.level)
+    records_path = Path(args.records) if args.records else None
+    if (source / DB_NAME).is_file():
+        store = Store(source)
+        frames[store.task] = store.frame()
+        name, aspects = store.meta["name"], [a.name for a in store.aspects]
+    else:
+        for task in TASKS:
+            path = source / f"judgments_{task}.csv"
+            if path.is_file():
+                frames[task] = pd.read_csv(path)
+        if not frames:
+            raise ConfigError(f"{source}: neither a study folder ({DB_NAME}) nor an imported one (judgments_<task>.csv)")
+        meta = source / "import.json"
+        if meta.is_file():
+            info = json.loads(meta.read_text("utf-8"))
+            name, levels = info.get("name", name), info.get("levels", {}) | levels
+        if records_path is None and (source / "records.jsonl").is_file():
+            records_path = source / "records.jsonl"
+    gold = args.gold
+    if gold is None and "ranking" in frames and GOLD_NAME in set(frames["ranking"]["system"]):
+        gold = GOLD_NAME
+    correlations = None
+    if records_path is not None:
+        correlations = _correlations(frames, records_path, args)
+    out = build_report(frames, args.out, name, gold=gold, aspects=aspects, levels=levels or None,
+                       correlations=correlations, resamples=args.resamples, seed=args.seed)
+    if args.json_out:
+        with atomic_writer(args.json_out) as handle:
+            json.dump(summary_json(frames, gold=gold, aspects=aspects, levels=levels or None,
+                                   correlations=correlations, resamples=args.resamples, seed=args.seed),
+                      handle, indent=1, default=str)
+            handle.write("\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def _correlations(frames, records_path: Path, args: argparse.Namespace):
+    from ..annotate.correlation import human_scores, metric_human_correlation, metric_item_values
+    from ..readers import open_records
+
+    task = "likert" if "likert" in frames else next(iter(frames))
+    records = list(open_records(records_path))
+    human = human_scores(frames[task])
+    metrics = metric_item_values(records, args.preset)
+    return metric_human_correlation(human, metrics, resamples=args.resamples, seed=args.seed,
+                                    exclude_systems=tuple(args.exclude_system))
+
