@@ -53,37 +53,56 @@ def show_dialogue(screen: Screen) -> None:
             st.text(f"{speaker}: {turn}")
 
 
-def ask(store: Store, screen: Screen) -> dict[str, Any]:
-    """The screen's questions inside one form; returns the raw answers (None where unanswered)."""
+def widget_key(screen: Screen, aspect: str, position: int | None = None) -> str:
+    """Session-state key of one answer widget (unique per assignment, so a new screen starts blank)."""
+    key = f"s{screen.assignment_id}:{aspect}"
+    return key if position is None else f"{key}:{position}"
+
+
+def show_responses(store: Store, screen: Screen) -> None:
     responses = screen.responses_shown
-    answers: dict[str, Any] = {}
     columns = st.columns(len(responses)) if store.task == "pairwise" else [st.container() for _ in responses]
     for position, (column, text) in enumerate(zip(columns, responses)):
         with column, st.container(border=True):
             st.caption(f"Response {position_name(store.task, position)}")
-            st.text(text) if text.strip() else st.caption("(empty reply)")
-    key = f"s{screen.assignment_id}"
+            if text.strip():
+                st.text(text)
+            else:
+                st.caption("(empty reply)")
+
+
+def ask(store: Store, screen: Screen) -> None:
+    """The screen's questions (their answers live in session state under :func:`widget_key`)."""
+    n_shown = len(screen.shown)
     for aspect in store.aspects:
         st.markdown(f"**{aspect.name}** — {aspect.question}")
         if aspect.instructions:
             st.caption(aspect.instructions)
         if store.task == "pairwise":
-            answers[aspect.name] = st.radio(aspect.name, list(PAIRWISE_OPTIONS), index=None, horizontal=True,
-                                            format_func=PAIRWISE_OPTIONS.get, key=f"{key}:{aspect.name}",
-                                            label_visibility="collapsed")
+            st.radio(aspect.name, list(PAIRWISE_OPTIONS), index=None, horizontal=True,
+                     format_func=PAIRWISE_OPTIONS.get, key=widget_key(screen, aspect.name),
+                     label_visibility="collapsed")
             continue
         if store.task == "ranking":
-            options: list[int] = list(range(1, len(responses) + 1))
+            options: list[int] = list(range(1, n_shown + 1))
             label = "Rank of response {} (1 = best)"
             fmt = str
         else:
             options = list(aspect.scale)
             label = "Response {}"
             fmt = (lambda v, labels=aspect.labels: f"{v} ({labels[v]})" if v in labels else str(v))
-        answers[aspect.name] = [
+        for p in range(n_shown):
             st.radio(label.format(position_name(store.task, p)), options, index=None, horizontal=True,
-                     format_func=fmt, key=f"{key}:{aspect.name}:{p}") for p in range(len(responses))]
-    return answers
+                     format_func=fmt, key=widget_key(screen, aspect.name, p))
+
+
+def collected(store: Store, screen: Screen) -> dict[str, Any]:
+    """The answers of the screen's widgets, by aspect (None where unanswered)."""
+    state = st.session_state
+    if store.task == "pairwise":
+        return {a.name: state.get(widget_key(screen, a.name)) for a in store.aspects}
+    return {a.name: [state.get(widget_key(screen, a.name, p)) for p in range(len(screen.shown))]
+            for a in store.aspects}
 
 
 def complete(task: str, answers: dict[str, Any]) -> str | None:
@@ -94,6 +113,20 @@ def complete(task: str, answers: dict[str, Any]) -> str | None:
         if task == "ranking" and len(set(value)) != len(value):
             return f"{aspect}: give each response a different rank."
     return None
+
+
+def save_screen(store: Store, annotator_id: int, screen: Screen) -> None:
+    """Form callback: runs before the script, so the rerun that follows already shows the next screen
+    (one script run per save instead of two)."""
+    answers = collected(store, screen)
+    problem = complete(store.task, answers)
+    if problem is None:
+        try:
+            store.save(annotator_id, screen.assignment_id, answers)
+        except ConfigError as exc:
+            problem = str(exc)
+    st.session_state["problem"] = problem
+    st.session_state["saved"] = None if problem else screen.seq + 1
 
 
 def annotator_page(store: Store, annotator_id: int, name: str) -> None:
@@ -121,20 +154,13 @@ def annotator_page(store: Store, annotator_id: int, name: str) -> None:
         st.caption(f"Saved item {saved}.")
     show_dialogue(screen)
     with st.form(f"form-{screen.assignment_id}"):
-        answers = ask(store, screen)
-        submitted = st.form_submit_button("Save and continue", type="primary")
-    if submitted:
-        problem = complete(store.task, answers)
-        if problem:
-            st.error(problem)
-            return
-        try:
-            store.save(annotator_id, screen.assignment_id, answers)
-        except ConfigError as exc:
-            st.error(str(exc))
-            return
-        st.session_state["saved"] = screen.seq + 1
-        st.rerun()
+        show_responses(store, screen)
+        ask(store, screen)
+        st.form_submit_button("Save and continue", type="primary", on_click=save_screen,
+                              args=(store, annotator_id, screen))
+    problem = st.session_state.pop("problem", None)
+    if problem:
+        st.error(problem)
 
 
 def admin_page(store: Store) -> None:

@@ -15,7 +15,6 @@ informativeness, relevance; −1/0/1 persona consistency).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ import yaml
 from ..errors import ConfigError, InputError
 from ..readers import open_records
 from ..records import Record
+from ..tokenize import file_sha256
 from .frames import TASKS
 
 TEMPLATES = ("idl_pairwise", "morpheus_ranking", "paa_likert")
@@ -155,14 +155,6 @@ def _aspects(raw: Any, task: str, where: str) -> list[Aspect]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_systems(raw: Any, base: Path, fmt: str, dataset: str | None, where: str
                   ) -> tuple[dict[str, dict[str, Record]], dict[str, dict[str, Any]]]:
     if not isinstance(raw, dict) or not raw:
@@ -176,13 +168,15 @@ def _read_systems(raw: Any, base: Path, fmt: str, dataset: str | None, where: st
             raise InputError(where, None, f"systems.{name}", f"prediction file not found: {path}")
         data = spec.get("dataset", dataset)
         data_path = None if data is None else (base / str(data)).resolve()
+        file_format = str(spec.get("format", fmt))
         by_id: dict[str, Record] = {}
-        for record in open_records(path, spec.get("format", fmt), dataset=data_path):
+        for record in open_records(path, file_format, dataset=data_path):
             by_id[record.id] = record
         if str(name) == GOLD_NAME:
             raise InputError(where, None, f"systems.{name}", f"{GOLD_NAME!r} is reserved for the references")
         records[str(name)] = by_id
-        sources[str(name)] = {"path": str(path), "sha256": _sha256(path), "records": len(by_id)}
+        sources[str(name)] = {"path": str(path), "sha256": file_sha256(path), "records": len(by_id),
+                              "format": file_format, "dataset": None if data_path is None else str(data_path)}
     return records, sources
 
 

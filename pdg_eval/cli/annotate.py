@@ -59,14 +59,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--gold", help="ranking: the ground-truth system (default: 'Ground truth' when present)")
     r.add_argument("--level", action="append", default=[], metavar="ASPECT=LEVEL",
                    help="Krippendorff level of measurement per aspect (nominal, ordinal, interval, ratio)")
-    r.add_argument("--records", metavar="FILE", help="pdg-eval records of the judged responses: adds metric-vs-human "
-                                                      "correlation (default: records.jsonl of an imported folder)")
+    r.add_argument("--records", metavar="FILE",
+                   help="pdg-eval records of the judged responses (with 'system', and the judged item as the id or "
+                        "meta.item): adds metric-vs-human correlation (default: records.jsonl of an imported "
+                        "folder, or a study's own prediction files when unchanged)")
     r.add_argument("--preset", default="pdg", help="metrics for the correlation (default: pdg)")
     r.add_argument("--exclude-system", action="append", default=[], metavar="NAME",
                    help="leave a system out of the correlation (e.g. the one the references come from)")
     r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
     r.add_argument("--seed", type=int, default=12345)
-    r.add_argument("--json", dest="json_out", metavar="FILE", help="also write every number as JSON")
+    r.add_argument("--no-correlation", action="store_true", help="skip the metric-vs-human correlation")
     r.set_defaults(func=_report)
 
 
@@ -173,60 +175,34 @@ def _levels(pairs: list[str]) -> dict[str, str]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from ..annotate.frames import TASKS
-    from ..annotate.report import build_report, summary_json
-    from ..annotate.store import DB_NAME, Store
+    from ..annotate.analysis import AnalysisOptions, analyse
+    from ..annotate.loading import load_judgments
+    from ..annotate.report import write_report
     from ..annotate.study import GOLD_NAME
 
-    source = Path(args.source)
-    frames: dict[str, pd.DataFrame] = {}
-    name, aspects, levels = source.name, None, _levels(args.level)
-    records_path = Path(args.records) if args.records else None
-    if (source / DB_NAME).is_file():
-        store = Store(source)
-        frames[store.task] = store.frame()
-        name, aspects = store.meta["name"], [a.name for a in store.aspects]
-    else:
-        for task in TASKS:
-            path = source / f"judgments_{task}.csv"
-            if path.is_file():
-                frames[task] = pd.read_csv(path)
-        if not frames:
-            raise ConfigError(f"{source}: neither a study folder ({DB_NAME}) nor an imported one (judgments_<task>.csv)")
-        meta = source / "import.json"
-        if meta.is_file():
-            info = json.loads(meta.read_text("utf-8"))
-            name, levels = info.get("name", name), info.get("levels", {}) | levels
-        if records_path is None and (source / "records.jsonl").is_file():
-            records_path = source / "records.jsonl"
+    loaded = load_judgments(args.source, args.records)
     gold = args.gold
-    if gold is None and "ranking" in frames and GOLD_NAME in set(frames["ranking"]["system"]):
+    if gold is None and loaded.task == "ranking" and GOLD_NAME in set(loaded.frame["system"]):
         gold = GOLD_NAME
-    correlations = None
-    if records_path is not None:
-        correlations = _correlations(frames, records_path, args)
-    out = build_report(frames, args.out, name, gold=gold, aspects=aspects, levels=levels or None,
-                       correlations=correlations, resamples=args.resamples, seed=args.seed)
-    if args.json_out:
-        with atomic_writer(args.json_out) as handle:
-            json.dump(summary_json(frames, gold=gold, aspects=aspects, levels=levels or None,
-                                   correlations=correlations, resamples=args.resamples, seed=args.seed),
-                      handle, indent=1, default=str)
-            handle.write("\n")
-    print(f"wrote {out}")
+    options = AnalysisOptions(gold=gold, aspects=loaded.aspects or None, systems=loaded.systems or None,
+                              levels=loaded.levels | _levels(args.level), domains=loaded.domains,
+                              resamples=args.resamples, seed=args.seed)
+    analysis = analyse(loaded.frame, loaded.task, loaded.name, options, checks=loaded.checks)
+    if loaded.records and loaded.task != "pairwise" and not args.no_correlation:
+        from ..annotate.correlation import human_scores, metric_human_correlation, metric_item_values
+
+        metrics, signatures = metric_item_values(loaded.records, args.preset)
+        if metrics.shape[1] == 0:
+            analysis.notes.append(f"preset {args.preset!r} has no metric with per-item values: no correlation")
+        else:
+            excluded = loaded.exclude_from_correlation + args.exclude_system
+            human = human_scores(loaded.frame, loaded.task, gold, loaded.aspects)
+            analysis.correlation = metric_human_correlation(human, metrics, args.resamples, args.seed, excluded)
+            analysis.metric_signatures = signatures
+            analysis.correlation_notes = loaded.notes + (
+                [f"Left out of the correlation: {', '.join(excluded)}."] if excluded else [])
+    elif loaded.notes:
+        analysis.notes += loaded.notes
+    path = write_report(analysis, args.out)
+    print(f"wrote {path} (+ report.json and plots in {args.out})")
     return 0
-
-
-def _correlations(frames, records_path: Path, args: argparse.Namespace):
-    from ..annotate.correlation import human_scores, metric_human_correlation, metric_item_values
-    from ..readers import open_records
-
-    task = "likert" if "likert" in frames else next(iter(frames))
-    records = list(open_records(records_path))
-    human = human_scores(frames[task])
-    metrics = metric_item_values(records, args.preset)
-    return metric_human_correlation(human, metrics, resamples=args.resamples, seed=args.seed,
-                                    exclude_systems=tuple(args.exclude_system))
-

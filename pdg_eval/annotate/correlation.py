@@ -1,0 +1,143 @@
+"""Metric-vs-human correlation at the response level (one point per item × system), as USR and GRADE report it.
+
+Human scores are the mean over annotators of a response's Likert value (or MORPHEUS ranking score); metric values are
+the per-item values of every metric of a preset that has them (:meth:`pdg_eval.metrics.base.Metric.item_values`;
+corpus-level metrics such as Distinct have none). Pearson's r and Spearman's ρ get 95 % percentile CIs from item
+resamples (an item's responses stay together); Kendall's τ-b is reported with its p-value.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..records import Record
+from ..scoring import requested_metrics, score_records
+from .analysis import ItemResampler, with_ranking_scores
+from .frames import analysed, aspects_of
+
+KEY = ["item", "system"]
+
+
+def human_scores(frame: pd.DataFrame, task: str, gold: str | None = None, aspects: Sequence[str] | None = None
+                 ) -> pd.DataFrame:
+    """Per (item, system): the mean over annotators of each aspect (columns = aspects, in ``aspects`` order)."""
+    if task == "pairwise":
+        raise ConfigError("metric-vs-human correlation needs a score per response (a Likert or ranking study); "
+                          "pairwise judgments only order two responses")
+    data = analysed(frame, task)
+    data["item"] = data["item"].astype(str)
+    value = "value"
+    if task == "ranking":
+        data, value = with_ranking_scores(data, gold), "score"
+    table = data.groupby(KEY + ["aspect"])[value].mean().unstack("aspect")
+    return table[aspects_of(data, aspects)]
+
+
+def record_key(record: Record) -> tuple[str, str]:
+    """(item, system) of a record: ``meta.item`` (else the id) and ``system``."""
+    if not record.system:
+        raise ConfigError(f"{record.source}:{record.line or '?'}: record {record.id!r} has no 'system': "
+                          "cannot be matched to human judgments")
+    return str(record.meta.get("item", record.id)), record.system
+
+
+def metric_item_values(records: Iterable[Record], preset: str = "pdg", metrics: Sequence[str] = ()
+                       ) -> tuple[pd.DataFrame, list[str]]:
+    """Per (item, system): every per-item metric value of the preset (columns ``metric:variant:key``), and the
+    signatures of the metrics used.
+
+    Each system's records are scored on their own, as ``pdg-eval score`` would score its file; a metric that cannot
+    run on every system (e.g. Hits@1 where one system has no candidate scores) is left out."""
+    by_system: dict[str, list[Record]] = {}
+    for record in records:
+        by_system.setdefault(record_key(record)[1], []).append(record)
+    frames, signatures, common = [], {}, None
+    for system, group in by_system.items():
+        run = score_records(group, requested_metrics(preset if not metrics else None, metrics), source=system)
+        columns = {}
+        for result in run.results:
+            values = [result.metric.item_values(s) for s in result.stats]
+            if any(v is None for v in values):
+                continue  # corpus-level
+            signatures[str(result.signature)] = None
+            for key in result.metric.keys:
+                columns[f"{result.metric.name}:{result.metric.variant}:{key}"] = [float(v[key]) for v in values]
+        index = pd.MultiIndex.from_tuples([record_key(r) for r in group], names=KEY)
+        frames.append(pd.DataFrame(columns, index=index))
+        common = list(columns) if common is None else [c for c in common if c in columns]
+    table = pd.concat([f[common or []] for f in frames])
+    if table.index.duplicated().any():
+        raise ConfigError(f"two records share (item, system) {table.index[table.index.duplicated()][0]}")
+    return table, list(signatures)
+
+
+def _rank_columns(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=-2)
+
+
+def _pearson_stack(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of every x column with every y column, for a stack of samples (R × n × ·)."""
+    x = x - x.mean(axis=-2, keepdims=True)
+    y = y - y.mean(axis=-2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = np.einsum("...ni,...nj->...ij", x, y)
+        return cov / np.sqrt(np.einsum("...ni,...ni->...i", x, x)[..., :, None]
+                             * np.einsum("...nj,...nj->...j", y, y)[..., None, :])
+
+
+def _bootstrap(x: np.ndarray, y: np.ndarray, rows_of_item: list[np.ndarray], resamples: int, seed: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson and Spearman matrices (resamples × metrics × aspects) over item resamples."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(rows_of_item), size=(resamples, len(rows_of_item)))
+    if len({len(r) for r in rows_of_item}) == 1:  # balanced: one stacked computation
+        rows = np.stack(rows_of_item)[picks].reshape(resamples, -1)
+        return (_pearson_stack(x[rows], y[rows]), _pearson_stack(_rank_columns(x[rows]), _rank_columns(y[rows])))
+    pearson, spearman = [], []
+    for pick in picks:
+        rows = np.concatenate([rows_of_item[i] for i in pick])
+        pearson.append(_pearson_stack(x[rows], y[rows]))
+        spearman.append(_pearson_stack(_rank_columns(x[rows]), _rank_columns(y[rows])))
+    shape = (0, x.shape[1], y.shape[1])
+    return (np.array(pearson).reshape(-1, *shape[1:]), np.array(spearman).reshape(-1, *shape[1:]))
+
+
+def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000, seed: int = 12345,
+                             exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
+    """Pearson, Spearman (with item-bootstrap CIs) and Kendall τ-b of every metric column with every aspect."""
+    from scipy.stats import kendalltau, pearsonr, spearmanr
+
+    joined = human.join(metrics, how="inner")
+    joined = joined[~joined.index.get_level_values("system").isin(list(exclude_systems))]
+    if len(joined) < 3:
+        raise ConfigError(f"only {len(joined)} judged responses have metric values: check that the records' "
+                          "ids/meta.item and system match the judgments")
+    aspects, names = list(human.columns), list(metrics.columns)
+    x, y = joined[names].to_numpy(float), joined[aspects].to_numpy(float)
+    items = joined.index.get_level_values("item").astype(str)
+    unique_items = sorted(set(items))
+    boot_p, boot_s = _bootstrap(x, y, [np.flatnonzero(items == item) for item in unique_items], resamples, seed)
+    interval = ItemResampler(unique_items, resamples, seed).interval
+    out = []
+    for i, name in enumerate(names):
+        for j, aspect in enumerate(aspects):
+            xi, yj = x[:, i], y[:, j]
+            constant = np.ptp(xi) == 0 or np.ptp(yj) == 0
+            row = {"metric": name, "aspect": aspect, "n": len(xi), "items": len(unique_items)}
+            if constant:
+                out.append(row | {"pearson": float("nan"), "spearman": float("nan"), "kendall": float("nan")})
+                continue
+            pr, sr, kt = pearsonr(xi, yj), spearmanr(xi, yj), kendalltau(xi, yj)
+            row |= {"pearson": float(pr.statistic), "pearson_p": float(pr.pvalue),
+                    "pearson_ci": interval(np.r_[0.0, boot_p[:, i, j]]),
+                    "spearman": float(sr.statistic), "spearman_p": float(sr.pvalue),
+                    "spearman_ci": interval(np.r_[0.0, boot_s[:, i, j]]),
+                    "kendall": float(kt.statistic), "kendall_p": float(kt.pvalue)}
+            out.append(row)
+    return pd.DataFrame(out)
