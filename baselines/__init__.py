@@ -1,0 +1,1 @@
+"""The baselines the seed papers compare against, each trainable and generating through :mod:`methods.common`."""

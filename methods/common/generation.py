@@ -1,0 +1,174 @@
+"""Generation with recorded decoding settings.
+
+* Transformers models (decoder-only or encoder–decoder): ``model.generate`` on length-sorted, left-padded batches
+  (key/value cache on), results returned in input order.
+* The harness' own models (a GRU decoder, dual cross-attention decoders): :func:`decode_loop`, one loop for all,
+  driven by the model's incremental ``step`` function and transformers' logits processors for temperature, top-k,
+  top-p and repetition penalty — the same processors ``generate`` uses.
+
+A response ends at the end-of-sequence token or at the first line break (dialogue prompts put one turn per line).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .config import DecodingConfig
+
+STOP = "\n"
+
+
+def generation_kwargs(decoding: DecodingConfig) -> dict[str, Any]:
+    """``model.generate`` keyword arguments for a decoding configuration."""
+    kwargs: dict[str, Any] = {"max_new_tokens": decoding.max_new_tokens, "use_cache": True}
+    if decoding.strategy == "sample":
+        kwargs |= {"do_sample": True, "temperature": decoding.temperature, "top_k": decoding.top_k or None,
+                   "top_p": decoding.top_p}
+    elif decoding.strategy == "beam":
+        kwargs |= {"do_sample": False, "num_beams": decoding.num_beams, "early_stopping": True}
+    else:
+        kwargs |= {"do_sample": False, "num_beams": 1}
+    if decoding.repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = decoding.repetition_penalty
+    if decoding.no_repeat_ngram_size:
+        kwargs["no_repeat_ngram_size"] = decoding.no_repeat_ngram_size
+    return kwargs
+
+
+def clean(text: str) -> str:
+    """The response: text before the first line break, stripped."""
+    return text.split(STOP, 1)[0].strip()
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), deterministic."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def progress_bar(batches: list, total: int, enabled: bool, desc: str):
+    if not enabled:
+        return batches
+    from tqdm import tqdm
+
+    return tqdm(batches, desc=desc, unit=" batch", total=len(batches), mininterval=1.0)
+
+
+def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding: DecodingConfig,
+                       progress: bool = False, desc: str = "generate",
+                       extra: Callable[[list[int]], dict[str, Any]] | None = None) -> tuple[list[str], int]:
+    """Continuations of token-id prompts (already cut to ``decoding.max_prompt_tokens``); returns the texts in
+    input order and the number of tokens generated. ``extra(indices)`` adds model inputs for a batch (e.g. the
+    encoder inputs of a dual-encoder decoder)."""
+    import torch
+
+    torch.manual_seed(decoding.seed)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id
+    eos = tokenizer.eos_token_id
+    kwargs = generation_kwargs(decoding) | {"pad_token_id": pad, "eos_token_id": eos}
+    out: list[str | None] = [None] * len(prompts)
+    generated = 0
+    model.eval()
+    batches = length_batches([len(p) for p in prompts], decoding.batch_size)
+    with torch.inference_mode():
+        for batch in progress_bar(batches, len(prompts), progress, desc):
+            width = max(len(prompts[i]) for i in batch)
+            ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=device)
+            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
+                                device=device)
+            more = extra(batch) if extra is not None else {}
+            result = model.generate(input_ids=ids, attention_mask=mask, **more, **kwargs)
+            new = result[:, width:]
+            for row, index in enumerate(batch):
+                tokens = new[row].tolist()
+                if eos in tokens:
+                    tokens = tokens[:tokens.index(eos)]
+                generated += len(tokens)
+                out[index] = clean(tokenizer.decode(tokens, skip_special_tokens=True))
+    return out, generated  # type: ignore[return-value]
+
+
+def generate_seq2seq(model, tokenizer, sources: Sequence[list[int]], decoding: DecodingConfig,
+                     decoder_start: int, progress: bool = False) -> tuple[list[str], int]:
+    """``generate`` for a transformers encoder–decoder model (right-padded encoder inputs)."""
+    import torch
+
+    torch.manual_seed(decoding.seed)
+    device = next(model.parameters()).device
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    kwargs = generation_kwargs(decoding) | {"pad_token_id": pad, "eos_token_id": eos,
+                                            "decoder_start_token_id": decoder_start}
+    out: list[str | None] = [None] * len(sources)
+    generated = 0
+    model.eval()
+    with torch.inference_mode():
+        for batch in progress_bar(length_batches([len(s) for s in sources], decoding.batch_size), len(sources), progress,
+                               "generate"):
+            width = max(len(sources[i]) for i in batch)
+            ids = torch.tensor([sources[i] + [pad] * (width - len(sources[i])) for i in batch], device=device)
+            mask = torch.tensor([[1] * len(sources[i]) + [0] * (width - len(sources[i])) for i in batch],
+                                device=device)
+            result = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            for row, index in enumerate(batch):
+                tokens = [t for t in result[row].tolist()[1:]]  # drop the decoder start token
+                if eos in tokens:
+                    tokens = tokens[:tokens.index(eos)]
+                tokens = [t for t in tokens if t != pad]
+                generated += len(tokens)
+                out[index] = clean(tokenizer.decode(tokens, skip_special_tokens=True))
+    return out, generated  # type: ignore[return-value]
+
+
+def logits_processors(decoding: DecodingConfig):
+    """transformers' processors for the decoding configuration (as ``generate`` builds them)."""
+    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                              TopKLogitsWarper, TopPLogitsWarper)
+
+    processors = LogitsProcessorList()
+    if decoding.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(decoding.repetition_penalty))
+    if decoding.strategy == "sample":
+        if decoding.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(decoding.temperature))
+        if decoding.top_k:
+            processors.append(TopKLogitsWarper(decoding.top_k))
+        if decoding.top_p < 1.0:
+            processors.append(TopPLogitsWarper(decoding.top_p))
+    return processors
+
+
+def decode_loop(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, first_tokens, decoding: DecodingConfig,
+                eos_id: int) -> list[list[int]]:
+    """Greedy or sampled decoding for models with an incremental ``step(tokens [B, 1], state) -> (logits [B, V],
+    state)``; ``first_tokens`` [B, 1] starts every sequence. Returns the generated ids (without the first token,
+    cut at end-of-sequence)."""
+    import torch
+
+    if decoding.strategy == "beam":
+        from pdg_eval.errors import ConfigError
+
+        raise ConfigError("beam search is not available for this model; use decoding.strategy greedy or sample")
+    processors = logits_processors(decoding)
+    tokens = first_tokens
+    history = first_tokens
+    finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    steps = []
+    for _ in range(decoding.max_new_tokens):
+        logits, state = step(tokens, state)
+        scores = processors(history, logits.float())
+        if decoding.strategy == "sample":
+            next_tokens = torch.multinomial(torch.softmax(scores, dim=-1), 1).squeeze(1)
+        else:
+            next_tokens = scores.argmax(dim=-1)
+        next_tokens = torch.where(finished, torch.full_like(next_tokens, eos_id), next_tokens)
+        steps.append(next_tokens)
+        finished |= next_tokens == eos_id
+        tokens = next_tokens[:, None]
+        history = torch.cat([history, tokens], dim=1)
+        if bool(finished.all()):
+            break
+    out = []
+    for row in torch.stack(steps, dim=1).tolist() if steps else [[] for _ in range(first_tokens.shape[0])]:
+        out.append(row[:row.index(eos_id)] if eos_id in row else row)
+    return out

@@ -1,0 +1,139 @@
+"""What every method and baseline implements, and the registry that maps names to them.
+
+A method turns :class:`~methods.common.data.Example` objects into training features and generates responses; the
+harness (:mod:`methods.common.training`, :mod:`methods.common.generation`) does the rest, identically for all.
+Registration follows lm-evaluation-harness' decorator style: ``@register("causal_lm_ft")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from pdg_eval.errors import ConfigError
+
+from .config import DecodingConfig, RunConfig, from_dict
+from .data import Example
+
+METHODS: dict[str, type["Method"]] = {}
+#: modules that register methods when imported (kept lazy: importing torch models is slow)
+METHOD_MODULES = ("baselines.causal_lm", "baselines.llm_prompting", "baselines.encoder_gpt2",
+                  "baselines.attention_routing", "baselines.seq2seq_gru")
+RUN_FILE = "run.json"
+
+
+def register(name: str):
+    def wrap(cls: type[Method]) -> type[Method]:
+        if name in METHODS and METHODS[name] is not cls:
+            raise ValueError(f"method {name!r} registered twice")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+    return wrap
+
+
+def _import_all() -> None:
+    for module in METHOD_MODULES:
+        importlib.import_module(module)
+
+
+def method_names() -> list[str]:
+    _import_all()
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> type["Method"]:
+    _import_all()
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """A method without options of its own."""
+
+
+class Method(ABC):
+    """A trainable (or prompt-only) response generator.
+
+    Subclasses set ``Options`` (a dataclass of the ``model:`` section), implement :meth:`build`, :meth:`features`
+    (training) and :meth:`generate`, and may override :meth:`training_examples`, :meth:`collate` and :meth:`save`.
+    ``self.model`` is what the trainer optimises: its ``forward(**batch)`` returns an object or dict with ``loss``.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+    trainable: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.options = from_dict(self.Options, config.model, "<config>", "model.")
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.backbone_info: dict[str, Any] = {}
+
+    # -- building and persistence -------------------------------------------------------------------------------
+    @abstractmethod
+    def build(self, checkpoint: Path | None = None) -> None:
+        """Create ``self.model`` and ``self.tokenizer``: from the configured backbone, or from a folder written by
+        :meth:`save` (a trained run)."""
+
+    def save(self, folder: str | Path) -> None:
+        """Write the weights and tokenizer (``save_pretrained`` for transformers models; safetensors otherwise)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(folder)
+        else:
+            from safetensors.torch import save_model
+
+            save_model(self.model, str(folder / "model.safetensors"))
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(folder)
+
+    # -- training -----------------------------------------------------------------------------------------------
+    def training_examples(self, examples: Sequence[Example]) -> Sequence[Example]:
+        """The examples that become training sequences (default: all; e.g. one per dialogue for IDL's FT)."""
+        return examples
+
+    def features(self, example: Example) -> list[dict[str, Any]]:
+        """Training features of one example (token ids; ``labels`` −100 where no loss is taken)."""
+        raise ConfigError(f"{self.name} has no training step (it only prompts)")
+
+    def collate(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Pad ``input_ids``/``labels`` to the longest (right padding) with an attention mask."""
+        from .training import pad_batch
+
+        return pad_batch(batch, self.tokenizer.pad_token_id)
+
+    # -- generation ---------------------------------------------------------------------------------------------
+    def prepare(self, examples: Sequence[Example]) -> None:
+        """Called once with all evaluation examples before :meth:`generate` (e.g. to index a speaker's sessions)."""
+
+    @abstractmethod
+    def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
+        """One response per example, in order."""
+
+
+def write_run_file(folder: str | Path, payload: dict[str, Any]) -> Path:
+    from pdg_eval.report import atomic_writer
+
+    path = Path(folder) / RUN_FILE
+    with atomic_writer(path) as handle:
+        json.dump(payload, handle, indent=1, ensure_ascii=False, default=str)
+        handle.write("\n")
+    return path
+
+
+def read_run_file(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
+        raise ConfigError(f"{folder} is not a trained run folder (no {RUN_FILE}); train one with "
+                          "`pdg-eval run METHOD train --out DIR`")
+    return json.loads(path.read_text("utf-8"))

@@ -1,0 +1,127 @@
+"""Dialogue prompts for causal LMs, with the loss mask of every training sequence.
+
+Two formats:
+
+* ``plain`` — pdg-eval's ``pdg-v1`` text (the format ``pdg-eval rank`` and ``ppl`` score with,
+  :func:`pdg_eval.models.causal_lm.dialogue_prompt`): ``Persona: ...`` then one ``Partner:`` / ``You:`` line per turn.
+  TransferTransfo (Wolf et al. 2019) and PAA's GPT-2 baseline condition on persona + history the same way, with
+  speaker markers; the text form works for any tokenizer.
+* ``chat`` — the tokenizer's chat template: the persona in the system message (IDL's "System" prompt, IDL A.1),
+  the partner as ``user`` and the speaker as ``assistant``.
+
+A sequence is built from segments that are tokenised separately and concatenated, so the trained tokens are exactly
+the response tokens, as at generation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from pdg_eval.errors import ConfigError
+from pdg_eval.models.causal_lm import dialogue_prompt
+
+IDL_SYSTEM = "Here are your persona settings, your reply must be consistent with the persona: {persona}"
+FORMATS = ("plain", "chat")
+
+
+def speaker_of(context: Sequence[str], index: int) -> str:
+    """``partner`` or ``you`` for context turn ``index`` (the last context turn is the partner's)."""
+    return "partner" if (len(context) - 1 - index) % 2 == 0 else "you"
+
+
+@dataclass
+class Formatter:
+    tokenizer: object
+    format: str = "plain"
+    with_persona: bool = True
+    system_template: str = IDL_SYSTEM
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(f"prompt format must be one of {', '.join(FORMATS)}; got {self.format!r}")
+        if self.format == "chat" and not getattr(self.tokenizer, "chat_template", None):
+            raise ConfigError("prompt format 'chat' needs a tokenizer with a chat template (e.g. smollm2); "
+                              "use format 'plain'")
+
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- prompts ----------------------------------------------------------------------------------------------
+    def prompt(self, persona: Sequence[str], context: Sequence[str], preamble: str = "") -> str:
+        """The text a response follows."""
+        persona = persona if self.with_persona else ()
+        if self.format == "plain":
+            body = dialogue_prompt(persona, context)
+            return f"{preamble}\n{body}" if preamble else body
+        return self.tokenizer.apply_chat_template(self._messages(persona, context, preamble), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def _messages(self, persona: Sequence[str], context: Sequence[str], preamble: str = "") -> list[dict[str, str]]:
+        system = self.system_template.format(persona=" ".join(persona)) if persona else ""
+        if preamble:
+            system = f"{system}\n{preamble}".strip()
+        messages = [{"role": "system", "content": system}]
+        for i, turn in enumerate(context):
+            messages.append({"role": "user" if speaker_of(context, i) == "partner" else "assistant", "content": turn})
+        return messages
+
+    def prompt_ids(self, persona: Sequence[str], context: Sequence[str], max_tokens: int, preamble: str = "") -> list[int]:
+        """Prompt token ids, cut from the left to ``max_tokens``."""
+        ids = self.ids(self.prompt(persona, context, preamble))
+        return ids[-max_tokens:] if max_tokens else ids
+
+    # -- training sequences --------------------------------------------------------------------------------
+    def response_segment(self, response: str, final: bool = True) -> str:
+        """The target text after a prompt: ``" response"`` (plain; end-of-sequence added as a token) or the chat
+        template's assistant turn."""
+        if self.format == "plain":
+            return " " + response.strip() + ("" if final else "\n")
+        raise AssertionError("chat targets come from _chat_target")
+
+    def _chat_target(self, persona: Sequence[str], context: Sequence[str], response: str) -> tuple[str, str]:
+        persona = persona if self.with_persona else ()
+        prompt = self.tokenizer.apply_chat_template(self._messages(persona, context), tokenize=False,
+                                                    add_generation_prompt=True)
+        full = self.tokenizer.apply_chat_template(self._messages(persona, context)
+                                                  + [{"role": "assistant", "content": response.strip()}],
+                                                  tokenize=False)
+        if not full.startswith(prompt):
+            raise ConfigError("the chat template does not extend the prompt with the reply; use format 'plain'")
+        return prompt, full[len(prompt):]
+
+    def single_turn(self, persona: Sequence[str], context: Sequence[str], response: str, max_length: int
+                    ) -> dict[str, list[int]]:
+        """Prompt + response (+ end-of-sequence), loss on the response only; the prompt is cut from the left."""
+        eos = self.tokenizer.eos_token_id
+        if self.format == "plain":
+            prompt_ids = self.ids(self.prompt(persona, context))
+            target = self.ids(self.response_segment(response)) + ([eos] if eos is not None else [])
+        else:
+            prompt, target_text = self._chat_target(persona, context, response)
+            prompt_ids, target = self.ids(prompt), self.ids(target_text)
+        target = target[:max_length - 1]
+        prompt_ids = prompt_ids[-(max_length - len(target)):] if max_length - len(target) > 0 else []
+        return {"input_ids": prompt_ids + target, "labels": [-100] * len(prompt_ids) + target}
+
+    def whole_dialogue(self, persona: Sequence[str], turns: Sequence[str], max_length: int) -> dict[str, list[int]]:
+        """A dialogue as one sequence (``turns`` alternate partner/speaker, the speaker's reply last), loss on every
+        speaker turn — IDL's "FT" baseline (each conversation an independent example)."""
+        if self.format != "plain":
+            raise ConfigError("whole-dialogue training uses the plain format")
+        eos = self.tokenizer.eos_token_id
+        persona = persona if self.with_persona else ()
+        input_ids: list[int] = self.ids(f"Persona: {' '.join(s.strip() for s in persona)}\n") if persona else []
+        labels = [-100] * len(input_ids)
+        for i, turn in enumerate(turns):
+            if (len(turns) - 1 - i) % 2 == 1:  # the partner's turn (the speaker's reply is last)
+                piece = self.ids(f"Partner: {turn}\n")
+                input_ids += piece
+                labels += [-100] * len(piece)
+                continue
+            head = self.ids("You:")
+            last = i == len(turns) - 1
+            body = self.ids(self.response_segment(turn, final=last)) + ([eos] if last and eos is not None else [])
+            input_ids += head + body
+            labels += [-100] * len(head) + body
+        return {"input_ids": input_ids[-max_length:], "labels": labels[-max_length:]}

@@ -1,0 +1,119 @@
+"""One shape for every method: ``train`` writes a run folder (weights, tokenizer, ``run.json``), ``generate`` writes
+pdg-eval records (``pdg-eval score`` reads them) and a ``.run.json`` next to them with the cost of the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from pdg_eval.errors import ConfigError
+
+from .config import RunConfig, from_dict
+from .data import Example, fingerprint, load_dataset, split_by_dialogue, take_dialogues
+from .method import Method, get_method, read_run_file, write_run_file
+from .provenance import decoding_signature, environment, git_commit, now, write_predictions
+from .training import train
+
+MODEL_DIR = "model"
+
+
+def _describe_spec(spec: Any) -> Any:
+    return spec if isinstance(spec, (str, dict)) else str(spec)
+
+
+def load_examples(spec: Any, dialogues_limit: int | None, role: str) -> tuple[list[Example], dict[str, Any]]:
+    """The examples of a data spec (optionally the first N dialogues) and their description for provenance."""
+    if spec is None:
+        raise ConfigError(f"no {role} data: set data.{role} in the config (or --set data.{role}=PATH)")
+    examples = load_dataset(spec)
+    if dialogues_limit:
+        examples = take_dialogues(examples, dialogues_limit)
+    if not examples:
+        raise ConfigError(f"the {role} data is empty")
+    info = {"spec": _describe_spec(spec), "examples": len(examples), "dialogues": len({e.dialogue_id for e in examples}),
+            "first_dialogues": dialogues_limit, "fingerprint": fingerprint(examples)}
+    return examples, info
+
+
+def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = False, progress: bool = True
+              ) -> dict[str, Any]:
+    """Train ``name`` as configured; returns the run record written to ``out/run.json``."""
+    out = Path(out)
+    method: Method = get_method(name)(config)
+    examples, data_info = load_examples(config.data.train, config.data.train_dialogues, "train")
+    split_info = None
+    if config.data.dev_fraction:
+        split = split_by_dialogue(examples, config.data.dev_fraction, config.data.split_seed)
+        examples, split_info = split.train, split.describe()
+    method.build()
+    summary = train(method, examples, out, resume=resume, progress=progress)
+    method.save(out / MODEL_DIR)
+    record = {
+        "kind": "train", "method": name, "config": config.to_json(), "backbone": method.backbone_info,
+        "data": {"train": data_info, "split": split_info, "fingerprint": data_info["fingerprint"]},
+        "seed": config.seed, "git": git_commit(), "environment": environment(), "finished": now(),
+        "summary": dataclasses.asdict(summary) | {"first_loss": summary.first_loss, "last_loss": summary.last_loss},
+    }
+    write_run_file(out, record)
+    return record
+
+
+def config_from_run(folder: str | Path, name: str, decoding: Any, data: Any, seed: int | None) -> RunConfig:
+    """The trained run's configuration, with this command's decoding and evaluation data."""
+    record = read_run_file(folder)
+    if record["method"] != name:
+        raise ConfigError(f"{folder} holds a {record['method']} run, not {name}")
+    config = from_dict(RunConfig, record["config"], str(Path(folder) / "run.json"))
+    config.decoding = decoding
+    config.data.eval, config.data.eval_dialogues = data.eval, data.eval_dialogues
+    if seed is not None:
+        config.seed = seed
+    return config
+
+
+def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str | Path | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Generate a response for every evaluation example; writes ``out`` (records) and ``out.run.json``."""
+    out = Path(out)
+    trained = None
+    if checkpoint is not None:
+        trained = read_run_file(checkpoint)
+        config = config_from_run(checkpoint, name, config.decoding, config.data, None)
+    method: Method = get_method(name)(config)
+    method_note = "untrained backbone (no --checkpoint)" if method.trainable and checkpoint is None else None
+    examples, data_info = load_examples(config.data.eval, config.data.eval_dialogues, "eval")
+    method.build(Path(checkpoint) / MODEL_DIR if checkpoint is not None else None)
+    method.prepare(examples)
+    start = time.perf_counter()
+    responses = method.generate(examples, config.decoding, progress=progress)
+    wall = time.perf_counter() - start
+    generated = int(getattr(method, "generated_tokens", 0) or 0)
+    provenance = {
+        "kind": "generate", "method": name, "config": config.to_json(),
+        "backbone": trained["backbone"] if trained else method.backbone_info,
+        "checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "trained": {"git": trained["git"], "finished": trained["finished"], "data": trained["data"]} if trained else None,
+        "data": {"eval": data_info, "fingerprint": data_info["fingerprint"]}, "seed": config.seed,
+        "decoding": decoding_signature(config.decoding), "git": git_commit(), "environment": environment(),
+        "finished": now(), "note": method_note,
+        "cost": {"wall_s": wall, "examples": len(examples), "examples_per_s": len(examples) / wall if wall else None,
+                 "generated_tokens": generated, "tokens_per_s": generated / wall if wall and generated else None,
+                 "batch_size": config.decoding.batch_size},
+    }
+    write_predictions(examples, responses, out, name, provenance)
+    write_run_file_next_to(out, provenance)
+    return provenance
+
+
+def write_run_file_next_to(out: Path, payload: dict[str, Any]) -> Path:
+    import json
+
+    from pdg_eval.report import atomic_writer
+
+    path = out.with_name(out.name + ".run.json")
+    with atomic_writer(path) as handle:
+        json.dump(payload, handle, indent=1, ensure_ascii=False, default=str)
+        handle.write("\n")
+    return path

@@ -1,0 +1,193 @@
+"""Training: every method trains through ``transformers.Trainer`` (so one CPU, one GPU, or many GPUs under
+``accelerate launch`` / DeepSpeed / FSDP work unchanged — see the README), with optional LoRA through ``peft``,
+checkpoints every ``save_steps`` and exact resumption (``resume=True`` continues from the last checkpoint with the
+optimizer, scheduler and data order restored)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from pdg_eval.errors import ConfigError
+
+from .config import TrainingConfig
+from .data import Example
+
+CHECKPOINTS = "checkpoints"
+
+
+def pad_batch(batch: Sequence[dict[str, Any]], pad_id: int, keys: Sequence[str] = ("input_ids", "labels")
+              ) -> dict[str, Any]:
+    """Right-pad token lists to the longest in the batch: ``input_ids`` with ``pad_id``, ``labels`` with −100;
+    adds ``attention_mask``. Other keys with lists of ints are padded with 0; tensors and scalars are stacked."""
+    import torch
+
+    out: dict[str, Any] = {}
+    width = max(len(item["input_ids"]) for item in batch)
+    for key in batch[0]:
+        values = [item[key] for item in batch]
+        if isinstance(values[0], list):
+            fill = pad_id if key == "input_ids" else (-100 if key == "labels" else 0)
+            longest = width if key in keys else max(len(v) for v in values)
+            out[key] = torch.tensor([v + [fill] * (longest - len(v)) for v in values], dtype=torch.long)
+        elif isinstance(values[0], torch.Tensor):
+            out[key] = torch.stack(values)
+        else:
+            out[key] = torch.tensor(values)
+    out["attention_mask"] = torch.tensor([[1] * len(item["input_ids"]) + [0] * (width - len(item["input_ids"]))
+                                          for item in batch], dtype=torch.long)
+    return out
+
+
+class FeatureDataset:
+    """A list of feature dicts as a map-style dataset."""
+
+    def __init__(self, features: list[dict[str, Any]]):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.features[index]
+
+
+def build_features(method, examples: Sequence[Example], progress: bool = False) -> list[dict[str, Any]]:
+    iterator = list(method.training_examples(examples))
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="features", unit=" ex", mininterval=1.0)
+    return [feature for example in iterator for feature in method.features(example)]
+
+
+def count_tokens(features: Sequence[dict[str, Any]]) -> int:
+    return sum(len(f["input_ids"]) for f in features)
+
+
+@dataclass
+class TrainSummary:
+    steps: int
+    epochs: float
+    examples: int
+    features: int
+    tokens_per_epoch: int
+    tokens_seen: int
+    wall_s: float
+    tokens_per_s: float
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss) as logged
+    resumed_from: str | None = None
+    device: str = "cpu"
+
+    @property
+    def first_loss(self) -> float | None:
+        return self.losses[0][1] if self.losses else None
+
+    @property
+    def last_loss(self) -> float | None:
+        return self.losses[-1][1] if self.losses else None
+
+
+def harness_trainer_class():
+    """``transformers.Trainer`` that also checkpoints the harness' own ``nn.Module`` models whose weights are tied
+    (the base class' ``safetensors.save_file`` refuses shared tensors; ``save_model`` stores them once)."""
+    import os
+
+    import torch
+    from transformers import PreTrainedModel, Trainer
+
+    class HarnessTrainer(Trainer):
+        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+            if isinstance(model, PreTrainedModel) or hasattr(model, "peft_config"):
+                return super()._save(output_dir, state_dict)
+            from safetensors.torch import save_model
+
+            output_dir = output_dir if output_dir is not None else self.args.output_dir
+            if self.args.should_save:
+                os.makedirs(output_dir, exist_ok=True)
+                save_model(model, os.path.join(output_dir, "model.safetensors"), metadata={"format": "pt"})
+                torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    return HarnessTrainer
+
+
+def apply_lora(model, lora) -> Any:
+    """Wrap a transformers model with a LoRA adapter (``peft``)."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    config = PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def training_arguments(config: TrainingConfig, output_dir: Path, seed: int, n_features: int, progress: bool):
+    import torch
+    from transformers import TrainingArguments
+
+    per_step = config.batch_size * config.gradient_accumulation
+    total = config.max_steps if config.max_steps > 0 else math.ceil(n_features / per_step * config.epochs)
+    return TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation, learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs, max_steps=config.max_steps, optim=config.optimizer,
+        weight_decay=config.weight_decay, warmup_steps=int(config.warmup_ratio * total),
+        lr_scheduler_type=config.lr_scheduler, max_grad_norm=config.max_grad_norm, logging_steps=config.logging_steps,
+        save_steps=config.save_steps, save_total_limit=config.save_total_limit, seed=seed, data_seed=seed,
+        bf16=config.bf16, report_to=[], dataloader_num_workers=config.dataloader_workers,
+        remove_unused_columns=False, disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(),
+        include_num_input_tokens_seen="non_padding")
+
+
+def train(method, examples: Sequence[Example], output_dir: str | Path, resume: bool = False,
+          progress: bool = False, callbacks: Sequence[Any] = ()) -> TrainSummary:
+    """Train ``method.model`` on ``examples``; checkpoints go to ``output_dir/checkpoints``. The trained model stays
+    in ``method.model`` (LoRA adapters merged) for the caller to save."""
+    import torch
+    from transformers import set_seed
+
+    config = method.config.training
+    if not method.trainable:
+        raise ConfigError(f"{method.name} is prompt-only: there is nothing to train")
+    set_seed(method.config.seed)
+    features = build_features(method, examples, progress)
+    if not features:
+        raise ConfigError("no training features: the training data is empty")
+    if config.lora is not None:
+        method.model = apply_lora(method.model, config.lora)
+    output_dir = Path(output_dir)
+    args = training_arguments(config, output_dir / CHECKPOINTS, method.config.seed, len(features), progress)
+    trainer = harness_trainer_class()(model=method.model, args=args, train_dataset=FeatureDataset(features),
+                      data_collator=method.collate, callbacks=list(callbacks))
+    if not progress:  # without progress bars the trainer prints every log dict
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    last = _last_checkpoint(output_dir / CHECKPOINTS) if resume else None
+    if resume and last is None:
+        raise ConfigError(f"--resume: no checkpoint in {output_dir / CHECKPOINTS}")
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    wall = time.perf_counter() - start
+    model = trainer.model
+    if config.lora is not None:
+        model = model.merge_and_unload()
+    method.model = model
+    state = trainer.state
+    losses = [(int(entry["step"]), float(entry["loss"])) for entry in state.log_history if "loss" in entry]
+    seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    return TrainSummary(steps=int(state.global_step), epochs=float(state.epoch or 0.0), examples=len(examples),
+                        features=len(features), tokens_per_epoch=count_tokens(features), tokens_seen=seen,
+                        wall_s=wall, tokens_per_s=seen / wall if wall and seen else float("nan"), losses=losses,
+                        resumed_from=str(last) if last else None,
+                        device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")))
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return Path(get_last_checkpoint(str(folder))) if folder.is_dir() and get_last_checkpoint(str(folder)) else None

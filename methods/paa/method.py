@@ -1,0 +1,141 @@
+"""Training and generation for the dual-encoder decoders of :mod:`methods.paa.model` (PAA and Attention-Routing).
+
+Inputs as in PAA's code (``dataset/dataset.py``; ``spec/methods.md`` §3.2): the persona encoder reads
+``P: <persona sentences>``; the context encoder reads the last ``max_context_turns`` (9) turns with role markers
+``Q:`` (partner) and ``R:`` (self); the decoder reads persona tokens + [BOS] + response + [EOS]
+(``add_persona_to_decoder``; Listing 1 line 9) with the loss on the response and [EOS] only (Listing 1 line 29).
+GPT-2's end-of-text token serves as [BOS], [EOS] and the encoders' first token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from pdg_eval.errors import ConfigError
+
+from methods.common.backbones import load_backbone
+from methods.common.config import DecodingConfig
+from methods.common.data import Example
+from methods.common.generation import generate_causal_lm
+from methods.common.method import Method
+from methods.common.training import pad_batch
+
+from .model import DualAttentionConfig, DualAttentionLM
+
+DUAL_CONFIG = "dual_attention.json"
+LM_FOLDER = "lm"
+
+
+@dataclass
+class DualAttentionOptions:
+    fusion: str = "paa"
+    alpha: float = 0.2
+    tau_numerator: str = "context"
+    encoder_layers: int = 4
+    encoder_heads: int = 4
+    shared_cross_attention: bool = False
+    dropout: float = 0.1
+    persona_in_decoder: bool = True
+    max_context_turns: int = 9
+    max_persona_tokens: int = 128
+    max_context_tokens: int = 256
+
+    def model_config(self) -> DualAttentionConfig:
+        return DualAttentionConfig(fusion=self.fusion, encoder_layers=self.encoder_layers,
+                                   encoder_heads=self.encoder_heads, shared_cross_attention=self.shared_cross_attention,
+                                   tau_numerator=self.tau_numerator, alpha=self.alpha, dropout=self.dropout)
+
+
+class DualAttentionMethod(Method):
+    """A causal-LM backbone wrapped by :class:`DualAttentionLM` with the configured fusion."""
+
+    Options = DualAttentionOptions
+
+    def build(self, checkpoint: Path | None = None) -> None:
+        import torch
+        from safetensors.torch import load_model
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        config = self.options.model_config()
+        if checkpoint is None:
+            backbone = load_backbone(self.config.backbone, seed=self.config.seed,
+                                     overrides=self.config.backbone_overrides)
+            lm, self.tokenizer, self.backbone_info = backbone.model, backbone.tokenizer, backbone.describe()
+        else:
+            saved = json.loads((Path(checkpoint) / DUAL_CONFIG).read_text("utf-8"))
+            if saved != dataclasses.asdict(config):
+                raise ConfigError(f"{checkpoint} was trained with {saved}, not {dataclasses.asdict(config)}")
+            lm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(Path(checkpoint) / LM_FOLDER))
+            self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+            self.tokenizer.pad_token = self.tokenizer.pad_token or self.tokenizer.eos_token
+        torch.manual_seed(self.config.seed)
+        self.model = DualAttentionLM(lm, config, len(self.tokenizer), self.tokenizer.pad_token_id,
+                                     max_positions=max(512, self.options.max_persona_tokens,
+                                                       self.options.max_context_tokens))
+        if checkpoint is not None:
+            load_model(self.model, str(Path(checkpoint) / "model.safetensors"))
+
+    def save(self, folder: str | Path) -> None:
+        from safetensors.torch import save_model
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_model(self.model, str(folder / "model.safetensors"))
+        self.model.lm.config.save_pretrained(folder / LM_FOLDER)
+        (folder / DUAL_CONFIG).write_text(json.dumps(dataclasses.asdict(self.model.config), indent=1), "utf-8")
+        self.tokenizer.save_pretrained(folder)
+
+    # -- inputs -------------------------------------------------------------------------------------------------
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def persona_ids(self, example: Example) -> list[int]:
+        ids = self.ids("P: " + " ".join(s.strip() for s in example.persona)) if example.persona else []
+        return [self.tokenizer.eos_token_id] + ids[:self.options.max_persona_tokens - 1]
+
+    def context_ids(self, example: Example) -> list[int]:
+        turns = example.context[-self.options.max_context_turns:]
+        lines = [f"{'Q' if (len(turns) - 1 - i) % 2 == 0 else 'R'}: {turn}" for i, turn in enumerate(turns)]
+        ids = self.ids("\n".join(lines))
+        return [self.tokenizer.eos_token_id] + ids[-(self.options.max_context_tokens - 1):]
+
+    def decoder_prompt(self, example: Example) -> list[int]:
+        """Persona tokens (PAA's ``add_persona_to_decoder``) then [BOS]."""
+        persona = self.persona_ids(example)[1:] if self.options.persona_in_decoder else []
+        return persona + [self.tokenizer.eos_token_id]
+
+    def features(self, example: Example) -> list[dict[str, Any]]:
+        prompt = self.decoder_prompt(example)
+        target = self.ids(" " + example.response.strip())[:self.config.training.max_length - len(prompt) - 1]
+        target = target + [self.tokenizer.eos_token_id]
+        return [{"input_ids": prompt + target, "labels": [-100] * len(prompt) + target,
+                 "persona_ids": self.persona_ids(example), "context_ids": self.context_ids(example)}]
+
+    def _encoder_batch(self, rows: Sequence[list[int]], name: str) -> dict[str, Any]:
+        padded = pad_batch([{"input_ids": r} for r in rows], self.tokenizer.pad_token_id)
+        return {f"{name}_ids": padded["input_ids"], f"{name}_mask": padded["attention_mask"]}
+
+    def collate(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        decoder = pad_batch([{"input_ids": b["input_ids"], "labels": b["labels"]} for b in batch],
+                            self.tokenizer.pad_token_id)
+        return (decoder | self._encoder_batch([b["persona_ids"] for b in batch], "persona")
+                | self._encoder_batch([b["context_ids"] for b in batch], "context"))
+
+    def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
+        device = next(self.model.parameters()).device
+        personas = [self.persona_ids(e) for e in examples]
+        contexts = [self.context_ids(e) for e in examples]
+
+        def encoder_inputs(batch: list[int]) -> dict[str, Any]:
+            inputs = (self._encoder_batch([personas[i] for i in batch], "persona")
+                      | self._encoder_batch([contexts[i] for i in batch], "context"))
+            return {key: value.to(device) for key, value in inputs.items()}
+
+        prompts = [self.decoder_prompt(e) for e in examples]
+        texts, self.generated_tokens = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress,
+                                                          extra=encoder_inputs)
+        return texts

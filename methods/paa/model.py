@@ -1,0 +1,247 @@
+"""The dual-encoder, dual-cross-attention decoder of PAA (Huang et al., AAAI 2023, §Method and Listing 1) and of the
+fusion rules it is compared with (Attention-Routing, Zheng et al. 2020, PAA appendix Eq. 10).
+
+Two randomly initialised bidirectional encoders (4 layers, 4 heads, the decoder's width) read the persona and the
+dialogue context. In every decoder block, after self-attention (``h = self_attn(d) + d``, Listing 1 line 14), the
+hidden state attends to both encodings (``o_p``, ``o_c``) and a *fusion* rule adds them back before the block's
+feed-forward network (``d = mlp(h') + h'``):
+
+* ``paa`` — w = σ(FC([h; o_p])) (Eq. 4), masks M_p = 1[w > τ], M_c = 1[1 − w > τ] (Eq. 6), h' = h + w⊙M_p⊙o_p +
+  (1 − w)⊙M_c⊙o_c (Eq. 5, 7 and Listing 1 line 26–27). The masks are hard: gradients flow through w, not through them.
+  ⚠ Listing 1 writes the inverted masks (``where(w1 > tau, 0, 1)``); Eq. 6 and the authors' code agree with each
+  other, and we follow them.
+* ``routing`` — Attention-Routing: h' = h + α·o_p + (1 − α)·o_c + o_c with one shared cross-attention (PAA appendix
+  Eq. 10 and code; α = 0.2 in the paper's grid search, 0.1 in the code).
+
+τ is per example: |I_U| / (|I_U| + |I_P|) with the paper's context numerator (Eq. 6; Listing 1 line 13) or the
+persona numerator of the authors' README command (``tau_numerator: persona``), counted in non-padding encoder tokens
+as in the code (``auto_tau=accurate``).
+
+The decoder is any transformers causal LM of the GPT-2 or LLaMA family, used unchanged: the cross-attention and the
+fusion run inside forward hooks on each block's self-attention (the block input is captured by a hook on its first
+layer norm), so the LM's own caching, masks, positions and ``generate`` are untouched. The encodings, and their
+projected keys/values, are computed once per batch and reused at every generation step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+FUSIONS = ("paa", "routing")
+TAU_NUMERATORS = ("context", "persona")
+
+
+@dataclass
+class DualAttentionConfig:
+    fusion: str = "paa"
+    encoder_layers: int = 4
+    encoder_heads: int = 4
+    cross_attention_heads: int | None = None  # None: the decoder's number of heads
+    shared_cross_attention: bool = False  # routing always shares
+    tau_numerator: str = "context"  # paper: context; authors' README command: persona
+    alpha: float = 0.2  # routing: the persona weight (paper appendix; code 0.1)
+    dropout: float = 0.1
+
+
+# -- the fusion rules, as pure functions ------------------------------------------------------------------------------
+
+def example_tau(persona_mask: torch.Tensor, context_mask: torch.Tensor, numerator: str = "context") -> torch.Tensor:
+    """τ per example, [B, 1, 1]: |I_U| / (|I_U| + |I_P|) (``context``) or |I_P| / (|I_U| + |I_P|) (``persona``)."""
+    n_persona = persona_mask.sum(dim=1).float()
+    n_context = context_mask.sum(dim=1).float()
+    top = n_context if numerator == "context" else n_persona
+    return (top / (n_persona + n_context).clamp(min=1.0))[:, None, None]
+
+
+def paa_masks(w: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PAA Eq. 6: M_p = 1[w > τ], M_c = 1[1 − w > τ] (float 0/1, no gradient)."""
+    with torch.no_grad():
+        return (w > tau).to(w.dtype), (1 - w > tau).to(w.dtype)
+
+
+def paa_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, gate: nn.Linear, tau: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """PAA Eq. 4–7 with the residual of Listing 1: returns (h', w)."""
+    w = torch.sigmoid(gate(torch.cat([h, o_p], dim=-1)))
+    m_p, m_c = paa_masks(w, tau)
+    return h + w * m_p * o_p + (1 - w) * m_c * o_c, w
+
+
+def routing_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Attention-Routing (PAA appendix Eq. 10): h + α·o_p + (1 − α)·o_c + o_c."""
+    return h + alpha * o_p + (1 - alpha) * o_c + o_c
+
+
+# -- modules --------------------------------------------------------------------------------------------------------
+
+class CrossAttention(nn.Module):
+    """Pre-norm multi-head attention from decoder states to an encoding (scaled dot-product, key padding masked).
+    The keys and values of an encoding are projected once per batch and reused at every generation step."""
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by {heads} heads")
+        self.heads, self.dropout = heads, dropout
+        self.norm = nn.LayerNorm(width)
+        self.query = nn.Linear(width, width)
+        self.key_value = nn.Linear(width, 2 * width)
+        self.out = nn.Linear(width, width)
+
+    def memory(self, encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values [B, heads, S, width / heads] of an encoding."""
+        batch, length, width = encoding.shape
+        kv = self.key_value(encoding).view(batch, length, 2, self.heads, width // self.heads)
+        return kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)
+
+    def forward(self, h: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor], memory_mask: torch.Tensor
+                ) -> torch.Tensor:
+        batch, length, width = h.shape
+        q = self.query(self.norm(h)).view(batch, length, self.heads, width // self.heads).transpose(1, 2)
+        keep = memory_mask[:, None, None, :].bool()
+        o = nn.functional.scaled_dot_product_attention(q, *memory, attn_mask=keep,
+                                                       dropout_p=self.dropout if self.training else 0.0)
+        return self.out(o.transpose(1, 2).reshape(batch, length, width))
+
+
+class Fusion(nn.Module):
+    """The cross-attentions and the fusion rule of one decoder block."""
+
+    def __init__(self, width: int, heads: int, config: DualAttentionConfig):
+        super().__init__()
+        self.config = config
+        self.cross_persona = CrossAttention(width, heads, config.dropout)
+        shared = config.shared_cross_attention or config.fusion == "routing"
+        self.cross_context = None if shared else CrossAttention(width, heads, config.dropout)
+        self.gate = nn.Linear(2 * width, width) if config.fusion == "paa" else None
+
+    def forward(self, h: torch.Tensor, state: "EncoderState") -> torch.Tensor:
+        persona_xa = self.cross_persona
+        context_xa = self.cross_context or self.cross_persona
+        batch = h.shape[0]
+        o_p = persona_xa(h, state.memory(persona_xa, "persona", batch), state.mask("persona", batch))
+        o_c = context_xa(h, state.memory(context_xa, "context", batch), state.mask("context", batch))
+        if self.config.fusion == "paa":
+            fused, _ = paa_fusion(h, o_p, o_c, self.gate, state.tau_for(h.shape[0]))
+            return fused
+        return routing_fusion(h, o_p, o_c, self.config.alpha)
+
+
+@dataclass
+class EncoderState:
+    """The encodings of one batch, their masks, τ, and the keys/values projected from them (per module)."""
+
+    persona: torch.Tensor
+    persona_mask: torch.Tensor
+    context: torch.Tensor
+    context_mask: torch.Tensor
+    tau: torch.Tensor
+    cache: dict = field(default_factory=dict)
+
+    def _repeat(self, tensor: torch.Tensor, batch: int) -> torch.Tensor:
+        """Rows repeated for a decoder batch that holds several sequences per example (beams, samples)."""
+        k = batch // tensor.shape[0]
+        return tensor.repeat_interleave(k, dim=0) if k > 1 else tensor
+
+    def mask(self, source: str, batch: int) -> torch.Tensor:
+        return self._repeat(self.persona_mask if source == "persona" else self.context_mask, batch)
+
+    def memory(self, module: "CrossAttention", source: str, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (id(module), source, batch)
+        if key not in self.cache:
+            encoding = self.persona if source == "persona" else self.context
+            self.cache[key] = module.memory(self._repeat(encoding, batch))
+        return self.cache[key]
+
+    def tau_for(self, batch: int) -> torch.Tensor:
+        return self._repeat(self.tau, batch)
+
+
+def decoder_layers(lm) -> list[tuple[nn.Module, nn.Module, nn.Module]]:
+    """(block, its first layer norm, its self-attention) for GPT-2 and LLaMA-family causal LMs."""
+    base = lm.base_model
+    if hasattr(base, "h"):  # GPT-2
+        return [(block, block.ln_1, block.attn) for block in base.h]
+    if hasattr(base, "layers"):  # LLaMA, Mistral, Qwen2, SmolLM2
+        return [(block, block.input_layernorm, block.self_attn) for block in base.layers]
+    raise ValueError(f"unsupported decoder {type(lm).__name__}: expected a GPT-2 or LLaMA-family causal LM")
+
+
+def decoder_shape(lm) -> tuple[int, int]:
+    config = lm.config
+    width = getattr(config, "n_embd", None) or config.hidden_size
+    heads = getattr(config, "n_head", None) or config.num_attention_heads
+    return width, heads
+
+
+class DualAttentionLM(nn.Module):
+    """Persona encoder + context encoder + a causal LM whose blocks fuse cross-attention to both."""
+
+    def __init__(self, lm, config: DualAttentionConfig, vocab_size: int, pad_id: int, max_positions: int = 512):
+        from transformers import BertConfig, BertModel
+
+        super().__init__()
+        if config.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
+        if config.tau_numerator not in TAU_NUMERATORS:
+            raise ValueError(f"tau_numerator must be one of {', '.join(TAU_NUMERATORS)}")
+        self.config = config
+        self.lm = lm
+        width, heads = decoder_shape(lm)
+        encoder_config = BertConfig(vocab_size=vocab_size, hidden_size=width, num_hidden_layers=config.encoder_layers,
+                                    num_attention_heads=config.encoder_heads, intermediate_size=4 * width,
+                                    max_position_embeddings=max_positions, pad_token_id=pad_id)
+        self.persona_encoder = BertModel(encoder_config, add_pooling_layer=False)
+        self.context_encoder = BertModel(encoder_config, add_pooling_layer=False)
+        self.fusions = nn.ModuleList(Fusion(width, config.cross_attention_heads or heads, config)
+                                     for _ in decoder_layers(lm))
+        self._state: EncoderState | None = None
+        self._residual: dict[int, torch.Tensor] = {}
+        for index, (_, norm, attention) in enumerate(decoder_layers(lm)):
+            norm.register_forward_pre_hook(self._capture(index))
+            attention.register_forward_hook(self._fuse(index))
+
+    # hooks: the block input (the residual) is captured at its first norm; the fused delta joins the attention output
+    def _capture(self, index: int):
+        def hook(module, args):
+            if self._state is not None:
+                self._residual[index] = args[0]
+        return hook
+
+    def _fuse(self, index: int):
+        def hook(module, args, output):
+            if self._state is None:
+                return output
+            attention_output = output[0] if isinstance(output, tuple) else output
+            h = attention_output + self._residual.pop(index)
+            delta = self.fusions[index](h, self._state) - h
+            fused = attention_output + delta
+            return (fused, *output[1:]) if isinstance(output, tuple) else fused
+        return hook
+
+    def encode(self, persona_ids, persona_mask, context_ids, context_mask) -> EncoderState:
+        persona = self.persona_encoder(input_ids=persona_ids, attention_mask=persona_mask).last_hidden_state
+        context = self.context_encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
+        tau = example_tau(persona_mask, context_mask, self.config.tau_numerator)
+        return EncoderState(persona, persona_mask, context, context_mask, tau)
+
+    def forward(self, input_ids, attention_mask, persona_ids, persona_mask, context_ids, context_mask,
+                labels=None, **kwargs: Any):
+        self._state = self.encode(persona_ids, persona_mask, context_ids, context_mask)
+        try:
+            return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        finally:
+            self._state, self._residual = None, {}
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask, persona_ids, persona_mask, context_ids, context_mask,
+                 **kwargs: Any):
+        self._state = self.encode(persona_ids, persona_mask, context_ids, context_mask)
+        try:
+            return self.lm.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        finally:
+            self._state, self._residual = None, {}

@@ -1,0 +1,68 @@
+"""``pdg-eval run``: train and generate with the methods and baselines of ``methods/`` and ``baselines/``.
+
+    pdg-eval run list
+    pdg-eval run METHOD train --config CFG.yaml [--set section.key=value ...] --out RUN_DIR [--resume]
+    pdg-eval run METHOD generate [--config CFG.yaml] [--checkpoint RUN_DIR] [--set ...] --out preds.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="train / generate with a method or baseline (writes pdg-eval records)",
+                              description="Train and generate with pdg-eval's method and baseline implementations.")
+    p.add_argument("method", help="a method name, or 'list'")
+    p.add_argument("action", nargs="?", choices=("train", "generate"))
+    p.add_argument("--config", metavar="FILE", help="run configuration (YAML or JSON); see configs/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a configuration field, e.g. training.learning_rate=1e-5 (repeatable)")
+    p.add_argument("--out", metavar="PATH", help="train: the run folder; generate: the records file (.jsonl)")
+    p.add_argument("--checkpoint", metavar="RUN_DIR", help="generate: a folder written by `train`")
+    p.add_argument("--resume", action="store_true", help="train: continue from the last checkpoint in --out")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from methods.common.config import load_run_config
+    from methods.common.method import get_method, method_names
+
+    from ..errors import ConfigError
+
+    if args.method == "list":
+        for name in method_names():
+            cls = get_method(name)
+            kind = "trainable" if cls.trainable else "prompt-only"
+            print(f"{name}  ({kind})  {cls.description}")
+        return 0
+    if args.action is None:
+        raise ConfigError("say what to do: pdg-eval run METHOD train|generate")
+    if not args.out:
+        raise ConfigError("--out is required")
+    get_method(args.method)  # unknown names fail before any file is read
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    config = load_run_config(args.config, args.method, args.overrides)
+    if args.action == "train":
+        from methods.common.runner import train_run
+
+        record = train_run(args.method, config, args.out, resume=args.resume, progress=not args.quiet)
+        summary = record["summary"]
+        print(json.dumps({"out": args.out, "steps": summary["steps"], "first_loss": summary["first_loss"],
+                          "last_loss": summary["last_loss"], "wall_s": round(summary["wall_s"], 1),
+                          "tokens_per_s": round(summary["tokens_per_s"], 1)}))
+        return 0
+    from methods.common.runner import generate_run
+
+    record = generate_run(args.method, config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
+    cost = record["cost"]
+    print(json.dumps({"out": args.out, "examples": cost["examples"], "wall_s": round(cost["wall_s"], 1),
+                      "tokens_per_s": cost["tokens_per_s"] and round(cost["tokens_per_s"], 1),
+                      "decoding": record["decoding"]}))
+    return 0

@@ -1,0 +1,304 @@
+"""The methods harness: configuration, backbones (offline GPT-2 tokenizer parity), prompts and loss masks, training
+with resumption, batched generation, and every baseline training on a tiny config and round-tripping through
+``pdg-eval score``."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from methods.common.backbones import GPT2_PATTERN, gpt2_tiktoken_path, gpt2_tokenizer, load_backbone
+from methods.common.config import DecodingConfig, load_run_config
+from methods.common.data import load_convai2, take_dialogues
+from methods.common.generation import generate_causal_lm
+from methods.common.method import get_method, method_names
+from methods.common.prompts import Formatter
+from methods.common.training import train
+from pdg_eval.cli.main import main
+from pdg_eval.errors import ConfigError, InputError
+
+from .conftest import shared_or_skip
+
+TINY = ["backbone=random:tiny-gpt2", "training.learning_rate=3e-3", "training.batch_size=4",
+        "training.logging_steps=5", "training.max_length=96", "decoding.max_new_tokens=8", "decoding.batch_size=4"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def model_cache(tmp_path_factory):
+    """Tokenizers and converted models go to a per-session folder (never the user's cache)."""
+    import os
+
+    old = os.environ.get("PDG_EVAL_MODELS")
+    os.environ["PDG_EVAL_MODELS"] = os.environ.get("PDG_EVAL_TEST_MODELS") or str(tmp_path_factory.mktemp("models"))
+    yield
+    if old is None:
+        os.environ.pop("PDG_EVAL_MODELS", None)
+    else:
+        os.environ["PDG_EVAL_MODELS"] = old
+
+
+@pytest.fixture(scope="module")
+def valid_path():
+    return shared_or_skip("data", "convai2", "valid_self_original.txt")
+
+
+@pytest.fixture(scope="module")
+def examples(valid_path):
+    return load_convai2(valid_path)
+
+
+# -- configuration ------------------------------------------------------------------------------------------------
+
+def test_config_rejects_unknown_keys_and_coerces_numbers(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("training:\n  learning_rate: 1e-5\n  batch_size: '4'\ndecoding:\n  strategy: greedy\n")
+    config = load_run_config(path, "causal_lm_ft", ["decoding.max_new_tokens=20", "model.with_persona=false"])
+    assert config.training.learning_rate == 1e-5 and config.training.batch_size == 4
+    assert config.decoding.max_new_tokens == 20 and config.model == {"with_persona": False}
+    path.write_text("training:\n  learning_rat: 1e-5\n")
+    with pytest.raises(InputError, match="training.learning_rat: unknown key"):
+        load_run_config(path, "causal_lm_ft")
+    with pytest.raises(InputError, match="expected a number"):
+        load_run_config(None, "causal_lm_ft", ["training.batch_size=four"])
+    with pytest.raises(ConfigError, match="strategy"):
+        load_run_config(None, "causal_lm_ft", ["decoding.strategy=nucleus"])
+    with pytest.raises(InputError, match="configures 'paa'"):
+        path.write_text("method: paa\n")
+        load_run_config(path, "causal_lm_ft")
+
+
+# -- backbones ----------------------------------------------------------------------------------------------------
+
+def test_offline_gpt2_tokenizer_matches_tiktoken_gpt2_ranks(examples):
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    reference = tiktoken.Encoding(name="gpt2", pat_str=GPT2_PATTERN,
+                                  mergeable_ranks=load_tiktoken_bpe(str(gpt2_tiktoken_path())),
+                                  special_tokens={"<|endoftext|>": 50256})
+    tokenizer = gpt2_tokenizer()
+    assert len(tokenizer) == 50257 and tokenizer.eos_token_id == 50256
+    assert tokenizer("Hello world")["input_ids"] == [15496, 995]  # GPT-2's own ids
+    rng = random.Random(0)
+    texts = [e.response for e in examples[:1500]] + [" ".join(e.persona) for e in examples[:300:7]]
+    texts += ["".join(rng.choice("aé 😀\n\t.,'sxyz0123") for _ in range(40)) for _ in range(200)]
+    for text in texts:
+        assert tokenizer(text, add_special_tokens=False)["input_ids"] == reference.encode(text), text
+
+
+def test_random_backbones_and_errors():
+    tiny = load_backbone("random:tiny-gpt2", seed=1)
+    again = load_backbone("random:tiny-gpt2", seed=1)
+    assert tiny.describe()["parameters"] == sum(p.numel() for p in again.model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(tiny.model.parameters(), again.model.parameters()))
+    wide = load_backbone("random:tiny-gpt2", overrides={"n_layer": 1})
+    assert wide.model.config.n_layer == 1 and wide.describe()["overrides"] == {"n_layer": 1}
+    with pytest.raises(ConfigError, match="unknown random architecture"):
+        load_backbone("random:gpt5")
+    with pytest.raises(ConfigError, match="overrides apply to random"):
+        load_backbone("smollm2", overrides={"n_layer": 1})
+
+
+# -- prompts and loss masks ---------------------------------------------------------------------------------------
+
+def test_single_turn_loss_is_on_the_response_only(examples):
+    tokenizer = gpt2_tokenizer()
+    formatter = Formatter(tokenizer)
+    example = examples[3]
+    feature = formatter.single_turn(example.persona, example.context, example.response, max_length=1024)
+    target = [t for t, label in zip(feature["input_ids"], feature["labels"]) if label != -100]
+    assert tokenizer.decode(target) == " " + example.response + "<|endoftext|>"
+    prompt = tokenizer.decode(feature["input_ids"][:feature["labels"].index(target[0])])
+    assert prompt.startswith("Persona: i read twenty books a year.") and prompt.endswith(f"Partner: {example.context[-1]}\nYou:")
+    short = formatter.single_turn(example.persona, example.context, example.response, max_length=40)
+    assert len(short["input_ids"]) == 40 and short["input_ids"][-len(target):] == target  # the prompt is cut, not the reply
+
+
+def test_whole_dialogue_trains_every_speaker_turn(examples):
+    tokenizer = gpt2_tokenizer()
+    formatter = Formatter(tokenizer, with_persona=False)
+    last = max((e for e in examples if e.dialogue_id == "0"), key=lambda e: e.turn)
+    turns = [*last.context, last.response]
+    feature = formatter.whole_dialogue((), turns, max_length=4096)
+    spans, current = [], []
+    for token, label in zip(feature["input_ids"], feature["labels"]):
+        if label != -100:
+            current.append(token)
+        elif current:
+            spans.append(tokenizer.decode(current))
+            current = []
+    spans.append(tokenizer.decode(current))
+    speaker_turns = turns[1::2]
+    assert [s.strip().replace("<|endoftext|>", "") for s in spans] == speaker_turns
+    assert "Persona:" not in tokenizer.decode(feature["input_ids"])
+
+
+def test_chat_format_targets_the_assistant_turn(examples):
+    from methods.common.backbones import smollm2_tokenizer
+
+    tokenizer = smollm2_tokenizer()
+    formatter = Formatter(tokenizer, "chat")
+    example = examples[0]
+    feature = formatter.single_turn(example.persona, example.context, example.response, max_length=512)
+    target = tokenizer.decode([t for t, l in zip(feature["input_ids"], feature["labels"]) if l != -100])
+    assert target.startswith(example.response) and "<|im_end|>" in target
+    assert "Here are your persona settings" in tokenizer.decode(feature["input_ids"])
+    with pytest.raises(ConfigError, match="chat template"):
+        Formatter(gpt2_tokenizer(), "chat")
+
+
+# -- training and generation ----------------------------------------------------------------------------------------
+
+def test_resumed_training_equals_an_uninterrupted_run(examples, tmp_path):
+    data = take_dialogues(examples, 2)[:8]
+
+    from transformers import TrainerCallback
+
+    class Interrupt(TrainerCallback):  # the process dies right after the step-2 checkpoint
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step >= 2
+
+    def run(out, resume=False, callbacks=()):
+        config = load_run_config(None, "causal_lm_ft", TINY + ["training.max_steps=4", "training.save_steps=2"])
+        method = get_method("causal_lm_ft")(config)
+        method.build()
+        summary = train(method, data, out, resume=resume, callbacks=callbacks)
+        return method, summary
+
+    straight, _ = run(tmp_path / "a")
+    run(tmp_path / "b", callbacks=[Interrupt()])
+    resumed, summary = run(tmp_path / "b", resume=True)
+    assert summary.resumed_from.endswith("checkpoint-2") and summary.steps == 4
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_batched_generation_equals_one_at_a_time(examples):
+    backbone = load_backbone("random:tiny-gpt2", seed=3)
+    formatter = Formatter(backbone.tokenizer)
+    prompts = [formatter.prompt_ids(e.persona, e.context, 256) for e in examples[:7]]
+    decoding = DecodingConfig(max_new_tokens=6, batch_size=4)
+    batched, n_batched = generate_causal_lm(backbone.model, backbone.tokenizer, prompts, decoding)
+    single, n_single = generate_causal_lm(backbone.model, backbone.tokenizer, prompts,
+                                          DecodingConfig(max_new_tokens=6, batch_size=1))
+    assert batched == single and n_batched == n_single > 0
+
+
+BASELINES = {  # extra settings per baseline for a tiny CPU run
+    "causal_lm_ft": [],
+    "dialogue_ft": [],
+    "encoder_gpt2": ["model.encoder_layers=1", "model.encoder_heads=2"],
+    "attention_routing": ["model.encoder_layers=1", "model.encoder_heads=2"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_baseline_trains_generates_and_scores(name, valid_path, tmp_path, capsys):
+    settings = TINY + BASELINES[name] + [f"data.train={valid_path}", "data.train_dialogues=1", "training.max_steps=24",
+                                         f"data.eval={valid_path}", "data.eval_dialogues=1"]
+    args = [f"--set={s}" for s in settings]
+    run = tmp_path / "run"
+    assert main(["run", name, "train", "--out", str(run), "-q", *args]) == 0
+    record = json.loads((run / "run.json").read_text())
+    losses = [loss for _, loss in record["summary"]["losses"]]
+    assert len(losses) >= 3 and losses[-1] < losses[0] - 0.5, losses  # the loss falls
+    assert record["backbone"]["spec"] == "random:tiny-gpt2" and record["data"]["train"]["dialogues"] == 1
+    preds = tmp_path / "preds.jsonl"
+    assert main(["run", name, "generate", "--checkpoint", str(run), "--out", str(preds), "-q", *args]) == 0
+    lines = [json.loads(line) for line in preds.read_text().splitlines()]
+    dialogue = take_dialogues(load_convai2(valid_path), 1)
+    assert len(lines) == len(dialogue) == 8
+    assert [line["id"] for line in lines] == [e.id for e in dialogue] and lines[0]["reference"] == dialogue[0].response
+    assert lines[0]["system"] == name and lines[0]["meta"]["run"]["checkpoint"] == str(run)
+    capsys.readouterr()
+    assert main(["score", str(preds), "--preset", "paa", "--json", str(tmp_path / "s.json")]) == 0
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["n_items"] == 8
+
+
+@pytest.mark.parametrize("name", ["llm_system", "llm_icl"])
+def test_prompt_only_baselines_generate_and_score(name, valid_path, tmp_path):
+    preds = tmp_path / "preds.jsonl"
+    args = [f"--set={s}" for s in TINY + ["model.format=plain", f"data.eval={valid_path}", "data.eval_dialogues=2"]]
+    assert main(["run", name, "generate", "--out", str(preds), "-q", *args]) == 0
+    assert len(preds.read_text().splitlines()) == 15
+    assert main(["run", name, "train", "--out", str(tmp_path / "x"), "-q", *args]) == 2  # nothing to train
+    assert main(["score", str(preds), "--preset", "paa"]) == 0
+
+
+def test_icl_demonstrations_are_the_speakers_other_sessions(examples):
+    config = load_run_config(None, "llm_icl", TINY + ["model.format=plain", "model.demonstrations=1"])
+    method = get_method("llm_icl")(config)
+    method.build()
+    method.prepare(examples)
+    example = next(e for e in examples if len(method.sessions[e.speaker]) > 1)
+    other = next(d for d in method.sessions[example.speaker] if d != example.dialogue_id)
+    prompt = method.tokenizer.decode(method.prompt_ids(example, DecodingConfig(max_prompt_tokens=4096)))
+    other_turns = [e for e in examples if e.dialogue_id == other]
+    assert f"You: {other_turns[0].response}" in prompt and "Persona:" not in prompt
+    assert prompt.endswith(f"Partner: {example.context[-1]}\nYou:")
+    lonely = next(e for e in examples if len(method.sessions[e.speaker]) == 1)
+    assert "Conversation 1" not in method.tokenizer.decode(method.prompt_ids(lonely, DecodingConfig()))
+
+
+def test_run_list_and_unknown_method(capsys):
+    assert main(["run", "list"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("causal_lm_ft", "dialogue_ft", "encoder_gpt2", "attention_routing", "llm_system", "llm_icl"):
+        assert name in listed and name in method_names()
+    assert main(["run", "nope", "train", "--out", "x"]) == 2
+
+
+@pytest.mark.parametrize("backbone", ["random:tiny-gpt2", "random:tiny-llama"])
+def test_dual_attention_cached_generation_matches_teacher_forcing(backbone, examples):
+    """The cross-attention/fusion hooks give the same next tokens with the LM's key/value cache (generate) as a
+    full forward pass over the generated sequence (teacher forcing), on GPT-2 and LLaMA decoders; batching with
+    left padding changes nothing."""
+    config = load_run_config(None, "attention_routing", TINY + [f"backbone={backbone}", "model.encoder_layers=1",
+                                                                 "model.encoder_heads=2"])
+    method = get_method("attention_routing")(config)
+    method.build()
+    model = method.model.eval()
+    chosen = examples[:3]
+    for example in chosen:
+        prompt = torch.tensor([method.decoder_prompt(example)])
+        persona, context = torch.tensor([method.persona_ids(example)]), torch.tensor([method.context_ids(example)])
+        enc = {"persona_ids": persona, "persona_mask": torch.ones_like(persona), "context_ids": context,
+               "context_mask": torch.ones_like(context)}
+        sequence = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=6,
+                                  do_sample=False, pad_token_id=method.tokenizer.pad_token_id, **enc)
+        logits = model(input_ids=sequence, attention_mask=torch.ones_like(sequence), **enc).logits
+        width = prompt.shape[1]
+        assert sequence.shape[1] > width
+        assert logits[0, width - 1:-1].argmax(-1).tolist() == sequence[0, width:].tolist()
+    batched = method.generate(chosen, DecodingConfig(max_new_tokens=6, batch_size=3))
+    single = method.generate(chosen, DecodingConfig(max_new_tokens=6, batch_size=1))
+    assert batched == single
+
+
+def test_routing_and_paa_fusion_formulas():
+    from methods.paa.model import example_tau, paa_fusion, routing_fusion
+
+    h, o_p, o_c = torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    assert torch.allclose(routing_fusion(h, o_p, o_c, 0.2), h + 0.2 * o_p + 0.8 * o_c + o_c)
+    tau = example_tau(torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]]), torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]]))
+    assert tau.flatten().tolist() == pytest.approx([3 / 5, 1 / 5])  # |I_U| / (|I_U| + |I_P|), padding not counted
+    gate = torch.nn.Linear(8, 4)
+    fused, w = paa_fusion(h, o_p, o_c, gate, tau)
+    m_p, m_c = (w > tau).float(), (1 - w > tau).float()
+    assert torch.allclose(fused, h + w * m_p * o_p + (1 - w) * m_c * o_c)
+
+
+CONFIGS = sorted((__import__("pathlib").Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    import yaml
+
+    method = yaml.safe_load(path.read_text())["method"]
+    config = load_run_config(path, method)
+    get_method(method)(config)  # the model: section is validated against the method's options
