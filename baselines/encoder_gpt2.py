@@ -38,6 +38,7 @@ class EncoderGPT2Options:
 class EncoderGPT2(Method):
     description = "PAA's Encoder-GPT2: random 4-layer BERT encoder over persona+context, GPT-2 decoder with cross-attention"
     Options = EncoderGPT2Options
+    shift_labels = False  # EncoderDecoderModel's logits are aligned with its labels
 
     def build(self, checkpoint: Path | None = None) -> None:
         import torch

@@ -206,6 +206,7 @@ def _pad(rows: Sequence[list[int]], fill: int) -> Tensor:
 class Seq2SeqGRUBaseline(Method):
     description = "MORPHEUS' Seq2Seq baseline: GRU encoder-decoder with Luong attention, persona + history -> response"
     Options = Seq2SeqGRUOptions
+    shift_labels = False  # the decoder's logits are aligned with its labels
 
     def build(self, checkpoint: Path | None = None) -> None:
         from transformers import AutoTokenizer

@@ -28,12 +28,20 @@ from .tokenize import file_sha256
 LEADERBOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
 
 
+PROJECT_PREFIX = "project:"  # a path inside this repository (outputs of pdg-eval's own runs), not the shared folder
+
+
 @dataclass(frozen=True)
 class SystemEntry:
     name: str
-    path: str  # relative to the shared folder
+    path: str  # relative to the shared folder, or "project:<path>" relative to the repository
     format: str
     role: str = "system"  # "system" or "ceiling"
+
+    def resolve(self, shared: Path) -> Path:
+        if self.path.startswith(PROJECT_PREFIX):
+            return LEADERBOARDS.parent / self.path[len(PROJECT_PREFIX):]
+        return shared.joinpath(*self.path.split("/"))
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class Board:
     reported_papers: tuple[str, ...]
     notes: str
     root: Path
+    first_dialogues: int | None = None  # score only the turns of the dataset's first N dialogues (ids "d-t")
 
     @property
     def markdown_path(self) -> Path:
@@ -71,7 +80,8 @@ def load_board(name: str, root: Path = LEADERBOARDS) -> Board:
     for preset in doc["presets"]:
         get_preset(preset)
     return Board(name, doc["title"], doc["dataset"], doc["dataset_name"], doc["baseline"], tuple(doc["presets"]),
-                 systems, tuple(doc.get("reported_papers", ())), doc.get("notes", ""), root)
+                 systems, tuple(doc.get("reported_papers", ())), doc.get("notes", ""), root,
+                 doc.get("first_dialogues"))
 
 
 def board_names(root: Path = LEADERBOARDS) -> list[str]:

@@ -188,6 +188,7 @@ def test_batched_generation_equals_one_at_a_time(examples):
 
 
 BASELINES = {  # extra settings per baseline for a tiny CPU run
+    "seq2seq_gru": ["model.embedding_size=32", "model.hidden_size=48"],
     "causal_lm_ft": [],
     "dialogue_ft": [],
     "encoder_gpt2": ["model.encoder_layers=1", "model.encoder_heads=2"],
@@ -207,7 +208,7 @@ def test_baseline_trains_generates_and_scores(name, valid_path, tmp_path, capsys
     assert len(losses) >= 3 and losses[-1] < losses[0] - 0.5, losses  # the loss falls
     assert record["backbone"]["spec"] == "random:tiny-gpt2" and record["data"]["train"]["dialogues"] == 1
     preds = tmp_path / "preds.jsonl"
-    assert main(["run", name, "generate", "--checkpoint", str(run), "--out", str(preds), "-q", *args]) == 0
+    assert main(["run", name, "generate", "--checkpoint", str(run), "--out", str(preds), "-q", "--with-nll", *args]) == 0
     lines = [json.loads(line) for line in preds.read_text().splitlines()]
     dialogue = take_dialogues(load_convai2(valid_path), 1)
     assert len(lines) == len(dialogue) == 8
@@ -217,6 +218,8 @@ def test_baseline_trains_generates_and_scores(name, valid_path, tmp_path, capsys
     assert main(["score", str(preds), "--preset", "paa", "--json", str(tmp_path / "s.json")]) == 0
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["n_items"] == 8
+    ppl = next(m for m in scores["metrics"] if m["name"] == "ppl")  # from the gold NLLs written by --with-nll
+    assert 1.0 < ppl["values"]["ppl"] < 60000
 
 
 @pytest.mark.parametrize("name", ["llm_system", "llm_icl"])
@@ -302,3 +305,32 @@ def test_shipped_configs_are_valid(path):
     method = yaml.safe_load(path.read_text())["method"]
     config = load_run_config(path, method)
     get_method(method)(config)  # the model: section is validated against the method's options
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_reference_nll_is_the_training_loss_per_token(name, examples):
+    """The gold NLLs written for PPL cover exactly the tokens the training loss covers: their mean is the loss."""
+    config = load_run_config(None, name, TINY + BASELINES[name] + ["training.max_length=128"])
+    method = get_method(name)(config)
+    method.build()
+    method.model.eval()
+    chosen = examples[:3]
+    nll = method.reference_nll(chosen, batch_size=2)
+    assert [len(v) > 0 for v in nll] == [True] * 3
+    for example, values in zip(chosen, nll):
+        batch = method.collate(method.features(example)[:1])
+        with torch.no_grad():
+            loss = method.model(**batch)["loss"]
+        assert float(loss) == pytest.approx(sum(values) / len(values), rel=1e-4)
+
+
+def test_dev_split_is_held_out_and_scored(valid_path, tmp_path):
+    from methods.common.runner import train_run
+
+    config = load_run_config(None, "causal_lm_ft", TINY + [f"data.train={valid_path}", "data.train_dialogues=4",
+                                                           "data.dev_fraction=0.25", "training.max_steps=3"])
+    record = train_run("causal_lm_ft", config, tmp_path / "run", progress=False)
+    split = record["data"]["split"]
+    assert split["dev_dialogues"] == 1 and split["train_dialogues"] == 3 and split["seed"] == 13
+    assert record["summary"]["examples"] == split["train_examples"]
+    assert split["dev_tokens"] > 0 and 1.0 < split["dev_ppl"] < 1e6

@@ -618,14 +618,21 @@ def sessions_by_speaker(examples: Iterable[Example]) -> dict[str, list[str]]:
     return {speaker: list(ids) for speaker, ids in sessions.items()}
 
 
+def shuffled_dialogues(examples: Iterable[Example], seed: int) -> list[str]:
+    """The sorted unique dialogue ids shuffled by ``random.Random(seed)``: the order every seeded subset and split
+    draws from (a prefix of it is a nested, reproducible sample of dialogues)."""
+    ids = sorted({ex.dialogue_id for ex in examples})
+    random.Random(seed).shuffle(ids)
+    return ids
+
+
 def split_by_dialogue(examples: Sequence[Example], dev_fraction: float, seed: int) -> Split:
     """Deterministic dialogue-level split: the sorted unique dialogue ids are shuffled by ``random.Random(seed)``
     and the first ``round(n * dev_fraction)`` go to dev. Examples keep their order; ``dev_dialogues`` is sorted.
     """
     if not 0.0 <= dev_fraction <= 1.0:
         raise ConfigError(f"dev_fraction must be in [0, 1], not {dev_fraction}")
-    ids = sorted({ex.dialogue_id for ex in examples})
-    random.Random(seed).shuffle(ids)
+    ids = shuffled_dialogues(examples, seed)
     dev_ids = set(ids[:round(len(ids) * dev_fraction)])
     return Split(
         train=[ex for ex in examples if ex.dialogue_id not in dev_ids],

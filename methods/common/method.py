@@ -22,7 +22,7 @@ from .data import Example
 METHODS: dict[str, type["Method"]] = {}
 #: modules that register methods when imported (kept lazy: importing torch models is slow)
 METHOD_MODULES = ("baselines.causal_lm", "baselines.llm_prompting", "baselines.encoder_gpt2",
-                  "baselines.attention_routing", "baselines.seq2seq_gru")
+                  "baselines.attention_routing", "baselines.seq2seq_gru", "methods.paa.method")
 RUN_FILE = "run.json"
 
 
@@ -70,6 +70,8 @@ class Method(ABC):
     Options: ClassVar[type] = NoOptions
     trainable: ClassVar[bool] = True
     description: ClassVar[str] = ""
+    #: causal LMs predict labels[t + 1] at position t; encoder–decoders and the GRU decoder align logits with labels
+    shift_labels: ClassVar[bool] = True
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -111,6 +113,27 @@ class Method(ABC):
         from .training import pad_batch
 
         return pad_batch(batch, self.tokenizer.pad_token_id)
+
+    def reference_nll(self, examples: Sequence[Example], batch_size: int = 16) -> list[list[float]]:
+        """Per-token negative log-likelihoods (natural log) of each gold response under teacher forcing, on exactly
+        the tokens the training loss covers (response + end of sequence): the ``nll`` field of a pdg-eval record,
+        from which ``pdg-eval score`` computes perplexity in every convention."""
+        import torch
+
+        out: list[list[float]] = []
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(examples), batch_size):
+                batch = self.collate([f for e in examples[start:start + batch_size] for f in self.features(e)[:1]])
+                device = next(self.model.parameters()).device
+                logits = self.model(**{k: v.to(device) for k, v in batch.items()})["logits"].float()
+                labels = batch["labels"].to(device)
+                if self.shift_labels:
+                    logits, labels = logits[:, :-1], labels[:, 1:]
+                nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+                for row, mask in zip(nll, labels != -100):
+                    out.append(row[mask].tolist())
+        return out
 
     # -- generation ---------------------------------------------------------------------------------------------
     def prepare(self, examples: Sequence[Example]) -> None:

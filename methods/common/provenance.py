@@ -71,9 +71,17 @@ def compact(provenance: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_predictions(examples: Sequence[Example], responses: Sequence[str], path: str | Path, system: str,
-                      provenance: dict[str, Any]) -> int:
-    """pdg-eval records (gold as the reference; candidates kept) for ``responses``, written atomically."""
+                      provenance: dict[str, Any], nll: Sequence[list[float]] | None = None,
+                      candidate_scores: Sequence[list[float]] | None = None) -> int:
+    """pdg-eval records (gold as the reference; candidates kept; the gold's ``nll`` and the candidates' scores when
+    given), written atomically."""
     meta = {"run": compact(provenance)}
     records: list[Record] = [example.to_record(response=response, system=system, meta=meta)
                              for example, response in zip(examples, responses, strict=True)]
+    if nll is not None:
+        for record, values in zip(records, nll, strict=True):
+            record.nll = values
+    if candidate_scores is not None:
+        for record, values in zip(records, candidate_scores, strict=True):
+            record.candidate_scores = values
     return write_jsonl(records, path)

@@ -21,7 +21,7 @@ from methods.common.backbones import load_backbone
 from methods.common.config import DecodingConfig
 from methods.common.data import Example
 from methods.common.generation import generate_causal_lm
-from methods.common.method import Method
+from methods.common.method import Method, register
 from methods.common.training import pad_batch
 
 from .model import DualAttentionConfig, DualAttentionLM
@@ -40,6 +40,8 @@ class DualAttentionOptions:
     shared_cross_attention: bool = False
     dropout: float = 0.1
     persona_in_decoder: bool = True
+    objective: str = "lm"  # lm | candidates (PAA's Hits@1 fine-tuning: gold vs sampled distractors, Eq. 9)
+    distractors: int = 2  # candidates objective: distractors sampled per turn (PAA's paa_double_heads.yml)
     max_context_turns: int = 9
     max_persona_tokens: int = 128
     max_context_tokens: int = 256
@@ -108,22 +110,61 @@ class DualAttentionMethod(Method):
         persona = self.persona_ids(example)[1:] if self.options.persona_in_decoder else []
         return persona + [self.tokenizer.eos_token_id]
 
-    def features(self, example: Example) -> list[dict[str, Any]]:
+    def sequence(self, example: Example, response: str, train_lm: bool = True) -> dict[str, Any]:
+        """Decoder input persona + [BOS] + response + [EOS] with the encoders' inputs; LM labels on the response."""
         prompt = self.decoder_prompt(example)
-        target = self.ids(" " + example.response.strip())[:self.config.training.max_length - len(prompt) - 1]
+        target = self.ids(" " + response.strip())[:self.config.training.max_length - len(prompt) - 1]
         target = target + [self.tokenizer.eos_token_id]
-        return [{"input_ids": prompt + target, "labels": [-100] * len(prompt) + target,
-                 "persona_ids": self.persona_ids(example), "context_ids": self.context_ids(example)}]
+        labels = [-100] * len(prompt) + (target if train_lm else [-100] * len(target))
+        return {"input_ids": prompt + target, "labels": labels, "persona_ids": self.persona_ids(example),
+                "context_ids": self.context_ids(example)}
+
+    def features(self, example: Example) -> list[dict[str, Any]]:
+        if self.options.objective == "lm":
+            return [self.sequence(example, example.response)]
+        if self.options.objective != "candidates":
+            raise ConfigError(f"model.objective must be lm or candidates; got {self.options.objective!r}")
+        if not example.candidates:
+            raise ConfigError(f"{example.source}:{example.line}: the candidates objective needs ranking candidates")
+        import random
+
+        distractors = [c for c in example.candidates if c != example.response]
+        rng = random.Random(f"{self.config.seed}:{example.id}")  # the same distractors every epoch and run
+        chosen = rng.sample(distractors, min(self.options.distractors, len(distractors)))
+        return ([self.sequence(example, example.response) | {"candidate_labels": 1}]
+                + [self.sequence(example, c, train_lm=False) | {"candidate_labels": 0} for c in chosen])
+
+    def score_candidates(self, examples: Sequence[Example], batch_size: int = 40) -> list[list[float]]:
+        """The Hits@1 head's logit for every ranking candidate of every example (``candidate_scores``)."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        rows = [(i, c) for i, e in enumerate(examples) for c in (e.candidates or ())]
+        scores: list[list[float]] = [[] for _ in examples]
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start:start + batch_size]
+                batch = self.collate([self.sequence(examples[i], c) | {"candidate_labels": 0} for i, c in chunk])
+                out = self.model(**{k: v.to(device) for k, v in batch.items()})
+                for (i, _), value in zip(chunk, out["candidate_logits"].tolist()):
+                    scores[i].append(value)
+        return scores
 
     def _encoder_batch(self, rows: Sequence[list[int]], name: str) -> dict[str, Any]:
         padded = pad_batch([{"input_ids": r} for r in rows], self.tokenizer.pad_token_id)
         return {f"{name}_ids": padded["input_ids"], f"{name}_mask": padded["attention_mask"]}
 
     def collate(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
         decoder = pad_batch([{"input_ids": b["input_ids"], "labels": b["labels"]} for b in batch],
                             self.tokenizer.pad_token_id)
-        return (decoder | self._encoder_batch([b["persona_ids"] for b in batch], "persona")
-                | self._encoder_batch([b["context_ids"] for b in batch], "context"))
+        out = (decoder | self._encoder_batch([b["persona_ids"] for b in batch], "persona")
+               | self._encoder_batch([b["context_ids"] for b in batch], "context"))
+        if "candidate_labels" in batch[0]:
+            out["candidate_labels"] = torch.tensor([b["candidate_labels"] for b in batch])
+        return out
 
     def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
         device = next(self.model.parameters()).device
@@ -139,3 +180,12 @@ class DualAttentionMethod(Method):
         texts, self.generated_tokens = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress,
                                                           extra=encoder_inputs)
         return texts
+
+
+@register("paa")
+class PAA(DualAttentionMethod):
+    """PAA with the paper's defaults: fusion ``paa`` (Eq. 4–7), τ with the context numerator (Eq. 6), persona
+    prompt in the decoder; ``model.fusion`` selects the appendix variants (dual, skipped, context, direct_sum, param)
+    or ``routing``."""
+
+    description = "PAA (AAAI 2023): persona/context encoders, dual cross-attention, persona-adaptive fusion + variants"

@@ -12,6 +12,9 @@ feed-forward network (``d = mlp(h') + h'``):
   other, and we follow them.
 * ``routing`` — Attention-Routing: h' = h + α·o_p + (1 − α)·o_c + o_c with one shared cross-attention (PAA appendix
   Eq. 10 and code; α = 0.2 in the paper's grid search, 0.1 in the code).
+* the ablation variants of PAA's appendix (Fig. 4, Table 4): ``dual`` (a weight and mask per source), ``skipped``
+  (weight and mask on the persona side only), ``context`` (the weight computed from the context side), ``direct_sum``
+  (h + o_p + o_c) and ``param`` (h + W[o_p; o_c]).
 
 τ is per example: |I_U| / (|I_U| + |I_P|) with the paper's context numerator (Eq. 6; Listing 1 line 13) or the
 persona numerator of the authors' README command (``tau_numerator: persona``), counted in non-padding encoder tokens
@@ -31,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-FUSIONS = ("paa", "routing")
+FUSIONS = ("paa", "dual", "skipped", "context", "direct_sum", "param", "routing")
 TAU_NUMERATORS = ("context", "persona")
 
 
@@ -76,6 +79,45 @@ def routing_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, alpha:
     return h + alpha * o_p + (1 - alpha) * o_c + o_c
 
 
+def dual_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, gate_p: nn.Linear, gate_c: nn.Linear,
+                tau: torch.Tensor) -> torch.Tensor:
+    """Dual Weights (PAA appendix, Fig. 4a): each source gets its own weight, w_p = σ(FC_p([h; o_p])) and
+    w_c = σ(FC_c([h; o_c])), and its own mask 1[w > τ]: h + w_p⊙M_p⊙o_p + w_c⊙M_c⊙o_c. (The appendix does not give
+    the context mask's threshold; τ for both is our reading.)"""
+    w_p = torch.sigmoid(gate_p(torch.cat([h, o_p], dim=-1)))
+    w_c = torch.sigmoid(gate_c(torch.cat([h, o_c], dim=-1)))
+    m_p, _ = paa_masks(w_p, tau)
+    m_c, _ = paa_masks(w_c, tau)
+    return h + w_p * m_p * o_p + w_c * m_c * o_c
+
+
+def skipped_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, gate: nn.Linear, tau: torch.Tensor
+                   ) -> torch.Tensor:
+    """Skipped Weight (Fig. 4b): weight and mask on the persona side only: h + w⊙M_p⊙o_p + o_c."""
+    w = torch.sigmoid(gate(torch.cat([h, o_p], dim=-1)))
+    m_p, _ = paa_masks(w, tau)
+    return h + w * m_p * o_p + o_c
+
+
+def context_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, gate: nn.Linear, tau: torch.Tensor
+                   ) -> torch.Tensor:
+    """Context-Adaptive (Fig. 4c): PAA with the roles swapped, the weight from the context cross-attention:
+    w = σ(FC([h; o_c])), h + w⊙1[w > τ]⊙o_c + (1 − w)⊙1[1 − w > τ]⊙o_p."""
+    w = torch.sigmoid(gate(torch.cat([h, o_c], dim=-1)))
+    m_c, m_p = paa_masks(w, tau)
+    return h + w * m_c * o_c + (1 - w) * m_p * o_p
+
+
+def direct_sum_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor) -> torch.Tensor:
+    """DirectSUM (Fig. 4d): h + o_p + o_c."""
+    return h + o_p + o_c
+
+
+def param_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, mix: nn.Linear) -> torch.Tensor:
+    """Parametric (Fig. 4e): one linear layer over the concatenated results: h + W[o_p; o_c] + b."""
+    return h + mix(torch.cat([o_p, o_c], dim=-1))
+
+
 # -- modules --------------------------------------------------------------------------------------------------------
 
 class CrossAttention(nn.Module):
@@ -117,7 +159,10 @@ class Fusion(nn.Module):
         self.cross_persona = CrossAttention(width, heads, config.dropout)
         shared = config.shared_cross_attention or config.fusion == "routing"
         self.cross_context = None if shared else CrossAttention(width, heads, config.dropout)
-        self.gate = nn.Linear(2 * width, width) if config.fusion == "paa" else None
+        gated = config.fusion in ("paa", "dual", "skipped", "context")
+        self.gate = nn.Linear(2 * width, width) if gated else None  # PAA Eq. 4's FC (context's in "context")
+        self.context_gate = nn.Linear(2 * width, width) if config.fusion == "dual" else None
+        self.mix = nn.Linear(2 * width, width) if config.fusion == "param" else None
 
     def forward(self, h: torch.Tensor, state: "EncoderState") -> torch.Tensor:
         persona_xa = self.cross_persona
@@ -125,9 +170,19 @@ class Fusion(nn.Module):
         batch = h.shape[0]
         o_p = persona_xa(h, state.memory(persona_xa, "persona", batch), state.mask("persona", batch))
         o_c = context_xa(h, state.memory(context_xa, "context", batch), state.mask("context", batch))
-        if self.config.fusion == "paa":
-            fused, _ = paa_fusion(h, o_p, o_c, self.gate, state.tau_for(h.shape[0]))
-            return fused
+        fusion = self.config.fusion
+        if fusion == "paa":
+            return paa_fusion(h, o_p, o_c, self.gate, state.tau_for(batch))[0]
+        if fusion == "dual":
+            return dual_fusion(h, o_p, o_c, self.gate, self.context_gate, state.tau_for(batch))
+        if fusion == "skipped":
+            return skipped_fusion(h, o_p, o_c, self.gate, state.tau_for(batch))
+        if fusion == "context":
+            return context_fusion(h, o_p, o_c, self.gate, state.tau_for(batch))
+        if fusion == "direct_sum":
+            return direct_sum_fusion(h, o_p, o_c)
+        if fusion == "param":
+            return param_fusion(h, o_p, o_c, self.mix)
         return routing_fusion(h, o_p, o_c, self.config.alpha)
 
 
@@ -199,6 +254,8 @@ class DualAttentionLM(nn.Module):
         self.context_encoder = BertModel(encoder_config, add_pooling_layer=False)
         self.fusions = nn.ModuleList(Fusion(width, config.cross_attention_heads or heads, config)
                                      for _ in decoder_layers(lm))
+        #: PAA's Hits@1 head (§Experiments, Eq. 9): a binary classifier on the decoder's last token
+        self.candidate_head = nn.Linear(width, 1)
         self._state: EncoderState | None = None
         self._residual: dict[int, torch.Tensor] = {}
         for index, (_, norm, attention) in enumerate(decoder_layers(lm)):
@@ -229,11 +286,27 @@ class DualAttentionLM(nn.Module):
         tau = example_tau(persona_mask, context_mask, self.config.tau_numerator)
         return EncoderState(persona, persona_mask, context, context_mask, tau)
 
+    def candidate_logits(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The Hits@1 head's logit at each sequence's last real token (right padding) [B]."""
+        last = attention_mask.sum(dim=1) - 1
+        return self.candidate_head(hidden[torch.arange(hidden.shape[0], device=hidden.device), last]).squeeze(-1)
+
     def forward(self, input_ids, attention_mask, persona_ids, persona_mask, context_ids, context_mask,
-                labels=None, **kwargs: Any):
+                labels=None, candidate_labels=None, **kwargs: Any):
+        """The LM's output (loss on ``labels``). With ``candidate_labels`` (1 gold, 0 distractor; PAA's Hits@1
+        fine-tuning) the loss is binary cross-entropy of the candidate head plus the LM loss of the rows that have
+        labels (the gold ones), and the output is a dict with ``candidate_logits``."""
         self._state = self.encode(persona_ids, persona_mask, context_ids, context_mask)
         try:
-            return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+            if candidate_labels is None:
+                return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+            out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+            scores = self.candidate_logits(out.hidden_states[-1], attention_mask)
+            loss = nn.functional.binary_cross_entropy_with_logits(scores, candidate_labels.float())
+            if labels is not None and bool((labels[:, 1:] != -100).any()):
+                loss = loss + nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(),
+                                                          labels[:, 1:].flatten(), ignore_index=-100)
+            return {"loss": loss, "logits": out.logits, "candidate_logits": scores}
         finally:
             self._state, self._residual = None, {}
 

@@ -80,11 +80,13 @@ def run_records(args) -> int:
         specs = requested_metrics(preset, (), models={"nli": args.nli_model, "cohcon": args.cohcon_model})
         runs, provenance, skipped, notes = [], [], [], []
         for entry in board.systems:
-            path = shared_path(*entry.path.split("/"))
+            path = entry.resolve(shared_path())
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 records = open_records(str(path), entry.format,
-                                       dataset=None if entry.format == "convai2" else str(dataset))
+                                       dataset=None if entry.format in ("convai2", "jsonl") else str(dataset))
+                if board.first_dialogues is not None:
+                    records = (r for r in records if int(str(r.id).split("-")[0]) < board.first_dialogues)
                 result = score_records(records, specs, source=entry.path)
             notes += [f"{entry.name}: {w.message}".replace(str(shared_path()) + "/", "") for w in caught]
             skipped = sorted(set(skipped) | set(result.skipped))
@@ -92,6 +94,11 @@ def run_records(args) -> int:
             provenance.append({"name": entry.name, "path": entry.path, "format": entry.format, "role": entry.role,
                                "sha256": file_sha256(path), "items": result.n_items})
             print(f"{preset}: scored {entry.name} ({result.n_items:,} items)", file=sys.stderr)
+        common = set.intersection(*(set(run.metrics) for run in runs))
+        for spec in sorted(set().union(*(set(run.metrics) for run in runs)) - common):
+            having = [run.name for run in runs if spec in run.metrics]
+            skipped.append(f"{spec}: only {', '.join(having)} (the other systems' files have no field for it)")
+        runs = [_only(run, common) for run in runs]
         ceilings = [e.name for e in board.systems if e.role == "ceiling"]
         cmp = compare(runs, board.baseline, "ar", args.resamples, args.seed, ci_resamples=args.ci_resamples,
                       ceilings=ceilings, progress=lambda s: print(f"{preset}: testing {s}", file=sys.stderr))
@@ -106,3 +113,10 @@ def run_records(args) -> int:
             handle.write("\n")
         print(f"{board.run_path(preset)}: written ({doc['provenance']['seconds']} s)", file=sys.stderr)
     return 0
+
+
+def _only(run: SystemRun, specs: set[str]) -> SystemRun:
+    """The run restricted to the metrics every system of the board has (e.g. PPL needs the records' ``nll``)."""
+    keep = [spec for spec in run.metrics if spec in specs]
+    return SystemRun(run.name, run.source, run.ids, {k: run.metrics[k] for k in keep}, {k: run.stats[k] for k in keep},
+                     {k: run.signatures[k] for k in keep}, {k: run.values[k] for k in keep}, run.sha256)

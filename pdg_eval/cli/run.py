@@ -22,6 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="PATH", help="train: the run folder; generate: the records file (.jsonl)")
     p.add_argument("--checkpoint", metavar="RUN_DIR", help="generate: a folder written by `train`")
     p.add_argument("--resume", action="store_true", help="train: continue from the last checkpoint in --out")
+    p.add_argument("--init-from", metavar="RUN_DIR",
+                   help="train: start from the weights of a trained run (a second stage, e.g. PAA's Hits@1 head)")
+    p.add_argument("--score-candidates", action="store_true",
+                   help="generate: also score every ranking candidate (records' candidate_scores, for Hits@1)")
+    p.add_argument("--with-nll", action="store_true",
+                   help="generate: also store each gold response's per-token NLL (records' nll field, for PPL)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
@@ -52,7 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "train":
         from methods.common.runner import train_run
 
-        record = train_run(args.method, config, args.out, resume=args.resume, progress=not args.quiet)
+        record = train_run(args.method, config, args.out, resume=args.resume, progress=not args.quiet,
+                           init_from=args.init_from)
         summary = record["summary"]
         print(json.dumps({"out": args.out, "steps": summary["steps"], "first_loss": summary["first_loss"],
                           "last_loss": summary["last_loss"], "wall_s": round(summary["wall_s"], 1),
@@ -60,7 +67,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from methods.common.runner import generate_run
 
-    record = generate_run(args.method, config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
+    record = generate_run(args.method, config, args.out, checkpoint=args.checkpoint, progress=not args.quiet,
+                          with_nll=args.with_nll, score_candidates=args.score_candidates)
     cost = record["cost"]
     print(json.dumps({"out": args.out, "examples": cost["examples"], "wall_s": round(cost["wall_s"], 1),
                       "tokens_per_s": cost["tokens_per_s"] and round(cost["tokens_per_s"], 1),
