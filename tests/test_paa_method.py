@@ -125,3 +125,18 @@ def test_data_efficiency_runner_writes_nested_runs(valid_path, tmp_path):
     assert half["dialogues"] == 2 and full["dialogues"] == 4 and half["spec"]["seed"] == 13
     for name in ("summary.json", "summary.md", "ppl_vs_fraction.png"):
         assert (tmp_path / name).is_file()
+
+
+def test_paper_hyperparameters_are_the_defaults(tmp_path):
+    from methods.common.method import method_config
+
+    config = method_config("paa")
+    assert (config.training.learning_rate, config.training.batch_size, config.training.max_grad_norm) == (8e-6, 32, 0.1)
+    assert config.training.epochs == 30 and config.training.weight_decay == 0.0 and config.decoding.strategy == "greedy"
+    assert config.decoding.max_new_tokens == 64 and config.model == {}
+    path = tmp_path / "cpu.yaml"
+    path.write_text("training:\n  learning_rate: 1.0e-4\n")
+    scaled = method_config("paa", path, ["training.batch_size=8"])
+    assert (scaled.training.learning_rate, scaled.training.batch_size, scaled.training.max_grad_norm) == (1e-4, 8, 0.1)
+    assert method_config("attention_routing").training.learning_rate == 8e-6
+    assert method_config("causal_lm_ft").training.learning_rate == 5e-5  # the harness default

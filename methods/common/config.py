@@ -178,8 +178,18 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return data
 
 
-def load_run_config(path: str | Path | None, method: str, overrides: Sequence[str] = ()) -> RunConfig:
-    """Read a run configuration (YAML or JSON) for ``method`` and apply ``--set`` overrides."""
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, section by section."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
+
+
+def load_run_config(path: str | Path | None, method: str, overrides: Sequence[str] = (),
+                    defaults: Mapping[str, Any] | None = None) -> RunConfig:
+    """Read a run configuration (YAML or JSON) for ``method`` and apply ``--set`` overrides. ``defaults`` (the
+    method's own, e.g. a paper's hyper-parameters) sit under the file, which sits under ``--set``."""
     data: dict[str, Any] = {}
     where = "<--set>"
     if path is not None:
@@ -194,7 +204,7 @@ def load_run_config(path: str | Path | None, method: str, overrides: Sequence[st
         if not isinstance(loaded, dict):
             raise InputError(where, None, None, "a run configuration is a mapping of sections")
         data = loaded
-    data = apply_overrides(data, overrides)
+    data = apply_overrides(merge(defaults or {}, data), overrides)
     given = data.pop("method", method)
     if given != method:
         raise InputError(where, None, "method", f"the file configures {given!r}, not {method!r}")

@@ -72,6 +72,8 @@ class Method(ABC):
     description: ClassVar[str] = ""
     #: causal LMs predict labels[t + 1] at position t; encoder–decoders and the GRU decoder align logits with labels
     shift_labels: ClassVar[bool] = True
+    #: configuration defaults of the method (e.g. its paper's hyper-parameters), under the file and ``--set``
+    config_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -160,3 +162,10 @@ def read_run_file(folder: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{folder} is not a trained run folder (no {RUN_FILE}); train one with "
                           "`pdg-eval run METHOD train --out DIR`")
     return json.loads(path.read_text("utf-8"))
+
+
+def method_config(name: str, path: str | Path | None = None, overrides: Sequence[str] = ()):
+    """The run configuration of ``name``: its defaults, then the file, then ``--set`` overrides."""
+    from .config import load_run_config
+
+    return load_run_config(path, name, overrides, defaults=get_method(name).config_defaults)

@@ -1,2 +1,38 @@
-"""PAA — Persona-Adaptive Attention (Huang et al., AAAI 2023): ``model.py`` holds the dual-encoder,
-dual-cross-attention decoder and its fusion rules."""
+"""PAA — Persona-Adaptive Attention (Huang, Wang, Dong, Liu & Zhao; AAAI 2023).
+
+``model.py`` is the network (two encoders, the decoder's dual cross-attention and the fusion rules, Listing 1 of the
+paper read top to bottom), ``method.py`` its inputs, training and generation through the shared harness (registered as
+``paa``; ``attention_routing`` in ``baselines/`` is the same network with the routing rule), ``data_efficiency.py``
+the experiment of the paper's Figure 3.
+
+Where the paper, its pseudo-code and the authors' code (``hqsiswiliam/persona-adaptive-attention``; summarised in
+``spec/methods.md`` §3) disagree, and what this implementation follows:
+
+=====================================  ===========================  =========================  =====================
+point                                  paper                        authors' code              here
+=====================================  ===========================  =========================  =====================
+masks                                  Eq. 6: 1[w > τ], 1[1−w > τ]  same as Eq. 6              Eq. 6 (Listing 1 line
+                                                                                               23–24 inverts them)
+τ numerator                            context (Eq. 6, Listing 1)   README command: persona    context; persona via
+                                                                                               ``model.tau_numerator``
+τ counted in                           input lengths                non-pad encoder tokens     non-pad encoder tokens
+learning rate / batch                  8e-6 / 32                    1e-6 / 8                   paper (the method's
+                                                                                               default config)
+optimiser, clip, epochs                Adam, 0.1, 30                Adam, 0.1, 30              AdamW with weight
+                                                                                               decay 0 (= Adam), 0.1
+decoder input                          persona + [BOS] + response   same                       same
+context                                dialogue context             last 9 turns, Q:/R: roles  code (9 turns, roles)
+special tokens                         [BOS], [EOS]                 8 added tokens             the tokenizer's end of
+                                                                                               text as [BOS]/[EOS]
+Hits@1 head                            binary CE on the last token  2-way CE on an appended    paper (one logit, BCE),
+                                       (one extra epoch)            [CLS], 2 distractors       code's 2 distractors
+Attention-Routing α                    0.2                          0.1                        paper (``alpha``)
+PPL                                    exp(mean token NLL)          same, zero-loss tokens     pdg-eval ``ppl:paa``
+                                                                    dropped
+F1                                     "word-level" F1              macro-F1 over token ids    pdg-eval's metrics
+                                                                                               (F1 needs no logits)
+=====================================  ===========================  =========================  =====================
+
+Backbones: the paper's GPT-2 small (hub ``gpt2`` online; ``random:gpt2`` offline, as no GPT-2 weights install
+offline) and, with the same hooks, any LLaMA-family decoder such as the offline SmolLM2-135M (``smollm2``).
+"""

@@ -22,9 +22,8 @@ from pdg_eval.errors import ConfigError, PdgEvalError
 from pdg_eval.metrics.base import create_metric
 from pdg_eval.report import atomic_writer
 
-from methods.common.config import load_run_config
 from methods.common.data import shuffled_dialogues
-from methods.common.method import get_method
+from methods.common.method import get_method, method_config
 from methods.common.runner import MODEL_DIR, load_examples, train_run
 
 
@@ -48,7 +47,7 @@ def run(method_name: str, config_path: str | None, overrides: Sequence[str], fra
         progress: bool = True) -> dict:
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ConfigError("--fractions must be in (0, 1]")
-    base = load_run_config(config_path, method_name, overrides)
+    base = method_config(method_name, config_path, overrides)
     train_all, train_info = load_examples(base.data.train, base.data.train_dialogues, "train")
     evaluation, eval_info = load_examples(base.data.eval, base.data.eval_dialogues, "eval")
     order = shuffled_dialogues(train_all, base.data.split_seed)
@@ -57,7 +56,7 @@ def run(method_name: str, config_path: str | None, overrides: Sequence[str], fra
         keep = set(order[:count])
         folder = out / f"fraction-{fraction:g}"
         subset_spec = {"subset_of": train_info["spec"], "dialogues": count, "seed": base.data.split_seed}
-        config = load_run_config(config_path, method_name, overrides)
+        config = method_config(method_name, config_path, overrides)
         record = train_run(method_name, config, folder, progress=progress,
                            examples=[e for e in train_all if e.dialogue_id in keep], data_note=subset_spec)
         method = get_method(method_name)(config)

@@ -56,6 +56,11 @@ class DualAttentionMethod(Method):
     """A causal-LM backbone wrapped by :class:`DualAttentionLM` with the configured fusion."""
 
     Options = DualAttentionOptions
+    #: the paper's Implementation Details: Adam (no weight decay), lr 8e-6, batch 32, grad clip 0.1, 30 epochs;
+    #: greedy decoding, at most 64 new tokens, as the authors' code (run_test_decoding.py)
+    config_defaults = {"training": {"learning_rate": 8e-6, "batch_size": 32, "epochs": 30, "optimizer": "adamw_torch",
+                                    "weight_decay": 0.0, "max_grad_norm": 0.1, "lr_scheduler": "constant"},
+                       "decoding": {"strategy": "greedy", "max_new_tokens": 64}}
 
     def build(self, checkpoint: Path | None = None) -> None:
         import torch
@@ -119,16 +124,24 @@ class DualAttentionMethod(Method):
         return {"input_ids": prompt + target, "labels": labels, "persona_ids": self.persona_ids(example),
                 "context_ids": self.context_ids(example)}
 
+    def training_examples(self, examples: Sequence[Example]) -> Sequence[Example]:
+        """For the candidates objective without ranking candidates in the data (e.g. the RCDG train sample), the
+        distractors are drawn from the other training responses, as ConvAI2's candidates are (other dialogues'
+        utterances)."""
+        self.response_pool = sorted({e.response for e in examples})
+        return examples
+
     def features(self, example: Example) -> list[dict[str, Any]]:
         if self.options.objective == "lm":
             return [self.sequence(example, example.response)]
         if self.options.objective != "candidates":
             raise ConfigError(f"model.objective must be lm or candidates; got {self.options.objective!r}")
-        if not example.candidates:
-            raise ConfigError(f"{example.source}:{example.line}: the candidates objective needs ranking candidates")
         import random
 
-        distractors = [c for c in example.candidates if c != example.response]
+        pool = example.candidates or getattr(self, "response_pool", ())
+        distractors = [c for c in pool if c != example.response]
+        if not distractors:
+            raise ConfigError(f"{example.source}:{example.line}: no distractors for the candidates objective")
         rng = random.Random(f"{self.config.seed}:{example.id}")  # the same distractors every epoch and run
         chosen = rng.sample(distractors, min(self.options.distractors, len(distractors)))
         return ([self.sequence(example, example.response) | {"candidate_labels": 1}]

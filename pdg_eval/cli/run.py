@@ -33,8 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from methods.common.config import load_run_config
-    from methods.common.method import get_method, method_names
+    from methods.common.method import get_method, method_config, method_names
 
     from ..errors import ConfigError
 
@@ -54,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-    config = load_run_config(args.config, args.method, args.overrides)
+    config = method_config(args.method, args.config, args.overrides)
     if args.action == "train":
         from methods.common.runner import train_run
 
