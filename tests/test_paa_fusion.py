@@ -101,3 +101,34 @@ def test_fusion_modules_have_the_right_parts_and_run(fusion):
                          torch.tensor([[1] * 6, [1, 1, 0, 0, 0, 0]]), torch.full((2, 1, 1), 0.5))
     out = module(torch.randn(4, 3, 8), state)  # a decoder batch of 2 sequences per example (beams)
     assert out.shape == (4, 3, 8) and torch.isfinite(out).all()
+
+
+def test_new_modules_start_as_gpt2_initialises_cross_attention():
+    """The authors' code gets its cross-attention from GPT-2 (``add_cross_attention``), initialised N(0, 0.02) with the
+    output projection scaled by 1/√(2·layers); a wider default init disturbs a pretrained decoder at step 0."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from methods.paa.model import DualAttentionLM
+
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config(n_embd=256, n_layer=8, n_head=4, vocab_size=300, n_positions=64)).eval()
+    model = DualAttentionLM(lm, DualAttentionConfig(fusion="paa", dropout=0.0), vocab_size=300, pad_id=0).eval()
+    fusion = model.fusions[3]
+    assert fusion.cross_persona.query.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert fusion.cross_context.out.weight.std().item() == pytest.approx(0.02 / 4, rel=0.05)
+    assert fusion.gate.bias.abs().max().item() == 0 and model.candidate_head.bias.item() == 0
+    ids = torch.randint(1, 300, (2, 12))
+    ones = torch.ones_like(ids)
+    plain = lm(input_ids=ids, attention_mask=ones, output_hidden_states=True).hidden_states[-1]
+
+    def disturbance() -> float:
+        # τ = 5 / 17 < 0.5 < w ≈ σ(0): both masks are open, so both cross-attentions reach the residual stream
+        wrapped = model(input_ids=ids, attention_mask=ones, persona_ids=ids, persona_mask=ones,
+                        context_ids=ids[:, :5], context_mask=ones[:, :5], output_hidden_states=True)
+        return ((wrapped.hidden_states[-1] - plain).norm() / plain.norm()).item()
+
+    ours = disturbance()
+    for module in model.fusions.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.reset_parameters()  # PyTorch's default init
+    assert 0 < ours < 0.5 * disturbance()
