@@ -116,16 +116,20 @@ class Method(ABC):
 
         return pad_batch(batch, self.tokenizer.pad_token_id)
 
-    def reference_nll(self, examples: Sequence[Example], batch_size: int = 16) -> list[list[float]]:
+    def reference_nll(self, examples: Sequence[Example], batch_size: int = 16, progress: bool = False
+                      ) -> list[list[float]]:
         """Per-token negative log-likelihoods (natural log) of each gold response under teacher forcing, on exactly
         the tokens the training loss covers (response + end of sequence): the ``nll`` field of a pdg-eval record,
         from which ``pdg-eval score`` computes perplexity in every convention."""
         import torch
 
+        from .generation import progress_bar
+
         out: list[list[float]] = []
         self.model.eval()
+        starts = list(range(0, len(examples), batch_size))
         with torch.inference_mode():
-            for start in range(0, len(examples), batch_size):
+            for start in progress_bar(starts, len(starts), progress, "gold NLL"):
                 batch = self.collate([f for e in examples[start:start + batch_size] for f in self.features(e)[:1]])
                 device = next(self.model.parameters()).device
                 logits = self.model(**{k: v.to(device) for k, v in batch.items()})["logits"].float()

@@ -119,16 +119,18 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
         if not method.trainable:
             raise ConfigError(f"{name} is prompt-only: no training loss defines the reference tokens for --with-nll")
         start = time.perf_counter()
-        nll = method.reference_nll(examples, config.decoding.batch_size)
+        nll = method.reference_nll(examples, config.decoding.batch_size, progress=progress)
         nll_wall = time.perf_counter() - start
-    scores = None
+    scores, scores_wall = None, None
     if score_candidates:
         if not hasattr(method, "score_candidates"):
             raise ConfigError(f"{name} has no candidate scorer (for a causal LM use `pdg-eval rank` on the trained "
                               "model folder)")
         if any(not e.candidates for e in examples):
             raise ConfigError("--score-candidates: the evaluation data has no ranking candidates")
-        scores = method.score_candidates(examples)
+        start = time.perf_counter()
+        scores = method.score_candidates(examples, progress=progress)
+        scores_wall = time.perf_counter() - start
     provenance = {
         "kind": "generate", "method": name, "config": config.to_json(),
         "backbone": trained["backbone"] if trained else method.backbone_info,
@@ -139,7 +141,8 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
         "finished": now(), "note": method_note,
         "cost": {"wall_s": wall, "examples": len(examples), "examples_per_s": len(examples) / wall if wall else None,
                  "generated_tokens": generated, "tokens_per_s": generated / wall if wall and generated else None,
-                 "batch_size": config.decoding.batch_size, "nll_wall_s": nll_wall},
+                 "batch_size": config.decoding.batch_size, "nll_wall_s": nll_wall,
+                 "candidates_wall_s": scores_wall},
     }
     write_predictions(examples, responses, out, name, provenance, nll, scores)
     write_run_file_next_to(out, provenance)

@@ -32,12 +32,12 @@ def nested_subsets(n_dialogues: int, fractions: Sequence[float]) -> list[int]:
     return [max(1, round(n_dialogues * f)) for f in fractions]
 
 
-def validation_ppl(method, examples, batch_size: int) -> float:
+def validation_ppl(method, examples, batch_size: int, progress: bool = False) -> float:
     """PAA's PPL: exp(mean token NLL) of the gold responses (pdg-eval's ``ppl:paa``)."""
     metric = create_metric("ppl", "paa")
     stats = []
-    for values in method.reference_nll(examples, batch_size):
-        record = examples[0].to_record()
+    for example, values in zip(examples, method.reference_nll(examples, batch_size, progress=progress), strict=True):
+        record = example.to_record()
         record.nll = values
         stats.append(metric.item_stats(record))
     return metric.aggregate(stats)["ppl"]
@@ -61,7 +61,7 @@ def run(method_name: str, config_path: str | None, overrides: Sequence[str], fra
                            examples=[e for e in train_all if e.dialogue_id in keep], data_note=subset_spec)
         method = get_method(method_name)(config)
         method.build(folder / MODEL_DIR)
-        ppl = validation_ppl(method, evaluation, config.decoding.batch_size)
+        ppl = validation_ppl(method, evaluation, config.decoding.batch_size, progress)
         rows.append({"fraction": fraction, "dialogues": count, "examples": record["data"]["train"]["examples"],
                      "steps": record["summary"]["steps"], "train_wall_s": round(record["summary"]["wall_s"], 1),
                      "validation_ppl": ppl, "run": str(folder)})

@@ -147,16 +147,20 @@ class DualAttentionMethod(Method):
         return ([self.sequence(example, example.response) | {"candidate_labels": 1}]
                 + [self.sequence(example, c, train_lm=False) | {"candidate_labels": 0} for c in chosen])
 
-    def score_candidates(self, examples: Sequence[Example], batch_size: int = 40) -> list[list[float]]:
+    def score_candidates(self, examples: Sequence[Example], batch_size: int = 40, progress: bool = False
+                         ) -> list[list[float]]:
         """The Hits@1 head's logit for every ranking candidate of every example (``candidate_scores``)."""
         import torch
+
+        from methods.common.generation import progress_bar
 
         device = next(self.model.parameters()).device
         rows = [(i, c) for i, e in enumerate(examples) for c in (e.candidates or ())]
         scores: list[list[float]] = [[] for _ in examples]
         self.model.eval()
         with torch.inference_mode():
-            for start in range(0, len(rows), batch_size):
+            starts = list(range(0, len(rows), batch_size))
+            for start in progress_bar(starts, len(starts), progress, "candidates"):
                 chunk = rows[start:start + batch_size]
                 batch = self.collate([self.sequence(examples[i], c) | {"candidate_labels": 0} for i, c in chunk])
                 out = self.model(**{k: v.to(device) for k, v in batch.items()})
