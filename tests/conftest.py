@@ -40,6 +40,17 @@ def convai2_valid():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def isolated_model_cache(tmp_path_factory):
+    """Tokenizers and converted models go to ``$PDG_EVAL_TEST_MODELS`` (reused between runs) or a per-session
+    folder, never to the user's ``~/.cache``."""
+    import os
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PDG_EVAL_MODELS", os.environ.get("PDG_EVAL_TEST_MODELS") or str(tmp_path_factory.mktemp("models")))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def isolated_score_cache(tmp_path_factory):
     """Model-score caches of the test run go to a temporary folder, never to ~/.cache."""
     with pytest.MonkeyPatch.context() as patch:

@@ -20,34 +20,13 @@ from methods.common.training import train
 from pdg_eval.cli.main import main
 from pdg_eval.errors import ConfigError, InputError
 
-from .conftest import shared_or_skip
-
 TINY = ["backbone=random:tiny-gpt2", "training.learning_rate=3e-3", "training.batch_size=4",
         "training.logging_steps=5", "training.max_length=96", "decoding.max_new_tokens=8", "decoding.batch_size=4"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def model_cache(tmp_path_factory):
-    """Tokenizers and converted models go to a per-session folder (never the user's cache)."""
-    import os
-
-    old = os.environ.get("PDG_EVAL_MODELS")
-    os.environ["PDG_EVAL_MODELS"] = os.environ.get("PDG_EVAL_TEST_MODELS") or str(tmp_path_factory.mktemp("models"))
-    yield
-    if old is None:
-        os.environ.pop("PDG_EVAL_MODELS", None)
-    else:
-        os.environ["PDG_EVAL_MODELS"] = old
-
-
 @pytest.fixture(scope="module")
-def valid_path():
-    return shared_or_skip("data", "convai2", "valid_self_original.txt")
-
-
-@pytest.fixture(scope="module")
-def examples(valid_path):
-    return load_convai2(valid_path)
+def examples(convai2_valid):
+    return load_convai2(convai2_valid)
 
 
 # -- configuration ------------------------------------------------------------------------------------------------
@@ -197,9 +176,9 @@ BASELINES = {  # extra settings per baseline for a tiny CPU run
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
-def test_baseline_trains_generates_and_scores(name, valid_path, tmp_path, capsys):
-    settings = TINY + BASELINES[name] + [f"data.train={valid_path}", "data.train_dialogues=1", "training.max_steps=24",
-                                         f"data.eval={valid_path}", "data.eval_dialogues=1"]
+def test_baseline_trains_generates_and_scores(name, convai2_valid, tmp_path, capsys):
+    settings = TINY + BASELINES[name] + [f"data.train={convai2_valid}", "data.train_dialogues=1", "training.max_steps=24",
+                                         f"data.eval={convai2_valid}", "data.eval_dialogues=1"]
     args = [f"--set={s}" for s in settings]
     run = tmp_path / "run"
     assert main(["run", name, "train", "--out", str(run), "-q", *args]) == 0
@@ -210,7 +189,7 @@ def test_baseline_trains_generates_and_scores(name, valid_path, tmp_path, capsys
     preds = tmp_path / "preds.jsonl"
     assert main(["run", name, "generate", "--checkpoint", str(run), "--out", str(preds), "-q", "--with-nll", *args]) == 0
     lines = [json.loads(line) for line in preds.read_text().splitlines()]
-    dialogue = take_dialogues(load_convai2(valid_path), 1)
+    dialogue = take_dialogues(load_convai2(convai2_valid), 1)
     assert len(lines) == len(dialogue) == 8
     assert [line["id"] for line in lines] == [e.id for e in dialogue] and lines[0]["reference"] == dialogue[0].response
     assert lines[0]["system"] == name and lines[0]["meta"]["run"]["checkpoint"] == str(run)
@@ -223,9 +202,9 @@ def test_baseline_trains_generates_and_scores(name, valid_path, tmp_path, capsys
 
 
 @pytest.mark.parametrize("name", ["llm_system", "llm_icl"])
-def test_prompt_only_baselines_generate_and_score(name, valid_path, tmp_path):
+def test_prompt_only_baselines_generate_and_score(name, convai2_valid, tmp_path):
     preds = tmp_path / "preds.jsonl"
-    args = [f"--set={s}" for s in TINY + ["model.format=plain", f"data.eval={valid_path}", "data.eval_dialogues=2"]]
+    args = [f"--set={s}" for s in TINY + ["model.format=plain", f"data.eval={convai2_valid}", "data.eval_dialogues=2"]]
     assert main(["run", name, "generate", "--out", str(preds), "-q", *args]) == 0
     assert len(preds.read_text().splitlines()) == 15
     assert main(["run", name, "train", "--out", str(tmp_path / "x"), "-q", *args]) == 2  # nothing to train
@@ -324,10 +303,10 @@ def test_reference_nll_is_the_training_loss_per_token(name, examples):
         assert float(loss) == pytest.approx(sum(values) / len(values), rel=1e-4)
 
 
-def test_dev_split_is_held_out_and_scored(valid_path, tmp_path):
+def test_dev_split_is_held_out_and_scored(convai2_valid, tmp_path):
     from methods.common.runner import train_run
 
-    config = load_run_config(None, "causal_lm_ft", TINY + [f"data.train={valid_path}", "data.train_dialogues=4",
+    config = load_run_config(None, "causal_lm_ft", TINY + [f"data.train={convai2_valid}", "data.train_dialogues=4",
                                                            "data.dev_fraction=0.25", "training.max_steps=3"])
     record = train_run("causal_lm_ft", config, tmp_path / "run", progress=False)
     split = record["data"]["split"]

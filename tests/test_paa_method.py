@@ -15,33 +15,13 @@ from methods.common.training import train
 from methods.paa.model import FUSIONS
 from pdg_eval.cli.main import main
 
-from .conftest import shared_or_skip
-
 TINY = ["training.batch_size=4", "training.logging_steps=5", "training.max_length=96", "decoding.max_new_tokens=24",
         "model.encoder_layers=1", "model.encoder_heads=2", "model.dropout=0.0"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def model_cache(tmp_path_factory):
-    import os
-
-    old = os.environ.get("PDG_EVAL_MODELS")
-    os.environ["PDG_EVAL_MODELS"] = os.environ.get("PDG_EVAL_TEST_MODELS") or str(tmp_path_factory.mktemp("models"))
-    yield
-    if old is None:
-        os.environ.pop("PDG_EVAL_MODELS", None)
-    else:
-        os.environ["PDG_EVAL_MODELS"] = old
-
-
 @pytest.fixture(scope="module")
-def valid_path():
-    return shared_or_skip("data", "convai2", "valid_self_original.txt")
-
-
-@pytest.fixture(scope="module")
-def few(valid_path):
-    return take_dialogues(load_convai2(valid_path), 1)[:3]
+def few(convai2_valid):
+    return take_dialogues(load_convai2(convai2_valid), 1)[:3]
 
 
 @pytest.mark.parametrize("backbone", ["random:tiny-gpt2", "random:tiny-llama"])
@@ -87,9 +67,9 @@ def test_tau_numerator_is_a_real_option(few):
     assert not torch.allclose(outputs["context"], outputs["persona"])  # same weights (seed), different masks
 
 
-def test_hits_head_second_stage_ranks_the_gold_first(valid_path, tmp_path):
-    settings = TINY + ["backbone=random:tiny-gpt2", f"data.train={valid_path}", "data.train_dialogues=1",
-                       f"data.eval={valid_path}", "data.eval_dialogues=1", "training.learning_rate=3e-3"]
+def test_hits_head_second_stage_ranks_the_gold_first(convai2_valid, tmp_path):
+    settings = TINY + ["backbone=random:tiny-gpt2", f"data.train={convai2_valid}", "data.train_dialogues=1",
+                       f"data.eval={convai2_valid}", "data.eval_dialogues=1", "training.learning_rate=3e-3"]
     args = [f"--set={s}" for s in settings]
     assert main(["run", "paa", "train", "--out", str(tmp_path / "lm"), "-q", "--set=training.max_steps=10", *args]) == 0
     stage2 = tmp_path / "hits"
@@ -111,11 +91,11 @@ def test_hits_head_second_stage_ranks_the_gold_first(valid_path, tmp_path):
     assert metrics["hits@1"]["values"]["hits@1"] == pytest.approx(hits / len(rows)) and "ppl" in metrics
 
 
-def test_data_efficiency_runner_writes_nested_runs(valid_path, tmp_path):
+def test_data_efficiency_runner_writes_nested_runs(convai2_valid, tmp_path):
     from methods.paa.data_efficiency import run
 
-    overrides = TINY + ["backbone=random:tiny-gpt2", f"data.train={valid_path}", "data.train_dialogues=4",
-                        f"data.eval={valid_path}", "data.eval_dialogues=1", "training.max_steps=2"]
+    overrides = TINY + ["backbone=random:tiny-gpt2", f"data.train={convai2_valid}", "data.train_dialogues=4",
+                        f"data.eval={convai2_valid}", "data.eval_dialogues=1", "training.max_steps=2"]
     summary = run("paa", None, overrides, [1.0, 0.5], tmp_path, progress=False)
     rows = summary["rows"]
     assert [r["fraction"] for r in rows] == [0.5, 1.0] and [r["dialogues"] for r in rows] == [2, 4]
