@@ -280,3 +280,19 @@ def test_open_records_needs_references(tmp_path: Path) -> None:
     jsonl = tmp_path / "out.data"
     jsonl.write_text('{"id": 1, "response": "a", "reference": "b"}\n')
     assert sniff_format(jsonl) == "jsonl" and next(open_records(jsonl)).reference == "b"
+
+
+def test_jsonl_records_take_persona_and_context_from_the_dataset(tiny: Path, tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text('{"id": "0-1", "response": "ok", "reference": "fine ."}\n'
+                    '{"id": "1-0", "response": "yo", "reference": "yo", "persona": ["own"], "context": ["own"]}\n')
+    first, second = open_records(path, "jsonl", dataset=tiny)
+    assert (first.persona, first.context) == (["i like cats.", "i am tall."], ["hi there", "hello !", "how are you ?"])
+    assert (second.persona, second.context) == (["own"], ["own"])  # fields the record has are kept
+    path.write_text('{"id": "0-1", "response": "ok", "reference": "bad"}\n')
+    error = error_of(lambda: list(open_records(path, "jsonl", dataset=tiny)))
+    assert (error.line, error.field) == (1, "reference") and "'fine .'" in str(error)
+    path.write_text('{"id": "0-1", "response": "ok", "reference": "fine ."}\n{"id": "7-0", "response": "a", '
+                    '"reference": "b"}\n')
+    error = error_of(lambda: list(open_records(path, "jsonl", dataset=tiny)))
+    assert (error.line, error.field) == (2, "id") and "'7-0' is not a turn" in str(error)

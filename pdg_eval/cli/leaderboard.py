@@ -84,7 +84,7 @@ def run_records(args) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 records = open_records(str(path), entry.format,
-                                       dataset=None if entry.format in ("convai2", "jsonl") else str(dataset))
+                                       dataset=None if entry.format == "convai2" else str(dataset))
                 if board.first_dialogues is not None:
                     records = (r for r in records if int(str(r.id).split("-")[0]) < board.first_dialogues)
                 result = score_records(records, specs, source=entry.path)

@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="predictions file")
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="input format (default: sniffed)")
     p.add_argument("--dataset", help="ConvAI2 ParlAI text file that supplies persona, context, references and "
-                                     "candidates for formats that lack them (lines, lmedr; alignment for paa)")
+                                     "candidates for formats that lack them (lines, lmedr; alignment for paa; "
+                                     "persona and context of jsonl records that leave them out, joined by id)")
     p.add_argument("--refs", help="line-aligned reference file for --format lines")
     p.add_argument("--preset", choices=sorted(PRESETS), help="paper preset (default: pdg when no --metric is given)")
     p.add_argument("--metric", "-m", action="append", default=[], metavar="NAME[:VARIANT][,key=value...]",

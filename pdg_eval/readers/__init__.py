@@ -23,6 +23,7 @@ SNIFF_LINES = 10
 __all__ = [
     "FORMATS", "AlignmentReport", "ConvAI2Turn", "LmedrRow", "align_on_reference", "convai2_records", "line_records",
     "lmedr_records", "match_key", "open_records", "read_convai2", "read_lines", "read_lmedr", "read_paa", "sniff_format",
+    "with_dataset_fields",
 ]
 
 
@@ -55,7 +56,8 @@ def open_records(path: str | Path, fmt: str = "auto", dataset: str | Path | None
                  max_bytes: int = MAX_RECORD_BYTES, hypotheses: str | Path | None = None) -> Iterator[Record]:
     """Records from ``path`` in format ``fmt`` (one of :data:`FORMATS`, or ``"auto"`` to sniff).
 
-    * ``jsonl``: pdg-eval records (:func:`~pdg_eval.records.read_jsonl`).
+    * ``jsonl``: pdg-eval records (:func:`~pdg_eval.records.read_jsonl`); with ``dataset``, records that leave out
+      persona and context get them from the dataset turn with the same id (:func:`with_dataset_fields`).
     * ``convai2``: ParlAI ConvAI2 text; responses from the ``hypotheses`` file (one per line), else the gold.
     * ``paa``: PAA GT/PD blocks; with ``dataset``, aligned on the reference (dataset order; unmatched rows
       are dropped with a warning, see :func:`align_on_reference`).
@@ -70,8 +72,9 @@ def open_records(path: str | Path, fmt: str = "auto", dataset: str | Path | None
         raise ConfigError(f"unknown input format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}")
     source = str(path)
     if fmt == "jsonl":
-        _reject(fmt, dataset=dataset, refs=refs, hypotheses=hypotheses)
-        return read_jsonl(path, max_bytes)
+        _reject(fmt, refs=refs, hypotheses=hypotheses)
+        records = read_jsonl(path, max_bytes)
+        return records if dataset is None else with_dataset_fields(records, dataset, max_bytes)
     if fmt == "convai2":
         _reject(fmt, dataset=dataset, refs=refs)
         hyps = None if hypotheses is None else (text for _, text in read_lines(hypotheses, max_bytes))
@@ -90,6 +93,25 @@ def open_records(path: str | Path, fmt: str = "auto", dataset: str | Path | None
         raise InputError(source, None, None, "read as one response per line, which has no reference: give a "
                                              "line-aligned reference file or the ConvAI2 dataset")
     return line_records(path, refs, dataset, max_bytes)
+
+
+def with_dataset_fields(records: Iterator[Record], dataset: str | Path, max_bytes: int = MAX_RECORD_BYTES
+                        ) -> Iterator[Record]:
+    """Records joined by id (``"{dialogue}-{turn}"``) with a ConvAI2 dataset: an empty persona or context is taken
+    from the dataset turn (so that run outputs need not copy the dataset), and the reference must be that turn's gold
+    — an unknown id or another reference raises :class:`InputError` at the record's line."""
+    turns = {turn.id: turn for turn in convai2_records(dataset, max_bytes=max_bytes)}
+    for rec in records:
+        turn = turns.get(rec.id)
+        if turn is None:
+            raise InputError(rec.source, rec.line, "id", f"{rec.id!r} is not a turn of {dataset}")
+        if rec.references != turn.references:
+            raise InputError(rec.source, rec.line, "reference",
+                             f"{rec.references[0]!r} is not the gold of turn {rec.id} in {dataset} "
+                             f"({turn.references[0]!r})")
+        rec.persona = rec.persona or turn.persona
+        rec.context = rec.context or turn.context
+        yield rec
 
 
 def _aligned_paa(path: str | Path, dataset: str | Path, max_bytes: int) -> Iterator[Record]:
