@@ -211,8 +211,17 @@ class WebsocketClient:
                 await asyncio.sleep(0.2)
 
     async def open(self) -> None:
-        await self._connect()
-        await self._run([self._trigger("Start")])
+        """Connect, and press Start if the app shows it (else a restart found the session past the instructions).
+        The server may be killed meanwhile (the chaos task): then connect again."""
+        while True:
+            await self._connect()
+            if not any(b.label == "Start" for b in self._widgets("button")):
+                return
+            try:
+                await self._run([self._trigger("Start")])
+                return
+            except (OSError, websockets.WebSocketException, TimeoutError):
+                await asyncio.sleep(0.2)
 
     async def progress(self, timeout_s: float) -> int | None:
         for bar in self._widgets("progress"):
@@ -235,7 +244,7 @@ class WebsocketClient:
     async def recover(self) -> None:
         with contextlib.suppress(Exception):
             await self.ws.close()
-        await self._connect()
+        await self.open()
 
     async def close(self) -> None:
         await self.ws.close()
