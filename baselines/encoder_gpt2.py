@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from pdg_eval.errors import ConfigError
 
-from methods.common.backbones import load_backbone
+from methods.common.backbones import load_backbone, saved_tokenizer
 from methods.common.config import DecodingConfig
 from methods.common.data import Example
 from methods.common.generation import generate_seq2seq
@@ -42,12 +42,11 @@ class EncoderGPT2(Method):
 
     def build(self, checkpoint: Path | None = None) -> None:
         import torch
-        from transformers import AutoTokenizer, BertConfig, BertModel, EncoderDecoderModel, GPT2LMHeadModel
+        from transformers import BertConfig, BertModel, EncoderDecoderModel, GPT2LMHeadModel
 
         if checkpoint is not None:
             self.model = EncoderDecoderModel.from_pretrained(checkpoint)
-            self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            self.tokenizer.pad_token = self.tokenizer.pad_token or self.tokenizer.eos_token
+            self.tokenizer = saved_tokenizer(checkpoint)
         else:
             backbone = load_backbone(self.config.backbone, seed=self.config.seed,
                                      overrides=self.config.backbone_overrides)

@@ -34,10 +34,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from methods.common.backbones import tokenizer_for
+from methods.common.backbones import saved_tokenizer, tokenizer_for
 from methods.common.config import DecodingConfig
 from methods.common.data import Example
-from methods.common.generation import length_batches, progress_bar, clean, decode_loop
+from methods.common.generation import clean, decode_loop, progress_bar
+from pdg_eval.models.runtime import length_sorted_batches
 from methods.common.method import Method, register
 from methods.common.prompts import Formatter
 from pdg_eval.errors import ConfigError
@@ -209,14 +210,10 @@ class Seq2SeqGRUBaseline(Method):
     shift_labels = False  # the decoder's logits are aligned with its labels
 
     def build(self, checkpoint: Path | None = None) -> None:
-        from transformers import AutoTokenizer
-
         if checkpoint is None:
             self.tokenizer = tokenizer_for(self.config.backbone)
         else:
-            self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            if self.tokenizer.pad_token_id is None:
-                self.tokenizer.pad_token = self.tokenizer.eos_token
+            self.tokenizer = saved_tokenizer(checkpoint)
         tok = self.tokenizer
         if tok.eos_token_id is None:
             raise ConfigError(f"the tokenizer of {self.config.backbone} has no end-of-sequence token")
@@ -266,7 +263,7 @@ class Seq2SeqGRUBaseline(Method):
         self.generated_tokens = 0
         model.eval()
         with torch.inference_mode():
-            for batch in progress_bar(length_batches([len(s) for s in sources], decoding.batch_size), len(sources), progress,
+            for batch in progress_bar(length_sorted_batches([len(s) for s in sources], decoding.batch_size), progress,
                                    "generate"):
                 rows = [sources[i] for i in batch]
                 state = model.encode(_pad(rows, tok.pad_token_id).to(device),

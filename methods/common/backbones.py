@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from pdg_eval.errors import ConfigError
 from pdg_eval.models.causal_lm import OFFLINE_ALIASES, models_dir, offline_model_dir
 from pdg_eval.models.runtime import resolve_model_dir, weights_sha256
-from pdg_eval.tokenize import file_sha256, package_data_dir
+from pdg_eval.tokenize import package_data_dir
 
 #: GPT-2's pre-tokenisation regex (tiktoken ``r50k_base``)
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -125,13 +125,19 @@ def _ensure_pad(tokenizer) -> None:
 
 # -- models --------------------------------------------------------------------------------------------------------
 
+def check_architecture(architecture: str) -> str:
+    """``architecture`` if it names a ``random:<architecture>`` backbone, else a :class:`ConfigError`."""
+    if architecture not in RANDOM_ARCHITECTURES:
+        raise ConfigError(f"unknown random architecture {architecture!r}; expected one of "
+                          f"{', '.join(RANDOM_ARCHITECTURES)}")
+    return architecture
+
+
 def random_config(architecture: str, vocab_size: int, overrides: Mapping[str, Any] | None = None):
     """The transformers config of a ``random:<architecture>`` backbone."""
     from transformers import GPT2Config, LlamaConfig
 
-    if architecture not in RANDOM_ARCHITECTURES:
-        raise ConfigError(f"unknown random architecture {architecture!r}; expected one of "
-                          f"{', '.join(RANDOM_ARCHITECTURES)}")
+    check_architecture(architecture)
     family, _, fields = RANDOM_ARCHITECTURES[architecture]
     values = dict(fields) | dict(overrides or {})
     if family == "gpt2":
@@ -139,25 +145,18 @@ def random_config(architecture: str, vocab_size: int, overrides: Mapping[str, An
     return LlamaConfig(vocab_size=vocab_size, **values)
 
 
-def load_backbone(spec: str, *, seed: int = 0, overrides: Mapping[str, Any] | None = None, dtype: str = "float32",
-                  model_class: str = "causal_lm") -> Backbone:
+def load_backbone(spec: str, *, seed: int = 0, overrides: Mapping[str, Any] | None = None, dtype: str = "float32"
+                  ) -> Backbone:
     """Load a backbone by spec (see the module docstring); ``overrides`` change a random config's fields."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = getattr(torch, dtype)
-    if model_class != "causal_lm":
-        raise ConfigError(f"unknown model class {model_class!r}")
     if spec.startswith("random:"):
-        architecture = spec.split(":", 1)[1]
-        if architecture not in RANDOM_ARCHITECTURES:
-            raise ConfigError(f"unknown random architecture {architecture!r}; expected one of "
-                              f"{', '.join(RANDOM_ARCHITECTURES)}")
-        tokenizer = TOKENIZERS[RANDOM_ARCHITECTURES[architecture][1]]()
-        config = random_config(architecture, len(tokenizer), overrides)
+        tokenizer = tokenizer_for(spec)
+        config = random_config(spec.split(":", 1)[1], len(tokenizer), overrides)
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
-        _ensure_pad(tokenizer)
         return Backbone(spec, model, tokenizer, spec, f"random(seed={seed})", dict(overrides or {}))
     if overrides:
         raise ConfigError("config overrides apply to random:<architecture> backbones only")
@@ -173,7 +172,7 @@ def tokenizer_for(spec: str):
     from transformers import AutoTokenizer
 
     if spec.startswith("random:"):
-        tokenizer = TOKENIZERS[RANDOM_ARCHITECTURES[spec.split(":", 1)[1]][1]]()
+        tokenizer = TOKENIZERS[RANDOM_ARCHITECTURES[check_architecture(spec.split(":", 1)[1])][1]]()
     elif spec in OFFLINE_ALIASES:
         tokenizer = smollm2_tokenizer()
     else:
@@ -182,8 +181,13 @@ def tokenizer_for(spec: str):
     return tokenizer
 
 
-def tiktoken_file_sha256() -> str:
-    return file_sha256(gpt2_tiktoken_path())
+def saved_tokenizer(folder):
+    """The tokenizer saved in a trained run's folder, with the pad token every backbone gets."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    _ensure_pad(tokenizer)
+    return tokenizer
 
 
 def load_causal_lm(spec: str, checkpoint=None, seed: int = 0, overrides: Mapping[str, Any] | None = None
@@ -192,9 +196,8 @@ def load_causal_lm(spec: str, checkpoint=None, seed: int = 0, overrides: Mapping
     if checkpoint is None:
         backbone = load_backbone(spec, seed=seed, overrides=overrides)
         return backbone.model, backbone.tokenizer, backbone.describe()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(checkpoint)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    _ensure_pad(tokenizer)
+    tokenizer = saved_tokenizer(checkpoint)
     return model, tokenizer, {"spec": spec, "source": str(checkpoint), "weights": weights_sha256(str(checkpoint))}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from pdg_eval.models.runtime import length_sorted_batches
+
 from .config import DecodingConfig
 
 STOP = "\n"
@@ -40,18 +42,13 @@ def clean(text: str) -> str:
     return text.split(STOP, 1)[0].strip()
 
 
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first), deterministic."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def progress_bar(batches: list, total: int, enabled: bool, desc: str):
+def progress_bar(items: list, enabled: bool, desc: str, unit: str = " batch"):
+    """``items`` with a tqdm bar when ``enabled``."""
     if not enabled:
-        return batches
+        return items
     from tqdm import tqdm
 
-    return tqdm(batches, desc=desc, unit=" batch", total=len(batches), mininterval=1.0)
+    return tqdm(items, desc=desc, unit=unit, total=len(items), mininterval=1.0)
 
 
 def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding: DecodingConfig,
@@ -70,9 +67,9 @@ def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding:
     out: list[str | None] = [None] * len(prompts)
     generated = 0
     model.eval()
-    batches = length_batches([len(p) for p in prompts], decoding.batch_size)
+    batches = length_sorted_batches([len(p) for p in prompts], decoding.batch_size)
     with torch.inference_mode():
-        for batch in progress_bar(batches, len(prompts), progress, desc):
+        for batch in progress_bar(batches, progress, desc):
             width = max(len(prompts[i]) for i in batch)
             ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=device)
             mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
@@ -103,7 +100,7 @@ def generate_seq2seq(model, tokenizer, sources: Sequence[list[int]], decoding: D
     generated = 0
     model.eval()
     with torch.inference_mode():
-        for batch in progress_bar(length_batches([len(s) for s in sources], decoding.batch_size), len(sources), progress,
+        for batch in progress_bar(length_sorted_batches([len(s) for s in sources], decoding.batch_size), progress,
                                "generate"):
             width = max(len(sources[i]) for i in batch)
             ids = torch.tensor([sources[i] + [pad] * (width - len(sources[i])) for i in batch], device=device)

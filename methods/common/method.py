@@ -128,10 +128,10 @@ class Method(ABC):
         out: list[list[float]] = []
         self.model.eval()
         starts = list(range(0, len(examples), batch_size))
+        device = next(self.model.parameters()).device
         with torch.inference_mode():
-            for start in progress_bar(starts, len(starts), progress, "gold NLL"):
+            for start in progress_bar(starts, progress, "gold NLL"):
                 batch = self.collate([f for e in examples[start:start + batch_size] for f in self.features(e)[:1]])
-                device = next(self.model.parameters()).device
                 logits = self.model(**{k: v.to(device) for k, v in batch.items()})["logits"].float()
                 labels = batch["labels"].to(device)
                 if self.shift_labels:
@@ -151,9 +151,13 @@ class Method(ABC):
 
 
 def write_run_file(folder: str | Path, payload: dict[str, Any]) -> Path:
+    return write_json(Path(folder) / RUN_FILE, payload)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """``payload`` as indented JSON, written atomically (run records: ``run.json``, ``<out>.run.json``)."""
     from pdg_eval.report import atomic_writer
 
-    path = Path(folder) / RUN_FILE
     with atomic_writer(path) as handle:
         json.dump(payload, handle, indent=1, ensure_ascii=False, default=str)
         handle.write("\n")

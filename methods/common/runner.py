@@ -13,7 +13,7 @@ from pdg_eval.errors import ConfigError
 
 from .config import RunConfig, from_dict
 from .data import Example, fingerprint, load_dataset, split_by_dialogue, take_dialogues
-from .method import Method, get_method, read_run_file, write_run_file
+from .method import Method, get_method, read_run_file, write_json, write_run_file
 from .provenance import decoding_signature, environment, git_commit, now, write_predictions
 from .training import train
 
@@ -82,9 +82,10 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
     return record
 
 
-def config_from_run(folder: str | Path, name: str, decoding: Any, data: Any, seed: int | None) -> RunConfig:
-    """The trained run's configuration, with this command's decoding and evaluation data."""
-    record = read_run_file(folder)
+def config_from_run(folder: str | Path, record: dict[str, Any], name: str, decoding: Any, data: Any,
+                    seed: int | None) -> RunConfig:
+    """The configuration of the trained run in ``folder`` (its ``run.json``: ``record``), with this command's decoding
+    and evaluation data."""
     if record["method"] != name:
         raise ConfigError(f"{folder} holds a {record['method']} run, not {name}")
     config = from_dict(RunConfig, record["config"], str(Path(folder) / "run.json"))
@@ -104,7 +105,7 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
     trained = None
     if checkpoint is not None:
         trained = read_run_file(checkpoint)
-        config = config_from_run(checkpoint, name, config.decoding, config.data, None)
+        config = config_from_run(checkpoint, trained, name, config.decoding, config.data, None)
     method: Method = get_method(name)(config)
     method_note = "untrained backbone (no --checkpoint)" if method.trainable and checkpoint is None else None
     examples, data_info = load_examples(config.data.eval, config.data.eval_dialogues, "eval")
@@ -145,17 +146,6 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
                  "candidates_wall_s": scores_wall},
     }
     write_predictions(examples, responses, out, name, provenance, nll, scores)
-    write_run_file_next_to(out, provenance)
+    write_json(out.with_name(out.name + ".run.json"), provenance)
     return provenance
 
-
-def write_run_file_next_to(out: Path, payload: dict[str, Any]) -> Path:
-    import json
-
-    from pdg_eval.report import atomic_writer
-
-    path = out.with_name(out.name + ".run.json")
-    with atomic_writer(path) as handle:
-        json.dump(payload, handle, indent=1, ensure_ascii=False, default=str)
-        handle.write("\n")
-    return path

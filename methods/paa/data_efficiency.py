@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
 from pdg_eval.errors import ConfigError, PdgEvalError
 from pdg_eval.metrics.base import create_metric
 from pdg_eval.report import atomic_writer
@@ -77,24 +78,17 @@ def write_summary(summary: dict, out: Path) -> None:
     with atomic_writer(out / "summary.json") as handle:
         json.dump(summary, handle, indent=1, default=str)
         handle.write("\n")
-    lines = ["| fraction | dialogues | examples | steps | validation PPL |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['fraction']:g} | {r['dialogues']} | {r['examples']} | {r['steps']} | {r['validation_ppl']:.2f} |"
-              for r in summary["rows"]]
+    table = markdown_table(["fraction", "dialogues", "examples", "steps", "validation PPL"],
+                           [[f"{r['fraction']:g}", r["dialogues"], r["examples"], r["steps"], f"{r['validation_ppl']:.2f}"]
+                            for r in summary["rows"]], right=0)
     with atomic_writer(out / "summary.md") as handle:
-        handle.write(f"# Data efficiency: {summary['method']}\n\n" + "\n".join(lines)
-                     + f"\n\nPPL: `{summary['metric']}` on {summary['eval']['examples']} validation turns.\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+        handle.write(f"# Data efficiency: {summary['method']}\n\n" + table
+                     + f"\nPPL: `{summary['metric']}` on {summary['eval']['examples']} validation turns.\n")
+    fig, ax = pyplot().subplots(figsize=(5, 3.2))
     ax.plot([100 * r["fraction"] for r in summary["rows"]], [r["validation_ppl"] for r in summary["rows"]], "o-")
     ax.set_xlabel("% of training dialogues")
     ax.set_ylabel("validation PPL")
-    fig.tight_layout()
-    fig.savefig(out / "ppl_vs_fraction.png", dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, out / "ppl_vs_fraction.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from pdg_eval.errors import ConfigError
 
-from methods.common.backbones import load_backbone
+from methods.common.backbones import load_backbone, saved_tokenizer
 from methods.common.config import DecodingConfig
 from methods.common.data import Example
 from methods.common.generation import generate_causal_lm
@@ -65,7 +65,7 @@ class DualAttentionMethod(Method):
     def build(self, checkpoint: Path | None = None) -> None:
         import torch
         from safetensors.torch import load_model
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM
 
         config = self.options.model_config()
         if checkpoint is None:
@@ -77,8 +77,7 @@ class DualAttentionMethod(Method):
             if saved != dataclasses.asdict(config):
                 raise ConfigError(f"{checkpoint} was trained with {saved}, not {dataclasses.asdict(config)}")
             lm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(Path(checkpoint) / LM_FOLDER))
-            self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            self.tokenizer.pad_token = self.tokenizer.pad_token or self.tokenizer.eos_token
+            self.tokenizer = saved_tokenizer(checkpoint)
         torch.manual_seed(self.config.seed)
         self.model = DualAttentionLM(lm, config, len(self.tokenizer), self.tokenizer.pad_token_id,
                                      max_positions=max(512, self.options.max_persona_tokens,
@@ -87,14 +86,10 @@ class DualAttentionMethod(Method):
             load_model(self.model, str(Path(checkpoint) / "model.safetensors"))
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_model
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_model(self.model, str(folder / "model.safetensors"))
-        self.model.lm.config.save_pretrained(folder / LM_FOLDER)
-        (folder / DUAL_CONFIG).write_text(json.dumps(dataclasses.asdict(self.model.config), indent=1), "utf-8")
-        self.tokenizer.save_pretrained(folder)
+        """The harness' save (safetensors weights, tokenizer) plus the wrapped LM's config and the fusion's."""
+        super().save(folder)
+        self.model.lm.config.save_pretrained(Path(folder) / LM_FOLDER)
+        (Path(folder) / DUAL_CONFIG).write_text(json.dumps(dataclasses.asdict(self.model.config), indent=1), "utf-8")
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def ids(self, text: str) -> list[int]:
@@ -110,19 +105,25 @@ class DualAttentionMethod(Method):
         ids = self.ids("\n".join(lines))
         return [self.tokenizer.eos_token_id] + ids[-(self.options.max_context_tokens - 1):]
 
-    def decoder_prompt(self, example: Example) -> list[int]:
-        """Persona tokens (PAA's ``add_persona_to_decoder``) then [BOS]."""
-        persona = self.persona_ids(example)[1:] if self.options.persona_in_decoder else []
-        return persona + [self.tokenizer.eos_token_id]
+    def decoder_prompt(self, example: Example, persona_ids: list[int] | None = None) -> list[int]:
+        """Persona tokens (PAA's ``add_persona_to_decoder``) then [BOS]; ``persona_ids`` if already tokenised."""
+        if not self.options.persona_in_decoder:
+            return [self.tokenizer.eos_token_id]
+        persona = self.persona_ids(example) if persona_ids is None else persona_ids
+        return persona[1:] + [self.tokenizer.eos_token_id]
 
-    def sequence(self, example: Example, response: str, train_lm: bool = True) -> dict[str, Any]:
-        """Decoder input persona + [BOS] + response + [EOS] with the encoders' inputs; LM labels on the response."""
-        prompt = self.decoder_prompt(example)
-        target = self.ids(" " + response.strip())[:self.config.training.max_length - len(prompt) - 1]
-        target = target + [self.tokenizer.eos_token_id]
-        labels = [-100] * len(prompt) + (target if train_lm else [-100] * len(target))
-        return {"input_ids": prompt + target, "labels": labels, "persona_ids": self.persona_ids(example),
-                "context_ids": self.context_ids(example)}
+    def sequences(self, example: Example, responses: Sequence[str], train_lm: Sequence[bool]) -> list[dict[str, Any]]:
+        """Decoder inputs persona + [BOS] + response + [EOS] (LM labels on the response where ``train_lm``) with the
+        encoders' inputs, which are tokenised once for all the responses of ``example``."""
+        persona, context = self.persona_ids(example), self.context_ids(example)
+        prompt = self.decoder_prompt(example, persona)
+        rows = []
+        for response, lm in zip(responses, train_lm, strict=True):
+            target = self.ids(" " + response.strip())[:self.config.training.max_length - len(prompt) - 1]
+            target = target + [self.tokenizer.eos_token_id]
+            labels = [-100] * len(prompt) + (target if lm else [-100] * len(target))
+            rows.append({"input_ids": prompt + target, "labels": labels, "persona_ids": persona, "context_ids": context})
+        return rows
 
     def training_examples(self, examples: Sequence[Example]) -> Sequence[Example]:
         """For the candidates objective without ranking candidates in the data (e.g. the RCDG train sample), the
@@ -133,7 +134,7 @@ class DualAttentionMethod(Method):
 
     def features(self, example: Example) -> list[dict[str, Any]]:
         if self.options.objective == "lm":
-            return [self.sequence(example, example.response)]
+            return self.sequences(example, [example.response], [True])
         if self.options.objective != "candidates":
             raise ConfigError(f"model.objective must be lm or candidates; got {self.options.objective!r}")
         import random
@@ -144,28 +145,32 @@ class DualAttentionMethod(Method):
             raise ConfigError(f"{example.source}:{example.line}: no distractors for the candidates objective")
         rng = random.Random(f"{self.config.seed}:{example.id}")  # the same distractors every epoch and run
         chosen = rng.sample(distractors, min(self.options.distractors, len(distractors)))
-        return ([self.sequence(example, example.response) | {"candidate_labels": 1}]
-                + [self.sequence(example, c, train_lm=False) | {"candidate_labels": 0} for c in chosen])
+        rows = self.sequences(example, [example.response, *chosen], [True] + [False] * len(chosen))
+        return [row | {"candidate_labels": int(k == 0)} for k, row in enumerate(rows)]
 
-    def score_candidates(self, examples: Sequence[Example], batch_size: int = 40, progress: bool = False
-                         ) -> list[list[float]]:
-        """The Hits@1 head's logit for every ranking candidate of every example (``candidate_scores``)."""
+    def score_candidates(self, examples: Sequence[Example], progress: bool = False) -> list[list[float]]:
+        """The Hits@1 head's logit for every ranking candidate of every example (``candidate_scores``): one forward
+        pass per example, whose candidates share one encoding of its persona and context."""
         import torch
 
         from methods.common.generation import progress_bar
 
         device = next(self.model.parameters()).device
-        rows = [(i, c) for i, e in enumerate(examples) for c in (e.candidates or ())]
-        scores: list[list[float]] = [[] for _ in examples]
+        scores: list[list[float]] = []
         self.model.eval()
         with torch.inference_mode():
-            starts = list(range(0, len(rows), batch_size))
-            for start in progress_bar(starts, len(starts), progress, "candidates"):
-                chunk = rows[start:start + batch_size]
-                batch = self.collate([self.sequence(examples[i], c) | {"candidate_labels": 0} for i, c in chunk])
+            for example in progress_bar(list(examples), progress, "candidates", unit=" turn"):
+                if not example.candidates:
+                    scores.append([])
+                    continue
+                rows = self.sequences(example, example.candidates, [False] * len(example.candidates))  # no LM loss
+                batch = (pad_batch([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows],
+                                   self.tokenizer.pad_token_id)
+                         | self._encoder_batch([rows[0]["persona_ids"]], "persona")
+                         | self._encoder_batch([rows[0]["context_ids"]], "context"))
+                batch["candidate_labels"] = torch.zeros(len(rows))
                 out = self.model(**{k: v.to(device) for k, v in batch.items()})
-                for (i, _), value in zip(chunk, out["candidate_logits"].tolist()):
-                    scores[i].append(value)
+                scores.append(out["candidate_logits"].tolist())
         return scores
 
     def _encoder_batch(self, rows: Sequence[list[int]], name: str) -> dict[str, Any]:
@@ -193,7 +198,7 @@ class DualAttentionMethod(Method):
                       | self._encoder_batch([contexts[i] for i in batch], "context"))
             return {key: value.to(device) for key, value in inputs.items()}
 
-        prompts = [self.decoder_prompt(e) for e in examples]
+        prompts = [self.decoder_prompt(e, persona) for e, persona in zip(examples, personas)]
         texts, self.generated_tokens = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress,
                                                           extra=encoder_inputs)
         return texts

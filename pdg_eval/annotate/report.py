@@ -51,7 +51,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: 
 
 # -- plots -------------------------------------------------------------------------------------------------------
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot without a display, with deterministic SVG ids."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,16 +62,17 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> str:
+def save_figure(fig, path: Path) -> str:
+    """Save ``fig`` as a PNG without a timestamp-bearing "Software" field (same bytes for the same data)."""
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path.name
 
 
 def plot_win_tie_lose(table: pd.DataFrame, path: Path) -> str:
     """IDL Figure 3 style: one horizontal bar per (pair, aspect), split into Win / Tie / Lose shares."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = [f"{r.first} vs {r.second}: {r.aspect}" for r in table.itertuples()]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.2))
     left = np.zeros(len(table))
@@ -85,13 +87,13 @@ def plot_win_tie_lose(table: pd.DataFrame, path: Path) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("% of judgments")
     ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_grouped(table: pd.DataFrame, value: str, path: Path, ylabel: str, aspects: Sequence[str],
                  systems: Sequence[str]) -> str:
     """Bars per aspect, one per system, with CI whiskers."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(aspects) * max(1, len(systems)) / 3), 3.6))
     width = 0.8 / max(1, len(systems))
     for k, system in enumerate(systems):
@@ -104,13 +106,13 @@ def plot_grouped(table: pd.DataFrame, value: str, path: Path, ylabel: str, aspec
     ax.set_xticks(np.arange(len(aspects)), aspects)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, ncol=min(3, len(systems)), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_intervals(table: pd.DataFrame, value: str, group: str, path: Path, xlabel: str,
                    reference: float | None = None) -> str:
     """Points with CIs, one row per (aspect, ``group``)."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = [f"{getattr(r, 'aspect')}: {getattr(r, group)}" for r in table.itertuples()]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.2))
     for y, (v, ci) in enumerate(zip(table[value], table["ci"])):
@@ -122,11 +124,11 @@ def plot_intervals(table: pd.DataFrame, value: str, group: str, path: Path, xlab
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_correlation(table: pd.DataFrame, path: Path) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     grid = table.pivot(index="metric", columns="aspect", values="spearman")
     grid = grid.reindex(columns=list(dict.fromkeys(table["aspect"])), index=list(dict.fromkeys(table["metric"])))
     fig, ax = plt.subplots(figsize=(1.1 * grid.shape[1] + 3.5, 0.3 * grid.shape[0] + 1.5))
@@ -137,7 +139,7 @@ def plot_correlation(table: pd.DataFrame, path: Path) -> str:
         if np.isfinite(v):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=ax, label="Spearman ρ")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # -- markdown ------------------------------------------------------------------------------------------------------

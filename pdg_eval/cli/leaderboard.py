@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -118,5 +119,5 @@ def run_records(args) -> int:
 def _only(run: SystemRun, specs: set[str]) -> SystemRun:
     """The run restricted to the metrics every system of the board has (e.g. PPL needs the records' ``nll``)."""
     keep = [spec for spec in run.metrics if spec in specs]
-    return SystemRun(run.name, run.source, run.ids, {k: run.metrics[k] for k in keep}, {k: run.stats[k] for k in keep},
-                     {k: run.signatures[k] for k in keep}, {k: run.values[k] for k in keep}, run.sha256)
+    return dataclasses.replace(run, metrics={k: run.metrics[k] for k in keep}, stats={k: run.stats[k] for k in keep},
+                               signatures={k: run.signatures[k] for k in keep}, values={k: run.values[k] for k in keep})
