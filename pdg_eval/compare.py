@@ -12,7 +12,6 @@ against the leader is not significant joins it; the best remaining system leads 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,10 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import ConfigError, InputError
+from .fingerprints import FIELDS as FINGERPRINT_FIELDS, check_paired
 from .metrics.base import Metric, Stats, build_metric
-from .resampling import Draws, is_vectorised
+from .inputs import decode_json, read_text, schema_problem
+from .resampling import Draws, is_vectorised, pair_form
 from .stats import PairedResult, adjust, paired_t_test, paired_tests
 from .tokenize import file_sha256
 
@@ -41,28 +42,40 @@ class SystemRun:
     signatures: dict[str, str]
     values: dict[str, dict[str, float]]  # by metric spec: the scores of all the system's items
     sha256: str | None = None
+    #: per field the metrics read: one fingerprint per item (pdg_eval.fingerprints), in ``ids`` order
+    fingerprints: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_score_run(cls, name: str, run, sha256: str | None = None) -> "SystemRun":
         return cls(name, run.source, list(run.ids), {r.metric.spec: r.metric for r in run.results},
                    {r.metric.spec: r.stats for r in run.results}, {r.metric.spec: str(r.signature) for r in run.results},
-                   {r.metric.spec: r.scores for r in run.results}, sha256)
+                   {r.metric.spec: r.scores for r in run.results}, sha256, dict(run.fingerprints))
 
     @classmethod
     def from_score_json(cls, name: str, path: str | Path) -> "SystemRun":
-        """A file written by ``pdg-eval score --json`` (with its per-item statistics)."""
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        if "items" not in doc or "metrics" not in doc:
-            raise InputError(str(path), None, "items", "no per-item statistics: write it with `pdg-eval score --json` "
-                                                       "(without --no-item-stats)")
+        """A file written by ``pdg-eval score --json`` (with its per-item statistics), checked by
+        :func:`_score_json_doc`; a metric that cannot be built or whose values or statistics are missing raises
+        :class:`InputError` naming the file and the field."""
+        source = str(path)
+        doc = _score_json_doc(path)
         metrics, stats, sigs, values = {}, {}, {}, {}
-        for entry in doc["metrics"]:
-            sig = entry["signature"]["string"]
-            metrics[entry["spec"]] = build_metric(entry["spec"])
-            stats[entry["spec"]] = doc["items"]["stats"][sig]
-            sigs[entry["spec"]] = sig
-            values[entry["spec"]] = entry["values"]
-        return cls(name, str(doc.get("source", path)), list(doc["items"]["ids"]), metrics, stats, sigs, values)
+        for k, entry in enumerate(doc["metrics"]):
+            spec, sig = entry["spec"], entry["signature"]["string"]
+            if spec in metrics:
+                raise InputError(source, None, f"metrics.{k}.spec", f"{spec} is listed twice")
+            try:
+                metrics[spec] = build_metric(spec)
+            except ConfigError as exc:
+                raise InputError(source, None, f"metrics.{k}.spec", str(exc)) from None
+            missing = [key for key in metrics[spec].keys if key not in entry["values"]]
+            if missing:
+                raise InputError(source, None, f"metrics.{k}.values", f"no value for {', '.join(missing)}")
+            if sig not in doc["items"]["stats"]:
+                raise InputError(source, None, "items.stats", f"no statistics for {spec} (signature {sig})")
+            stats[spec], sigs[spec], values[spec] = doc["items"]["stats"][sig], sig, entry["values"]
+            _check_item_stats(source, spec, metrics[spec], stats[spec])
+        return cls(name, str(doc.get("source", path)), list(doc["items"]["ids"]), metrics, stats, sigs, values,
+                   fingerprints=doc["items"].get("fingerprints", {}))
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,10 @@ def _common_indices(runs: Sequence[SystemRun]) -> tuple[int, dict[str, list[int]
         raise ConfigError("the systems share no item ids: align them to the dataset first (e.g. score --dataset)")
     order = [i for i in runs[0].ids if i in common]
     positions = {r.name: {item: k for k, item in enumerate(r.ids)} for r in runs}
-    return len(order), {r.name: [positions[r.name][i] for i in order] for r in runs}
+    index = {r.name: [positions[r.name][i] for i in order] for r in runs}
+    fields = [f for f in FINGERPRINT_FIELDS if any(f in m.scored_against() for m in runs[0].metrics.values())]
+    check_paired([r.name for r in runs], [r.fingerprints for r in runs], [index[r.name] for r in runs], order, fields)
+    return len(order), index
 
 
 def _columns(runs: Sequence[SystemRun]) -> list[Column]:
@@ -328,8 +344,47 @@ def load_runs(paths: Sequence[str], names: Sequence[str] | None, score: Callable
 
 
 def _is_score_json(path: str) -> bool:
+    """Whether ``path`` is a score JSON: a ``.json`` file naming ``pdg_eval_version`` near its start (read as bytes,
+    so that any file can be asked)."""
     if not path.endswith(".json"):
         return False
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         head = handle.read(200)
-    return '"pdg_eval_version"' in head
+    return b'"pdg_eval_version"' in head
+
+
+def _check_item_stats(source: str, spec: str, metric: Metric, stats: list[Stats]) -> None:
+    """Refuse per-item statistics ``metric`` cannot read (a hand-edited or corrupt score JSON): the resampling form the
+    tests use is built once here, over every item, so a wrong shape or type fails before any test runs."""
+    if not stats:
+        return
+    try:
+        pair_form(metric, stats, stats)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as exc:
+        raise InputError(source, None, "items.stats", f"the statistics of {spec} are not statistics it can read "
+                                                      f"({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _score_json_doc(path: str | Path) -> dict:
+    """A score JSON decoded (:func:`~pdg_eval.inputs.decode_json`; ``NaN`` allowed, the writer emits it for undefined
+    values) and checked against ``schemas/score.schema.json`` and for one statistic and fingerprint per id."""
+    source = str(path)
+    doc = decode_json(read_text(path), source, field=None, finite=False)
+    if isinstance(doc, dict) and "metrics" in doc and "items" not in doc:
+        raise InputError(source, None, "items", "no per-item statistics: write it with `pdg-eval score --json` "
+                                                "(without --no-item-stats)")
+    problem = schema_problem(doc, "score")
+    if problem:
+        raise InputError(source, None, *problem)
+    ids = doc["items"]["ids"]
+    if len(set(ids)) != len(ids):
+        first = {}
+        twice = next(k for k, item in enumerate(ids) if first.setdefault(item, k) != k)
+        raise InputError(source, None, f"items.ids.{twice}", f"duplicate id {ids[twice]!r} (first at "
+                                                             f"items.ids.{first[ids[twice]]})")
+    n_ids = len(ids)
+    for kind, per_item in (("stats", doc["items"]["stats"]), ("fingerprints", doc["items"].get("fingerprints", {}))):
+        for key, values in per_item.items():
+            if len(values) != n_ids:
+                raise InputError(source, None, f"items.{kind}", f"{len(values)} values for {n_ids} ids ({key})")
+    return doc

@@ -1,4 +1,4 @@
-"""Leaderboards: definitions, run records, the papers' reported numbers, and deterministic markdown (issue 4).
+"""Leaderboards: definitions, run records, the papers' reported numbers, and deterministic markdown.
 
 ``leaderboards/<name>.toml`` defines a board (dataset, systems and their published output files, presets, baseline).
 ``pdg-eval leaderboard run`` scores every system under every preset and stores one run record per preset in
@@ -6,7 +6,9 @@
 provenance of each system (file, format, sha256) and of the run (command, pdg-eval version). ``import-reported``
 copies the board's rows of ``../shared/data/reported/*.csv`` (printed figures, with paper, table and source sha256)
 to ``leaderboards/reported/<name>.json``. ``build`` renders ``leaderboards/<name>.md`` from those files only, so it
-is byte-identical on every re-run; ``check`` fails when a markdown file differs from what ``build`` would write.
+is byte-identical on every re-run (wall times stay in the run records); ``check`` fails when a markdown file differs
+from what ``build`` would write. Every file is checked against ``schemas/leaderboard.schema.json`` before use: a
+corrupt one is an :class:`~pdg_eval.errors.InputError` naming the file (and line, field), never a traceback.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .compare import comparison_from_json
-from .errors import ConfigError
+from .errors import ConfigError, InputError
+from .inputs import decode_json, read_text, schema_problem
+from .outputs import atomic_writer
 from .presets import get_preset
 from .tables import markdown
 from .tokenize import file_sha256
@@ -75,10 +81,13 @@ def load_board(name: str, root: Path = LEADERBOARDS) -> Board:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in root.glob("*.toml"))) or "none"
         raise ConfigError(f"no leaderboard {name!r} ({path} missing); known: {known}")
-    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    doc = _read_toml(path)
     systems = tuple(SystemEntry(s["name"], s["path"], s["format"], s.get("role", "system")) for s in doc["systems"])
     for preset in doc["presets"]:
-        get_preset(preset)
+        try:
+            get_preset(preset)
+        except ConfigError as exc:
+            raise InputError(path, None, "presets", str(exc)) from None
     return Board(name, doc["title"], doc["dataset"], doc["dataset_name"], doc["baseline"], tuple(doc["presets"]),
                  systems, tuple(doc.get("reported_papers", ())), doc.get("notes", ""), root,
                  doc.get("first_dialogues"))
@@ -88,16 +97,59 @@ def board_names(root: Path = LEADERBOARDS) -> list[str]:
     return sorted(p.stem for p in root.glob("*.toml"))
 
 
-def _read_json(path: Path):
+#: where ``tomllib`` puts the position of a syntax error (CPython ``Lib/tomllib/_parser.py``, ``suffixed_err``)
+_TOML_AT = re.compile(r"(?P<msg>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _checked(path: Path, doc: Any, definition: str) -> Any:
+    """``doc`` when it matches ``$defs/<definition>`` of the leaderboard schema, else an :class:`InputError`."""
+    problem = schema_problem(doc, f"leaderboard#{definition}")
+    if problem is None:
+        return doc
+    raise InputError(path, None, problem[0], _one_line(problem[1]))
+
+
+def _read_toml(path: Path) -> dict:
+    """A board definition, checked against the schema; a syntax error names its line and column."""
+    try:
+        doc = tomllib.loads(read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        at = _TOML_AT.fullmatch(str(exc))
+        if at is None:
+            raise InputError(path, None, None, f"not valid TOML: {_one_line(str(exc))}") from None
+        raise InputError(path, int(at["line"]), None, f"not valid TOML: {at['msg']} (column {at['column']})") from None
+    except (ValueError, RecursionError) as exc:  # nested too deeply
+        raise InputError(path, None, None, f"not valid TOML: {_one_line(str(exc))}") from None
+    return _checked(path, doc, "board")
+
+
+def _read_json(path: Path, definition: str) -> dict:
+    """A run record (``definition`` "run") or reported numbers ("reported"), checked against the schema."""
     if not path.exists():
         raise ConfigError(f"{path} is missing: create it with `pdg-eval leaderboard run` / `import-reported`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    doc = decode_json(read_text(path), str(path), field=None, finite=False)  # the writer emits NaN for undefined values
+    return _checked(path, doc, definition)
+
+
+def _comparison_markdown(path: Path, comparison: dict) -> str:
+    """The stored comparison's table. What the schema cannot state (each cell names a listed system and column,
+    every system has a cell in every column, the test signature's fields) fails as an :class:`InputError`."""
+    try:
+        return markdown(comparison_from_json(comparison), details=False)
+    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+        problem = f"inconsistent comparison ({type(exc).__name__}: {exc})"
+        raise InputError(path, None, "comparison", _one_line(problem)) from None
 
 
 def _reported_section(board: Board) -> str:
     if not board.reported_papers:
         return ""
-    doc = _read_json(board.reported_path)
+    doc = _read_json(board.reported_path, "reported")
     out = io.StringIO()
     out.write("## REPORTED (printed in the papers; not measured by pdg-eval)\n\n")
     out.write("These numbers are copied from the papers' tables. They were computed with each paper's own code and "
@@ -126,7 +178,8 @@ def render(board: Board) -> str:
     out.write(f"{board.notes.strip()}\n\n" if board.notes else "")
     out.write("## MEASURED by pdg-eval\n\nSystems:\n\n")
     for preset in board.presets:
-        record = _read_json(board.run_path(preset))
+        path = board.run_path(preset)
+        record = _read_json(path, "run")
         if preset == board.presets[0]:
             for s in record["provenance"]["systems"]:
                 out.write(f"- {s['name']}{' (ceiling, not ranked)' if s['role'] == 'ceiling' else ''}: `{s['path']}` "
@@ -136,30 +189,34 @@ def render(board: Board) -> str:
         out.write(f"### Preset `{preset}`: {p.description}\n\n")
         if p.notes:
             out.write(f"{p.notes}\n\n")
-        out.write(markdown(comparison_from_json(record["comparison"]), details=False))
+        out.write(_comparison_markdown(path, record["comparison"]))
         for warning in record["provenance"].get("warnings") or []:
             out.write(f"\nInput: {warning}\n")
         skipped = record["provenance"].get("skipped") or []
         if skipped:
             out.write("\nNot run: " + "; ".join(f"`{s}`" for s in skipped) + "\n")
-        out.write(f"\nCommand: `{record['provenance']['command']}` (pdg-eval {record['provenance']['version']}, "
-                  f"{record['provenance']['seconds']:.0f} s)\n\n")
+        out.write(f"\nCommand: `{record['provenance']['command']}` (pdg-eval {record['provenance']['version']})\n\n")
     out.write(_reported_section(board))
     return out.getvalue()
 
 
+def _written(board: Board) -> bytes | None:
+    path = board.markdown_path
+    return path.read_bytes() if path.exists() else None
+
+
 def build(board: Board) -> bool:
-    """Write the markdown; True when it changed."""
+    """Write the markdown (atomically; nothing when the files it renders from are bad); True when it changed."""
     text = render(board)
-    old = board.markdown_path.read_text(encoding="utf-8") if board.markdown_path.exists() else None
-    if old != text:
-        board.markdown_path.write_text(text, encoding="utf-8")
-    return old != text
+    changed = _written(board) != text.encode("utf-8")
+    if changed:
+        with atomic_writer(board.markdown_path) as handle:
+            handle.write(text)
+    return changed
 
 
 def stale(board: Board) -> bool:
-    path = board.markdown_path
-    return not path.exists() or path.read_text(encoding="utf-8") != render(board)
+    return _written(board) != render(board).encode("utf-8")
 
 
 # -- creating records (needs the shared data) -------------------------------------------------------
@@ -175,8 +232,8 @@ def import_reported(board: Board, shared: Path) -> dict:
                 if row["dataset"] == board.dataset_name:
                     rows.append({k: row[k] for k in ("paper", "table", "model", "backbone_size", "metric", "value", "note")})
     doc = {"pdg_eval_version": __version__, "sources": sources, "rows": rows, "conventions": REPORTED_CONVENTIONS}
-    board.reported_path.parent.mkdir(parents=True, exist_ok=True)
-    board.reported_path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    with atomic_writer(board.reported_path, parents=True) as handle:
+        handle.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
     return doc
 
 

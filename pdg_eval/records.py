@@ -1,9 +1,10 @@
 """The pdg-eval record: one scored response, read from JSONL with ``file:line`` errors.
 
 The JSON Schema in ``schemas/record.schema.json`` is the single definition of the format;
-:func:`read_jsonl` validates every line against it, then checks what a schema cannot
-(candidate counts, duplicate ids, one language per run). Reading is streaming: only the
-set of ids seen is kept.
+:func:`read_jsonl` decodes every line strictly (:func:`decode_json`: what Python's ``json`` would
+accept but cannot round-trip, or fails on with an exception, is an :class:`InputError`), validates
+it against the schema, then checks what a schema cannot (candidate counts, duplicate ids, one
+language per run). Reading is streaming: only the set of ids seen is kept.
 """
 
 from __future__ import annotations
@@ -11,16 +12,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import jsonschema
-
 from .errors import InputError
-
-MAX_RECORD_BYTES = 1 << 20  # 1 MiB; a longer line is almost always a degenerate generation
+from .inputs import MAX_RECORD_BYTES, decode_json, iter_lines, load_schema, schema_problem
 
 
 @dataclass(slots=True)
@@ -62,42 +58,24 @@ class Record:
         return out
 
 
-@lru_cache(maxsize=1)
 def record_schema() -> dict[str, Any]:
     """The JSON Schema of a record."""
-    return json.loads(resources.files("pdg_eval").joinpath("schemas/record.schema.json").read_text("utf-8"))
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(record_schema())
-
-
-def _schema_problem(obj: Any) -> tuple[str, str] | None:
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(obj))
-    if error is None:
-        return None
-    field_name = ".".join(str(p) for p in error.absolute_path) or "record"
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return missing, "missing required field"
-    if error.validator == "oneOf" and field_name == "reference":
-        return field_name, "must be a string or a non-empty list of strings"
-    return field_name, error.message
+    return load_schema("record")
 
 
 def record_from_dict(obj: Any, source: str = "<memory>", line: int | None = None) -> Record:
     """Validate one decoded JSON value and build a :class:`Record`; raises :class:`InputError`."""
-    problem = _schema_problem(obj)
+    problem = schema_problem(obj)
     if problem:
         raise InputError(source, line, *problem)
     refs = obj["reference"]
     references = [refs] if isinstance(refs, str) else list(refs)
+    gold_index = obj.get("gold_index")
     rec = Record(
-        id=str(obj["id"]), response=obj["response"], references=references,
+        id=_id_text(obj["id"]), response=obj["response"], references=references,
         persona=list(obj.get("persona", [])), context=list(obj.get("context", [])),
         candidates=obj.get("candidates"), candidate_scores=obj.get("candidate_scores"),
-        gold_index=obj.get("gold_index"), nll=obj.get("nll"), samples=obj.get("samples"),
+        gold_index=None if gold_index is None else int(gold_index), nll=obj.get("nll"), samples=obj.get("samples"),
         system=obj.get("system"), language=obj.get("language"), meta=obj.get("meta", {}),
         source=source, line=line,
     )
@@ -105,12 +83,25 @@ def record_from_dict(obj: Any, source: str = "<memory>", line: int | None = None
     return rec
 
 
+def _id_text(value: str | int | float) -> str:
+    """An id as text; an integral float such as ``1.0`` is the integer it equals (JSON Schema's ``integer``)."""
+    return str(int(value)) if isinstance(value, float) else str(value)
+
+
+def _finite(value: float) -> bool:
+    """Whether ``value`` is a finite double (an integer too large for a double is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_candidates(rec: Record) -> None:
     where = (rec.source, rec.line)
     for name in ("candidate_scores", "nll"):
         values = getattr(rec, name)
-        if values is not None and not all(math.isfinite(v) for v in values):
-            raise InputError(*where, name, "contains NaN or infinity")
+        if values is not None and not all(_finite(v) for v in values):
+            raise InputError(*where, name, "contains NaN or infinity (or a number beyond the range of a double)")
     if rec.candidate_scores is not None and rec.candidates is None:
         raise InputError(*where, "candidate_scores", "given without 'candidates'")
     if rec.candidates is None:
@@ -127,39 +118,14 @@ def _check_candidates(rec: Record) -> None:
         raise InputError(*where, "candidates", "no candidate equals the reference; give 'gold_index'")
 
 
-def iter_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` of a UTF-8 file (a leading BOM is accepted), streaming.
-
-    Non-UTF-8 bytes and lines longer than ``max_bytes`` raise :class:`InputError`.
-    """
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if len(raw) > max_bytes:
-                raise InputError(str(path), number, "record",
-                                 f"line is {len(raw) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB limit "
-                                 "(raise it with --max-record-bytes)")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(str(path), number, "record",
-                                 f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
-            yield number, text.rstrip("\r\n")
-
-
 def read_jsonl(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[Record]:
-    """Stream validated records from a JSONL file; blank lines are skipped."""
+    """Stream validated records from a JSONL file (each line read by :func:`decode_json`); blank lines are skipped."""
     source = str(path)
     seen: dict[str, int] = {}
     for number, text in iter_lines(path, max_bytes):
         if not text.strip():
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(source, number, "record", f"malformed JSON: {exc.msg} (column {exc.colno})") from None
-        rec = record_from_dict(obj, source, number)
+        rec = record_from_dict(decode_json(text, source, number), source, number)
         if rec.id in seen:
             raise InputError(source, number, "id", f"duplicate id {rec.id!r} (first on line {seen[rec.id]})")
         seen[rec.id] = number
@@ -180,12 +146,12 @@ def check_consistent(records: Iterable[Record]) -> Iterator[Record]:
         yield rec
 
 
-def write_jsonl(records: Iterable[Record], path: str | Path) -> int:
-    """Write records as JSONL (atomically); returns the number written."""
-    from .report import atomic_writer
+def write_jsonl(records: Iterable[Record], path: str | Path, parents: bool = False) -> int:
+    """Write records as JSONL (atomically; ``parents`` creates a missing folder); returns the number written."""
+    from .outputs import atomic_writer
 
     count = 0
-    with atomic_writer(path) as handle:
+    with atomic_writer(path, parents=parents) as handle:
         for rec in records:
             handle.write(json.dumps(rec.to_json(), ensure_ascii=False) + "\n")
             count += 1

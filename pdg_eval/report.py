@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any
 
 from . import __version__
+from .outputs import atomic_writer
 from .scoring import ScoreRun
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | Path) -> Iterator[TextIO]:
-    """Write a text file all-or-nothing: a temporary file in the same folder is renamed on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def display_value(value: float | None, factor: float) -> str:
@@ -100,11 +79,13 @@ def to_json(run: ScoreRun, item_stats: bool = True) -> dict[str, Any]:
         "scores": score_rows(run),
         "metrics": [{"name": r.metric.name, "variant": r.metric.variant, "spec": r.metric.spec, "keys": r.metric.keys,
                      "values": r.scores, "higher_is_better": r.metric.higher_is_better,
+                     "scored_against": list(r.metric.scored_against()),
                      "signature": r.signature.to_json()} for r in run.results],
         "skipped": run.skipped, "warnings": run.warnings,
     }
     if item_stats:
-        doc["items"] = {"ids": run.ids, "stats": {str(r.signature): r.stats for r in run.results}}
+        doc["items"] = {"ids": run.ids, "stats": {str(r.signature): r.stats for r in run.results},
+                        "fingerprints": run.fingerprints}
     return doc
 
 

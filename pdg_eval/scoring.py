@@ -6,12 +6,14 @@ sentence-level metrics; token ids for corpus-level Distinct and self-BLEU).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError
+from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
 from .metrics.base import Metric, Signature, create_metric, parse_metric_spec
 from .presets import get_preset
 from .records import Record, check_consistent
@@ -55,6 +57,8 @@ class ScoreRun:
     ids: list[str]
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: per field the metrics read (``Metric.scored_against``): one fingerprint per item, in ``ids`` order
+    fingerprints: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,10 +119,11 @@ def requested_metrics(preset: str | None, extra: Sequence[str] = (),
 
 
 def instantiate(spec: MetricSpec, tokenizer: str | None = None) -> Metric:
-    """Build a metric; ``tokenizer`` overrides the tokenizer of every metric that tokenizes."""
+    """Build a metric; ``tokenizer`` overrides the tokenizer of every metric that splits text (ParlAI variants keep
+    ``normalize_answer`` before it); a variant that fixes its own text units refuses it with a ConfigError."""
     name, variant, options = parse_metric_spec(spec.spec)
     metric = create_metric(name, variant, options)
-    if tokenizer and metric.tokenizer is not None and metric.tokenizer.name != tokenizer:
+    if tokenizer and metric.variants[metric.variant].splits_text:
         metric = create_metric(name, variant, {**options, "tok": tokenizer})
     metric.preset = spec.preset
     return metric
@@ -133,7 +138,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
     """Instantiate the requested metrics that can run on records like ``first``; returns (metrics, skipped notes)."""
     metrics: list[Metric] = []
     skipped: list[str] = []
-    seen_signatures: set[str] = set()
+    seen_signatures: set[str] = set()  # without the preset: a preset's metric also given by --metric runs once
     for spec in specs:
         if spec.unavailable:
             skipped.append(f"{spec.spec}: {spec.unavailable}")
@@ -145,7 +150,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
                 skipped.append(f"{metric.label}: records have no '{missing[0]}'")
                 continue
             raise InputError(first.source, first.line, missing[0], f"missing; required by {metric.label}")
-        key = str(metric.signature())
+        key = str(dataclasses.replace(metric.signature(), preset=None))
         if key in seen_signatures:
             continue
         seen_signatures.add(key)
@@ -167,7 +172,7 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     warnings: list[str] = []
     empty_lines: list[str] = []
     cjk_warned = False
-    segmenting = all(m.tokenizer is None or m.tokenizer.segments_cjk for m in metrics)
+    unsegmented = [m.label for m in metrics if not m.segments_cjk]
     stats: list[list] = [[] for _ in metrics]
     ids: list[str] = []
     iterator: Iterable[Record] = itertools.chain([first], stream)
@@ -182,14 +187,23 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
             bucket.extend(metric.items_stats(chunk))
         chunk.clear()
 
+    content = ContentCheck(metrics)
+    fields = [f for f in FINGERPRINT_FIELDS if any(f in m.scored_against() for m in metrics)]
+    fingerprints: dict[str, list[str]] = {f: [] for f in fields}
+    all_gold = True  # every response equals one of its references
     for record in iterator:
         ids.append(record.id)
+        content.add(record)
+        for name in fields:
+            fingerprints[name].append(item_fingerprint(record, name))
+        all_gold = all_gold and record.response in record.references
         if not record.response.strip():
             empty_lines.append(f"{record.source}:{record.line}" if record.line else record.id)
-        if not cjk_warned and not segmenting and contains_cjk(record.response):
+        if not cjk_warned and unsegmented and contains_cjk(record.response):
             cjk_warned = True
-            warnings.append(f"{record.source}:{record.line}: response: contains CJK characters but some tokenizer "
-                            "does not segment them; use --tokenizer char, zh or jieba for Chinese")
+            warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the tokenizer "
+                            f"of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or jieba for "
+                            "Chinese")
         for metric in metrics:
             for name in metric.requires:
                 if not _has_field(record, name):
@@ -202,6 +216,46 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     if empty_lines:
         shown = ", ".join(empty_lines[:3]) + (" ..." if len(empty_lines) > 3 else "")
         warnings.append(f"{len(empty_lines)} empty response(s) ({shown}): {EMPTY_RESPONSE_RULE}")
-    results = [MetricResult(m, m.aggregate(s), s) for m, s in zip(metrics, stats)]
+    if all_gold:
+        warnings.append(f"every one of the {len(ids)} responses equals its reference (the gold scored against "
+                        "itself?): reference-based metrics are at their maximum")
+    results = []
+    for metric, bucket in zip(metrics, stats):
+        lacking = content.lacking(metric)
+        if lacking and lacking[1] == len(ids):
+            skipped.append(f"{metric.label}: no record has a {lacking[0]} (it would score 0 on every item)")
+            continue
+        if lacking:
+            warnings.append(content.note(metric, *lacking))
+        results.append(MetricResult(metric, metric.aggregate(bucket), bucket))
+    if not results:
+        raise ConfigError("no metric can run on these records: " + "; ".join(skipped))
+    used = {f for r in results for f in r.metric.scored_against()}
     preset = specs[0].preset if specs and specs[0].preset else None
-    return ScoreRun(source, len(ids), preset, results, ids, warnings, skipped)
+    return ScoreRun(source, len(ids), preset, results, ids, warnings, skipped,
+                    {f: v for f, v in fingerprints.items() if f in used})
+
+
+class ContentCheck:
+    """Counts the records whose list fields (``persona``, ``context``) are empty, for ``Metric.needs_content``."""
+
+    def __init__(self, metrics: Sequence[Metric]):
+        self.fields = sorted({f for m in metrics for f in m.needs_content()})
+        self.empty: dict[str, list[str]] = {f: [] for f in self.fields}
+
+    def add(self, record: Record) -> None:
+        for name in self.fields:
+            if not any(text.strip() for text in getattr(record, name)):
+                self.empty[name].append(f"{record.source}:{record.line}" if record.line else record.id)
+
+    def lacking(self, metric: Metric) -> tuple[str, int] | None:
+        """The first needed field some records lack, and how many lack it (None: all have it)."""
+        for name in metric.needs_content():
+            if self.empty[name]:
+                return name, len(self.empty[name])
+        return None
+
+    def note(self, metric: Metric, name: str, count: int) -> str:
+        shown = ", ".join(self.empty[name][:3]) + (" ..." if count > 3 else "")
+        return (f"{count} record(s) have no {name} ({shown}): {metric.label} scores them 0 and keeps them in its "
+                f"mean over all items")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 
 from .compare import Cell, Column, Comparison, ranked
 from .report import display_value as fmt_value

@@ -5,6 +5,7 @@
 | whitespace    | ``str.split()``                                                        | DHAP, MSP, CLV, PAL, golden |
 | treebank      | ``nltk.word_tokenize(x, preserve_line=True)`` via fast_treebank (same) | IDL, Texygen                |
 | parlai        | ParlAI ``normalize_answer`` then split                                 | ParlAI F1 / BLEU            |
+| parlai+NAME   | ParlAI ``normalize_answer``, then tokenizer NAME (e.g. parlai+jieba)    | ParlAI variants, overridden |
 | 13a, zh       | sacreBLEU's tokenizers, then split                                     | PAA (13a)                   |
 | punct         | every ``string.punctuation`` char padded with spaces (PAA eval_distinct_avg) | PAA, PAL Distinct     |
 | char          | every non-space character is a token (CJK)                             | CLV Chinese                 |
@@ -234,9 +235,24 @@ _FACTORIES: dict[str, Callable[[], Tokenizer]] = {
 TOKENIZERS = tuple(_FACTORIES)
 
 
+_PARLAI_THEN = "parlai+"
+
+
+def with_parlai_normalization(name: str) -> str:
+    """The tokenizer name that runs ParlAI's ``normalize_answer`` and then ``name`` (``parlai`` splits on spaces)."""
+    return name if name == "parlai" or name.startswith(_PARLAI_THEN) else _PARLAI_THEN + name
+
+
+def _after_normalize_answer(inner: Tokenizer) -> Tokenizer:
+    return Tokenizer(_PARLAI_THEN + inner.name, lambda t: inner(normalize_answer(t)), inner.fingerprint,
+                     inner.segments_cjk)
+
+
 @lru_cache(maxsize=None)
 def get_tokenizer(name: str) -> Tokenizer:
     """The shared tokenizer instance for ``name`` (see the module table)."""
+    if name.startswith(_PARLAI_THEN):
+        return _after_normalize_answer(get_tokenizer(name[len(_PARLAI_THEN):]))
     try:
         factory = _FACTORIES[name]
     except KeyError:

@@ -217,8 +217,8 @@ def test_usr_agreement_matches_the_libraries_on_the_raw_file(usr):
 def test_usr_metric_correlation_equals_scipy(usr):
     human = human_scores(usr.frame, "likert", aspects=usr.aspects)
     assert list(human.columns) == usr.aspects and len(human) == 300
-    metrics, signatures = metric_item_values(usr.records, metrics=["p-f1:msp"])
-    assert signatures and "p-f1:msp" in signatures[0]
+    metrics, signatures, left_out = metric_item_values(usr.records, metrics=["p-f1:msp"])
+    assert signatures and "p-f1:msp" in signatures[0] and left_out == []
     table = metric_human_correlation(human, metrics, resamples=200, seed=1, exclude_systems=usr.exclude_from_correlation)
     row = table[(table["metric"] == "p-f1:msp:p-f1") & (table["aspect"] == "Uses Knowledge")].iloc[0]
     joined = human.join(metrics).drop(index="Original Ground Truth", level="system")
@@ -244,6 +244,50 @@ def test_usr_import_and_report_through_the_cli(usr, tmp_path):
         assert (tmp_path / "r1" / name).read_bytes() == (tmp_path / "r2" / name).read_bytes(), name
     summary = json.loads((tmp_path / "r1" / "report.json").read_text())
     assert summary["counts"]["judgments"] == 5400 and summary["levels"]["Understandable"] == "nominal"
+
+
+def test_usr_report_with_a_constant_metric_says_undefined(usr, tmp_path):
+    assert main(["annotate", "import", "usr-personachat", usr.source["path"], "--out", str(tmp_path / "usr")]) == 0
+    assert main(["annotate", "report", str(tmp_path / "usr"), "--preset", "idl", "--resamples", "20",
+                 "--out", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| p-cover:idl_released:p-cover |"))
+    assert row == "| p-cover:idl_released:p-cover |" + " undefined |" * 6  # P-Cover (IDL) is 0 on every USR reply
+    assert ("- Undefined correlation (every aspect): `p-cover:idl_released:p-cover`: the metric is constant "
+            "(0 on all 240 responses).") in text
+    assert "- Left out of the table: `c-score:idl_pairwise`: needs an NLI model" in text
+    summary = json.loads((tmp_path / "r" / "report.json").read_text())
+    cover = [r for r in summary["correlation"] if r["metric"] == "p-cover:idl_released:p-cover"]
+    assert len(cover) == 6 and all(r["spearman"] is None and r["undefined"].startswith("the metric is constant")
+                                   for r in cover)
+
+
+def test_metrics_without_per_item_values_are_named_with_the_reason(usr):
+    records = [r for r in usr.records if r.meta["item"] in ("usr-pc-00", "usr-pc-01")]
+    metrics, _, left_out = metric_item_values(records, "pdg")
+    assert "p-cover:morpheus: a corpus-level score (no per-item values)" in left_out
+    assert "distinct:corpus: a corpus-level score (no per-item values)" in left_out
+    assert "hits@1:scores: records have no 'candidate_scores'" in left_out
+    assert not any(c.startswith("p-cover:") for c in metrics.columns) and "p-f1:msp:p-f1" in metrics.columns
+
+
+def test_report_lists_left_out_and_undefined_correlations(tmp_path):
+    rows = [{"item": f"i{k}", "annotator": a, "aspect": aspect, "system": s, "value": (k + len(s)) % 5 + 1,
+             "position": p} for k in range(8) for a in ("r1", "r2") for aspect in ("Fluency", "Flat")
+            for p, s in enumerate(("x", "yy"))]
+    frame = pd.DataFrame(rows)
+    frame.loc[frame["aspect"] == "Flat", "value"] = 3  # every response rated 3
+    a = analyse(frame, "likert", "l", AnalysisOptions(resamples=20))
+    human = human_scores(frame, "likert")
+    metrics = pd.DataFrame({"m:v:varies": np.arange(16.0), "m:v:zero": np.zeros(16)}, index=human.index)
+    a.correlation = metric_human_correlation(human, metrics, resamples=20, seed=1)
+    a.correlation_left_out = ["distinct:corpus: a corpus-level score (no per-item values)"]
+    text = write_report(a, tmp_path).read_text()
+    assert "| m:v:zero | undefined | undefined |" in text
+    assert "- Undefined correlation (every aspect): `m:v:zero`: the metric is constant (0 on all 16 responses)." in text
+    assert "- Undefined correlation (Flat): `m:v:varies`: the human Flat scores are constant." in text
+    assert "- Left out of the table: `distinct:corpus`: a corpus-level score (no per-item values)." in text
+    assert json.loads((tmp_path / "report.json").read_text())["correlation_left_out"] == a.correlation_left_out
 
 
 def test_report_refuses_bad_levels_and_sources(usr, tmp_path, capsys):

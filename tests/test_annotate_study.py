@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from pdg_eval.annotate.store import DB_NAME, Store, create_store, hash_password, token_digest, verify_password
+from pdg_eval.annotate.store import (DB_NAME, StaleScreen, Store, create_store, hash_password, token_digest,
+                                     verify_password)
 from pdg_eval.annotate.study import GOLD_NAME, TEMPLATES, build_study, load_definition, template_path
+from pdg_eval.cli.main import main
 from pdg_eval.errors import ConfigError, InputError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "pdg_eval" / "examples"
@@ -30,7 +35,8 @@ def write_study(tmp_path: Path, **fields) -> Path:
 def answer_all(store: Store, annotator_id: int, choose) -> int:
     saved = 0
     while (screen := store.screen(annotator_id)) is not None:
-        store.save(annotator_id, screen.assignment_id, {a.name: choose(store, screen, a) for a in store.aspects})
+        store.save(annotator_id, screen.assignment_id, {a.name: choose(store, screen, a) for a in store.aspects},
+                   screen.revision)
         saved += 1
     return saved
 
@@ -90,18 +96,105 @@ def test_store_saves_idempotently_and_resumes(tmp_path):
     aid, name = store.annotator_for_token(tokens["a"])
     assert name == "a" and store.annotator_for_token("not-a-token") is None and store.annotator_for_token(None) is None
     screen = store.screen(aid)
+    assert screen.revision == 0
     answers = {a.name: "left" for a in store.aspects}
-    store.save(aid, screen.assignment_id, answers)
-    store.save(aid, screen.assignment_id, answers)  # double click / retry: no new rows
-    store.save(aid, screen.assignment_id, answers | {"Style": "tie"})  # revision updates in place
+    assert store.save(aid, screen.assignment_id, answers, screen.revision) == 1
+    assert store.save(aid, screen.assignment_id, answers, screen.revision) == 1  # double click / retry: no change
+    assert store.save(aid, screen.assignment_id, answers | {"Style": "tie"}, 1) == 2  # an edit of revision 1
     fresh = Store(tmp_path / "s")  # a restarted server: the next screen is the following one
-    assert fresh.screen(aid).seq == screen.seq + 1
+    assert fresh.screen(aid).seq == screen.seq + 1 and fresh.screen(aid, screen.seq).revision == 2
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT aspect, answer, revisions FROM judgments ORDER BY aspect").fetchall()
+        rows = con.execute("SELECT aspect, answer FROM judgments ORDER BY aspect").fetchall()
+        history = con.execute("SELECT revision, aspect, answer FROM revisions ORDER BY revision, aspect").fetchall()
         mode = con.execute("PRAGMA journal_mode").fetchone()[0]
-    assert rows == [("Fluency", '"left"', 0), ("Persona", '"left"', 0), ("Style", '"tie"', 1)]
+    assert rows == [("Fluency", '"left"'), ("Persona", '"left"'), ("Style", '"tie"')]
+    assert history == [(1, "Fluency", '"left"'), (1, "Persona", '"left"'), (1, "Style", '"left"'),
+                       (2, "Fluency", '"left"'), (2, "Persona", '"left"'), (2, "Style", '"tie"')]
     assert mode == "wal"
     assert fresh.answers(aid, screen.assignment_id)["Style"] == "tie"
+
+
+def test_a_stale_screen_cannot_overwrite_a_newer_answer(tmp_path):
+    _, tokens, _ = create_store(build_study(write_study(tmp_path)), tmp_path / "s")
+    store = Store(tmp_path / "s")
+    aid, _ = store.annotator_for_token(tokens["a"])
+    first, second = store.screen(aid), store.screen(aid)  # two tabs on one link render the same screen
+    assert first == second and first.revision == 0
+    tab1 = {"Persona": "left", "Style": "left", "Fluency": "tie"}
+    tab2 = {"Persona": "right", "Style": "right", "Fluency": "right"}
+    store.save(aid, first.assignment_id, tab1, first.revision)
+    with pytest.raises(StaleScreen) as refused:
+        store.save(aid, second.assignment_id, tab2, second.revision)
+    assert refused.value.revision == 1 and refused.value.answers == tab1 and "another tab" in str(refused.value)
+    assert store.answers(aid, first.assignment_id) == tab1  # the newer answer is kept
+    assert store.save(aid, second.assignment_id, tab1, second.revision) == 1  # the same answer again: accepted
+    assert [r["revision"] for r in store.revision_rows()] == [1, 1, 1]
+
+
+def test_every_revision_is_kept_and_exported(tmp_path, capsys):
+    _, tokens, _ = create_store(build_study(write_study(tmp_path, attention_checks=0)), tmp_path / "s")
+    store = Store(tmp_path / "s")
+    aid, _ = store.annotator_for_token(tokens["a"])
+    screen = store.screen(aid)
+    store.save(aid, screen.assignment_id, {"Persona": "left", "Style": "left", "Fluency": "left"}, 0)
+    store.save(aid, screen.assignment_id, {"Persona": "left", "Style": "tie", "Fluency": "left"}, 1)
+    rows = {r["aspect"]: r for r in store.judgment_rows()}
+    assert rows["Style"]["answer"] == "tie" and rows["Style"]["revision"] == 2
+    assert [(h["revision"], h["answer"]) for h in rows["Style"]["history"]] == [(1, "left"), (2, "tie")]
+    out = tmp_path / "export"
+    out.mkdir()
+    assert main(["annotate", "export", str(tmp_path / "s"), "--out", str(out / "j.csv")]) == 0
+    history = pd.read_csv(out / "j.revisions.csv")
+    style = history[history["aspect"] == "Style"].sort_values("revision")
+    assert list(style["choice"]) == ["left", "tie"] and list(style["kept"]) == [False, True]
+    assert set(style["annotator"]) == {"a"} and style["saved"].notna().all()
+    assert set(history.columns) >= {"item", "annotator", "aspect", "left", "right", "choice", "revision", "saved"}
+    assert list(pd.read_csv(out / "j.csv")["revision"]) == [2, 2, 2]
+    assert main(["annotate", "export", str(tmp_path / "s"), "--out", str(out / "j.jsonl")]) == 0
+    lines = [json.loads(line) for line in (out / "j.jsonl").read_text().splitlines()]
+    style_line = next(line for line in lines if line["aspect"] == "Style")
+    assert [h["answer"] for h in style_line["history"]] == ["left", "tie"] and style_line["revision"] == 2
+    assert "j.revisions.csv" in capsys.readouterr().out
+
+
+def test_export_never_overwrites_the_study(tmp_path, capsys):
+    study = write_study(tmp_path)
+    assert main(["annotate", "create", str(study), "--out", str(tmp_path / "s")]) == 0
+    links = (tmp_path / "s" / "links.csv").read_bytes()
+    assert main(["annotate", "export", str(tmp_path / "s"), "--out", str(tmp_path / "s" / "links.csv")]) == 2
+    assert "is the input" in capsys.readouterr().err and (tmp_path / "s" / "links.csv").read_bytes() == links
+
+
+def test_study_files_are_owner_only(tmp_path, capsys):
+    old = os.umask(0o022)  # the usual umask would give 0644
+    try:
+        assert main(["annotate", "create", str(write_study(tmp_path)), "--out", str(tmp_path / "s")]) == 0
+        store = Store(tmp_path / "s")
+        with store.connect():  # WAL and SHM exist while a connection is open
+            store.save(1, store.screen(1).assignment_id, {a.name: "left" for a in store.aspects}, 0)
+            names = [DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "study.json", "links.csv", "admin-password.txt"]
+            modes = {name: stat.S_IMODE((tmp_path / "s" / name).stat().st_mode) for name in names}
+        assert modes == dict.fromkeys(names, 0o600)
+        assert stat.S_IMODE((tmp_path / "s").stat().st_mode) == 0o700
+        assert main(["annotate", "export", str(tmp_path / "s"), "--out", str(tmp_path / "j.csv")]) == 0
+        assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("j.*")} == {0o600}
+    finally:
+        os.umask(old)
+
+
+def test_a_schema_1_study_is_migrated(tmp_path):
+    db, tokens, _ = create_store(build_study(write_study(tmp_path)), tmp_path / "s")
+    store = Store(tmp_path / "s")
+    screen = store.screen(1)
+    store.save(1, screen.assignment_id, {a.name: "right" for a in store.aspects}, 0)
+    with sqlite3.connect(db) as con:  # the layout of a study created before revisions existed
+        con.executescript("DROP TABLE revisions; ALTER TABLE assignments DROP COLUMN revision; "
+                          "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    migrated = Store(tmp_path / "s")
+    assert migrated.meta["schema_version"] == "2" and migrated.screen(1, screen.seq).revision == 1
+    assert [(r["revision"], r["answer"], r["kept"]) for r in migrated.revision_rows()] == [(1, "right", True)] * 3
+    with pytest.raises(StaleScreen):
+        migrated.save(1, screen.assignment_id, {a.name: "left" for a in store.aspects}, 0)
 
 
 def test_store_isolates_annotators_and_validates_answers(tmp_path):
@@ -112,12 +205,12 @@ def test_store_isolates_annotators_and_validates_answers(tmp_path):
     b, _ = store.annotator_for_token(tokens["b"])
     screen_b = store.screen(b)
     with pytest.raises(ConfigError, match="does not belong"):
-        store.save(a, screen_b.assignment_id, {x.name: "left" for x in store.aspects})
+        store.save(a, screen_b.assignment_id, {x.name: "left" for x in store.aspects}, 0)
     assert store.answers(a, screen_b.assignment_id) == {}
     with pytest.raises(ConfigError, match="missing: Fluency"):
-        store.save(b, screen_b.assignment_id, {"Persona": "left", "Style": "left"})
+        store.save(b, screen_b.assignment_id, {"Persona": "left", "Style": "left"}, 0)
     with pytest.raises(ConfigError, match="invalid answer"):
-        store.save(b, screen_b.assignment_id, {x.name: "A" for x in store.aspects})
+        store.save(b, screen_b.assignment_id, {x.name: "A" for x in store.aspects}, 0)
     assert store.frame().empty
 
 

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from pdg_eval.annotate.store import Store, create_store
 from pdg_eval.annotate.study import build_study
+from pdg_eval.annotate.throttle import LoginThrottle
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "annotation_app" / "app.py")
@@ -66,7 +67,9 @@ def test_pairwise_flow_saves_resumes_and_hides_systems(make_study):
     assert [b.label for b in at.button] == ["Start"]
     at = at.button[0].click().run()
     assert "0 of 4 done" in at.get("progress")[0].proto.text
-    assert [r.label for r in at.radio] == ["Persona", "Style", "Fluency"]
+    assert [r.label for r in at.radio] == [f"**{a.name}** — {a.question}" for a in store.aspects]
+    assert [r.help for r in at.radio] == [a.instructions for a in store.aspects]
+    assert list(at.radio[0].options) == ["A is better", "Tie", "B is better"]
     at.radio[0].set_value("left")
     at = submit(at)  # two questions unanswered: refused, nothing stored
     assert "not answered" in at.error[0].value and store.frame().empty
@@ -137,13 +140,87 @@ def test_likert_shows_scale_labels_and_saves_values(make_study):
 
 def test_admin_page_needs_the_password_and_exports(make_study):
     store, tokens = make_study("idl_pairwise")
-    at = open_app(admin="1")
+    ann1 = store.annotator_for_token(tokens["ann1"])[0]
+    store.save(ann1, store.screen(ann1).assignment_id, {a.name: "tie" for a in store.aspects}, 0)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["admin"] = "1"
+    at.session_state["admin_throttle"] = LoginThrottle(base_s=0.0)  # no wait after a failure (throttling: below)
+    at = at.run()
     assert not at.get("dataframe") and not at.get("download_button")
-    at.text_input[0].input("wrong")
-    at = next(b for b in at.button if b.label == "Sign in").click().run()
+    at = sign_in(at, "wrong")
     assert "Wrong password" in at.error[0].value and not at.get("dataframe")
-    at.text_input[0].input("s3cret")
-    at = next(b for b in at.button if b.label == "Sign in").click().run()
+    at = sign_in(at, "s3cret")
     progress = at.get("dataframe")[0].value
     assert list(progress["annotator"]) == ["ann1", "ann2"] and list(progress["assigned"]) == [4, 4]
-    assert len(at.get("download_button")) == 2
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "Judgments (CSV)", "Revision history (CSV)", "Judgments with positions, timestamps and revisions (JSONL)"]
+    history = at.get("dataframe")[1].value
+    assert list(history["annotator"]) == ["ann1"] * 3 and list(history["revision"]) == [1] * 3
+    assert set(history["choice"]) == {"tie"} and history["kept"].all()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_login_throttle_doubles_the_wait_up_to_the_cap():
+    clock = FakeClock()
+    throttle = LoginThrottle(base_s=1.0, cap_s=8.0, clock=clock)
+    assert throttle.wait_s() == 0.0
+    assert [throttle.failed() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert throttle.wait_s() == 8.0
+    clock.now += 5.5
+    assert throttle.wait_s() == 2.5
+    clock.now += 2.5
+    assert throttle.wait_s() == 0.0
+    throttle.succeeded()
+    assert throttle.failed() == 1.0  # a success starts over
+
+
+def sign_in(at: AppTest, password: str) -> AppTest:
+    at.text_input[0].input(password)
+    return next(b for b in at.button if b.label == "Sign in").click().run()
+
+
+def test_admin_sign_in_is_throttled_after_wrong_passwords(make_study):
+    make_study("idl_pairwise")
+    clock = FakeClock()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["admin"] = "1"
+    at.session_state["admin_throttle"] = LoginThrottle(clock=clock)
+    at = sign_in(at.run(), "wrong")
+    assert at.error[0].value == "Wrong password. Try again in 1 s."
+    at = sign_in(at, "s3cret")  # too early: refused without checking, even with the right password
+    assert at.error[0].value == "Too many wrong passwords: try again in 1 s." and not at.get("dataframe")
+    clock.now += 1.0
+    at = sign_in(at, "wrong again")
+    assert at.error[0].value == "Wrong password. Try again in 2 s."
+    clock.now += 1.5
+    at = sign_in(at, "s3cret")
+    assert "try again in 1 s" in at.error[0].value and not at.get("dataframe")
+    clock.now += 0.5
+    at = sign_in(at, "s3cret")
+    assert not at.error and at.get("dataframe")
+
+
+def test_a_stale_tab_cannot_overwrite_the_newer_answer(make_study):
+    store, tokens = make_study("idl_pairwise")
+    tab1 = open_app(token=tokens["ann1"]).button[0].click().run()
+    tab2 = open_app(token=tokens["ann1"])  # a second tab on the same link, showing the same first screen
+    assert tab2.get("progress")[0].proto.text == tab1.get("progress")[0].proto.text == "0 of 4 done"
+    for radio in tab1.radio:
+        radio.set_value("left")
+    tab1 = submit(tab1)
+    assert "1 of 4 done" in tab1.get("progress")[0].proto.text
+    for radio in tab2.radio:
+        radio.set_value("right")
+    tab2 = submit(tab2)
+    warning = tab2.warning[0].value
+    assert warning.startswith("Item 1: This item was answered in another tab or window: your answer was not saved")
+    assert "The answer kept: Persona: A is better; Style: A is better; Fluency: A is better." in warning
+    assert "1 of 4 done" in tab2.get("progress")[0].proto.text  # and the stale tab moves on to the next screen
+    assert set(store.frame()["choice"]) == {"left"} and len(store.revision_rows()) == 3

@@ -164,3 +164,77 @@ def test_ranking_study_in_the_browser(browser, tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+CHECKED_JS = """() => [...document.querySelectorAll("[data-testid='stForm'] [role='radiogroup']")].map((group) => {
+  const input = group.querySelector("input:checked");
+  return input ? input.closest("label").innerText.trim() : null;
+})"""
+
+
+def test_first_screen_fits_1280x800_and_keys_1_2_3_answer(browser, tmp_path):
+    server, store, tokens, url = serve(tmp_path, "idl_pairwise", ["ann1"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{url}/?token={tokens['ann1']}")
+        page.get_by_role("button", name="Start").click()
+        progress(page, 0, 5)
+        body(page, groups=3)
+        controls = [page.get_by_role("radiogroup").nth(k) for k in range(3)]
+        controls.append(page.get_by_role("button", name="Save and continue"))
+        assert page.evaluate("window.scrollY") == 0
+        for control in controls:  # every answer control and the save button, without scrolling
+            box = control.bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+        page.wait_for_function("window.pdgPairwiseKeys === true")
+        assert page.evaluate(CHECKED_JS) == [None, None, None]
+        for key, expected in (("1", ["A is better", None, None]), ("2", ["A is better", "Tie", None]),
+                              ("3", ["A is better", "Tie", "B is better"])):
+            page.keyboard.press(key)
+            answered = page.get_by_role("radiogroup").nth(int(key) - 1).locator("input:checked")
+            sync_api.expect(answered).to_have_count(1)
+            assert page.evaluate(CHECKED_JS) == expected
+        page.keyboard.press("1")  # every question answered: nothing changes
+        assert page.evaluate(CHECKED_JS) == ["A is better", "Tie", "B is better"]
+        page.get_by_role("button", name="Save and continue").click()
+        progress(page, 1, 5)
+        assert {r["aspect"]: r["answer"] for r in store.judgment_rows()} == {"Persona": "left", "Style": "tie",
+                                                                             "Fluency": "right"}
+        page.close()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_stale_tab_is_refused_and_the_first_answer_kept(browser, tmp_path):
+    server, store, tokens, url = serve(tmp_path, "idl_pairwise", ["ann1"])
+    try:
+        context = browser.new_context()
+        first, second = context.new_page(), context.new_page()
+        for page in (first, second):
+            page.set_default_timeout(TIMEOUT_MS)
+        first.goto(f"{url}/?token={tokens['ann1']}")
+        first.get_by_role("button", name="Start").click()
+        progress(first, 0, 5)
+        second.goto(f"{url}/?token={tokens['ann1']}")  # the same link in a second tab: the same first screen
+        progress(second, 0, 5)
+        for page, label in ((first, "A is better"), (second, "B is better")):
+            groups = page.get_by_role("radiogroup")
+            body(page, groups=3)
+            for index in range(3):
+                groups.nth(index).get_by_text(label, exact=True).click()
+        first.get_by_role("button", name="Save and continue").click()
+        progress(first, 1, 5)
+        second.get_by_role("button", name="Save and continue").click()  # the stale tab saves the same item
+        warning = second.get_by_text("This item was answered in another tab or window")
+        warning.wait_for()
+        assert "your answer was not saved" in warning.inner_text()
+        assert "The answer kept: Persona: A is better; Style: A is better; Fluency: A is better." in body(second)
+        rows = store.judgment_rows()
+        assert [(r["seq"], r["answer"], r["revision"]) for r in rows] == [(0, "left", 1)] * 3  # page 1's answer
+        assert len(store.revision_rows()) == 3
+        context.close()
+    finally:
+        server.kill()
+        server.wait()

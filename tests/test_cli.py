@@ -88,3 +88,25 @@ def test_listing_commands(capsys):
     assert "morpheus_code" in capsys.readouterr().out
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "pdg-eval record"
+
+
+def test_usage_errors_are_one_line_with_exit_code_2():
+    import subprocess
+    import sys
+
+    for args in (["score", EXAMPLE, "--max-record-bytes", "0"], ["compare", EXAMPLE, EXAMPLE, "--ci-resamples", "-1"],
+                 ["score"], ["no-such-command"]):
+        done = subprocess.run([sys.executable, "-m", "pdg_eval.cli.main", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stdout == "", args
+        assert done.stderr.count("\n") == 1 and "error: " in done.stderr and "--help`)" in done.stderr, done.stderr
+
+
+def test_output_piped_into_a_closed_reader_is_not_an_error():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "pdg_eval.cli.main", "metrics"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the first write (like `| head` that has read its lines)
+    err = process.stderr.read()
+    assert process.wait() == 0 and err == b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,8 @@ from pdg_eval.readers import (
     FORMATS, align_on_reference, convai2_records, line_records, lmedr_records, match_key, open_records, read_convai2,
     read_lines, read_lmedr, read_paa, sniff_format,
 )
+from pdg_eval.inputs import MAX_JSON_DEPTH, decode_json, iter_lines, read_text
+from pdg_eval.records import record_from_dict
 from pdg_eval.shared import shared_path
 
 N_TURNS = 7801
@@ -137,7 +140,8 @@ def test_paa_alignment(name: str, dataset: Path) -> None:
     assert report.unmatched_examples[0] == "my mom knitted me a grey and brown scorpion once. i hate her."
     assert len(aligned) == 7751 and len({r.id for r in aligned}) == 7751
     first = aligned[0]
-    assert first.id == "0-0" and first.reference == "i am good, i just got off work and tired, i have two jobs."
+    assert first.id == "0-0" and first.reference == "i am good , i just got off work and tired , i have two jobs ."
+    assert first.meta["output_reference"] == "i am good, i just got off work and tired, i have two jobs."
     assert first.gold_index == 19 and first.meta["dataset_line"] == 5
     assert all(match_key(r.reference) == match_key(r.candidates[r.gold_index]) for r in aligned)
 
@@ -296,3 +300,96 @@ def test_jsonl_records_take_persona_and_context_from_the_dataset(tiny: Path, tmp
                     '"reference": "b"}\n')
     error = error_of(lambda: list(open_records(path, "jsonl", dataset=tiny)))
     assert (error.line, error.field) == (2, "id") and "'7-0' is not a turn" in str(error)
+
+
+# ------------------------------------------------------------------------------------ strict JSON and text
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"a": %s}' % ("9" * 5000), "src:4: record: integer of 5000 digits, over Python's 4300-digit limit"),
+    ('{"a": NaN}', "src:4: record: NaN is not valid JSON (use null or a number)"),
+    ('{"a": [-Infinity]}', "src:4: record: -Infinity is not valid JSON"),
+    ('{"a": 1e999}', "src:4: record: number 1e999 is beyond the range of a double"),
+    ('{"a": 1, "a": 2}', "src:4: record: duplicate key 'a' in one object"),
+    ('{"a": "x\\ud800"}',
+     "src:4: record: \\ud800 is a lone surrogate (half of a UTF-16 pair), not a character (column 9)"),
+    ('{"a": "\\udc00\\ud83d\\ude00"}', "src:4: record: \\udc00 is a lone surrogate"),
+    ('{"a": "\\ud83d x\\ude00"}', "src:4: record: \\ud83d is a lone surrogate"),
+    ('{"a": "\\ud83d"}',
+     "src:4: record: \\ud83d is a lone surrogate (half of a UTF-16 pair), not a character (column 8)"),
+    ('{"a": ' + "[" * 200_000 + "]" * 200_000 + "}", "src:4: record: nested deeper than 64 arrays/objects (column 70)"),
+    ('{"a": "x", }', "src:4: record: malformed JSON: Expecting property name enclosed in double quotes (column 12)"),
+])
+def test_decode_json_refuses(text: str, message: str) -> None:
+    assert str(error_of(lambda: decode_json(text, "src", 4))).startswith(message)
+
+
+def test_decode_json_accepts() -> None:
+    assert decode_json('{"a": "\\ud83d\\ude00 \\\\ud800"}', "src", 1) == {"a": "\U0001F600 \\ud800"}
+    nested = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
+    assert decode_json('{"a": %s}' % nested, "src", 1) is not None  # exactly MAX_JSON_DEPTH levels
+    assert decode_json('{"a": "[[[[", "b": -0}', "src", 1) == {"a": "[[[[", "b": 0}
+    doc = decode_json('{\n "a": NaN,\n "b": Infinity}', "doc.json", field=None, finite=False)
+    assert doc["a"] != doc["a"] and doc["b"] == float("inf")
+    error = error_of(lambda: decode_json('{\n "a": 1,\n "b": ]}', "doc.json", field=None))
+    assert str(error) == "doc.json:3: malformed JSON: Expecting value (column 7)"
+    error = error_of(lambda: decode_json('{\n "a": "\\udfff"}', "doc.json", field=None))
+    assert (error.line, error.field) == (2, None) and "(column 8)" in str(error)
+
+
+def test_record_ids_and_gold_index_are_json_schema_integers() -> None:
+    rec = record_from_dict({"id": 1.0, "response": "a", "reference": "b", "candidates": ["b", "c"], "gold_index": 0.0})
+    assert rec.id == "1" and rec.gold_index == 0 and isinstance(rec.gold_index, int)
+    error = error_of(lambda: record_from_dict({"id": 1, "response": "a", "reference": "b", "nll": [10 ** 400]}, "f", 3))
+    assert str(error).startswith("f:3: nll: contains NaN or infinity")
+
+
+def test_iter_lines_refuses_cr_bom_and_compressed(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"a\rb\rc\r")
+    assert str(error_of(lambda: list(iter_lines(path)))) == (
+        f"{path}:1: record: carriage return inside the line (column 2): convert CR line ends to LF")
+    path.write_bytes(b"a\r\n\xef\xbb\xbfb\r\n")
+    assert str(error_of(lambda: list(iter_lines(path)))).startswith(f"{path}:2: record: byte-order mark (U+FEFF)")
+    path.write_bytes(gzip.compress(b"a\n"))
+    assert str(error_of(lambda: list(iter_lines(path)))).endswith("(a gzip file? decompress it first)")
+    path.write_bytes(b"\xef\xbb\xbfa\r\nb\n\n")
+    assert list(iter_lines(path)) == [(1, "a"), (2, "b"), (3, "")]
+    path.write_bytes(b"ab\n" + b"x" * (3 << 20) + b"\nc\n")  # read in bounded chunks to count its size
+    assert str(error_of(lambda: list(iter_lines(path, max_bytes=1 << 20)))) == (
+        f"{path}:2: record: line is 3.0 MiB, over the 1.0 MiB limit (raise it with --max-record-bytes)")
+    with pytest.raises(ConfigError):
+        list(iter_lines(path, max_bytes=0))
+
+
+def test_read_text_locates_bad_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    path.write_bytes(b"\xef\xbb\xbf{\n\"a\": \"caf\xe9\"}")
+    assert str(error_of(lambda: read_text(path))) == f"{path}:2: not valid UTF-8 (byte 0xe9 at column 10)"
+    path.write_bytes(b"\xef\xbb\xbf{}")
+    assert read_text(path) == "{}"
+
+
+@pytest.mark.parametrize("head", ["\u00b2", "\u0661", "9" * 5000, "1234567890"])
+def test_convai2_turn_numbers_are_short_ascii(tmp_path: Path, head: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(f"{head} hi\tyo\t\tx|yo\n", encoding="utf-8")
+    assert str(error_of(lambda: list(read_convai2(path)))).startswith(f"{path}:1: expected 'N text' with a positive")
+
+
+def test_convai2_names_a_json_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text('{"id": "0-0", "response": "a", "reference": "b"}\n')
+    assert str(error_of(lambda: list(read_convai2(path)))).endswith(
+        "(this looks like JSON: a ConvAI2 dataset is ParlAI text)")
+
+
+@pytest.mark.parametrize("persona,message", [
+    ("{[1]: 2}", "persona: not a Python list literal of strings"),
+    ("['ok', '\\ud800']", "persona.1: escape of U+D800, a lone surrogate (half of a UTF-16 pair), not a character"),
+    ("[" * 5000 + "]" * 5000, "persona: not a Python list literal of strings"),
+])
+def test_lmedr_persona_literal(tmp_path: Path, persona: str, message: str) -> None:
+    path = tmp_path / "lmedr.tsv"
+    path.write_text(f'persona\tquery\tresponse\n"{persona}"\thi\tr\n', encoding="utf-8")
+    assert str(error_of(lambda: list(read_lmedr(path)))) == f"{path}:2: {message}"

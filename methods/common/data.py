@@ -35,7 +35,8 @@ from typing import Any
 
 from pdg_eval.errors import ConfigError, InputError
 from pdg_eval.readers.parlai import ConvAI2Turn, gold_position, read_convai2
-from pdg_eval.records import Record, iter_lines
+from pdg_eval.inputs import iter_lines
+from pdg_eval.records import Record
 from pdg_eval.tokenize import contains_cjk
 
 LANGUAGES = ("en", "zh")

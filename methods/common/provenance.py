@@ -84,4 +84,4 @@ def write_predictions(examples: Sequence[Example], responses: Sequence[str], pat
     if candidate_scores is not None:
         for record, values in zip(records, candidate_scores, strict=True):
             record.candidate_scores = values
-    return write_jsonl(records, path)
+    return write_jsonl(records, path, parents=True)

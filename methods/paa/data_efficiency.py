@@ -21,7 +21,7 @@ from typing import Sequence
 from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
 from pdg_eval.errors import ConfigError, PdgEvalError
 from pdg_eval.metrics.base import create_metric
-from pdg_eval.report import atomic_writer
+from pdg_eval.outputs import atomic_writer
 
 from methods.common.data import shuffled_dialogues
 from methods.common.method import get_method, method_config

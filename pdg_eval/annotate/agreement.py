@@ -250,6 +250,8 @@ def krippendorff_alpha(ratings: Ratings, level: str, resamples: int = 0, seed: i
     value_counts = value_counts[pairable]
     if len(value_counts) < 2:
         raise ConfigError("Krippendorff's alpha needs at least two units with two or more ratings")
+    if len(ratings.domain) < 2:  # the package raises ValueError: α is 0/0 when only one value can occur
+        raise ConfigError("Krippendorff's alpha needs at least two possible values")
     domain = np.asarray(ratings.domain)
 
     def alpha(rows: np.ndarray) -> float:

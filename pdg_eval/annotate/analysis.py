@@ -67,6 +67,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     correlation: pd.DataFrame | None = None  # metric-vs-human, set by the caller (:mod:`.correlation`)
     correlation_notes: list[str] = field(default_factory=list)
+    correlation_left_out: list[str] = field(default_factory=list)  # "metric: reason" of each metric left out
     metric_signatures: list[str] = field(default_factory=list)
 
 

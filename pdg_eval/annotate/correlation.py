@@ -46,33 +46,44 @@ def record_key(record: Record) -> tuple[str, str]:
 
 
 def metric_item_values(records: Iterable[Record], preset: str = "pdg", metrics: Sequence[str] = ()
-                       ) -> tuple[pd.DataFrame, list[str]]:
-    """Per (item, system): every per-item metric value of the preset (columns ``metric:variant:key``), and the
-    signatures of the metrics used.
+                       ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Per (item, system): every per-item metric value of the preset (columns ``metric:variant:key``), the
+    signatures of the metrics used, and each requested metric left out with the reason (``"label: reason"``).
 
     Each system's records are scored on their own, as ``pdg-eval score`` would score its file; a metric that cannot
-    run on every system (e.g. Hits@1 where one system has no candidate scores) is left out."""
+    run on every system (e.g. Hits@1 where one system has no candidate scores) is left out, and so is a corpus-level
+    metric (no per-item values, e.g. Distinct over the corpus or MORPHEUS' P-Cover with its corpus idf)."""
     by_system: dict[str, list[Record]] = {}
     for record in records:
         by_system.setdefault(record_key(record)[1], []).append(record)
     frames, signatures, common = [], {}, None
+    left_out: dict[str, str] = {}
+    labels: dict[str, str] = {}  # column -> metric label
     for system, group in by_system.items():
         run = score_records(group, requested_metrics(preset if not metrics else None, metrics), source=system)
+        for note in run.skipped:
+            label, _, reason = note.partition(": ")
+            left_out.setdefault(label, reason)
         columns = {}
         for result in run.results:
             values = [result.metric.item_values(s) for s in result.stats]
             if any(v is None for v in values):
-                continue  # corpus-level
+                left_out.setdefault(result.metric.label, "a corpus-level score (no per-item values)")
+                continue
             signatures[str(result.signature)] = None
             for key in result.metric.keys:
-                columns[f"{result.metric.name}:{result.metric.variant}:{key}"] = [float(v[key]) for v in values]
+                name = f"{result.metric.name}:{result.metric.variant}:{key}"
+                columns[name], labels[name] = [float(v[key]) for v in values], result.metric.label
         index = pd.MultiIndex.from_tuples([record_key(r) for r in group], names=KEY)
         frames.append(pd.DataFrame(columns, index=index))
         common = list(columns) if common is None else [c for c in common if c in columns]
+    for name, label in labels.items():
+        if name not in (common or []):
+            left_out.setdefault(label, "could not be computed for every system")
     table = pd.concat([f[common or []] for f in frames])
     if table.index.duplicated().any():
         raise ConfigError(f"two records share (item, system) {table.index[table.index.duplicated()][0]}")
-    return table, list(signatures)
+    return table, list(signatures), [f"{label}: {reason}" for label, reason in left_out.items()]
 
 
 def _rank_columns(x: np.ndarray) -> np.ndarray:
@@ -110,7 +121,8 @@ def _bootstrap(x: np.ndarray, y: np.ndarray, rows_of_item: list[np.ndarray], res
 
 def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000, seed: int = 12345,
                              exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
-    """Pearson, Spearman (with item-bootstrap CIs) and Kendall τ-b of every metric column with every aspect."""
+    """Pearson, Spearman (with item-bootstrap CIs) and Kendall τ-b of every metric column with every aspect; where
+    either side is constant the correlation is undefined (NaN) and ``undefined`` says why."""
     from scipy.stats import kendalltau, pearsonr, spearmanr
 
     joined = human.join(metrics, how="inner")
@@ -128,10 +140,12 @@ def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resampl
     for i, name in enumerate(names):
         for j, aspect in enumerate(aspects):
             xi, yj = x[:, i], y[:, j]
-            constant = np.ptp(xi) == 0 or np.ptp(yj) == 0
             row = {"metric": name, "aspect": aspect, "n": len(xi), "items": len(unique_items)}
-            if constant:
-                out.append(row | {"pearson": float("nan"), "spearman": float("nan"), "kendall": float("nan")})
+            undefined = (f"the metric is constant ({xi[0]:g} on all {len(xi)} responses)" if np.ptp(xi) == 0 else
+                         f"the human {aspect} scores are constant" if np.ptp(yj) == 0 else None)
+            if undefined:  # a correlation with a constant is 0/0
+                out.append(row | {"pearson": float("nan"), "spearman": float("nan"), "kendall": float("nan"),
+                                  "undefined": undefined})
                 continue
             pr, sr, kt = pearsonr(xi, yj), spearmanr(xi, yj), kendalltau(xi, yj)
             row |= {"pearson": float(pr.statistic), "pearson_p": float(pr.pvalue),

@@ -9,7 +9,8 @@ One long table per task type, one row per judgment (pandas DataFrame):
 * **likert** — ``item, annotator, aspect, system, value, position``: ``value`` on the aspect's scale.
 
 Optional columns on every table: ``is_check`` (attention-check item, excluded from analysis), ``created``/``updated``
-(ISO timestamps), ``study``. ``position`` may be missing (NaN) for imported judgments whose display order is unknown.
+(ISO timestamps), ``revision`` (of the stored answer, :mod:`pdg_eval.annotate.store`), ``study``. ``position`` may
+be missing (NaN) for imported judgments whose display order is unknown.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ correlations by default (it would be scored against itself); ``import.json`` say
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
+from ..outputs import all_or_nothing, atomic_writer, check_outputs
+from ..inputs import decode_json, read_text
 from ..records import Record, write_jsonl
-from ..report import atomic_writer
 from ..tokenize import file_sha256
-from .frames import validate_frame
+from .frames import TASKS, validate_frame
 
 USR_ASPECTS: dict[str, tuple[int, int]] = {  # quality -> (lowest, highest) on the USR scale
     "Understandable": (0, 1), "Natural": (1, 3), "Maintains Context": (1, 3), "Engaging": (1, 3),
@@ -63,48 +65,86 @@ def _lines(text: str, prefix: str = "") -> list[str]:
     return out
 
 
+def _json_list(path: Path) -> list[tuple[int, Any]]:
+    """The items of a file holding one non-empty JSON list, each with the line it starts on."""
+    where = str(path)
+    text = read_text(path)
+    data = decode_json(text, where, field=None)
+    if not isinstance(data, list) or not data:
+        raise InputError(where, None, None, "expected a non-empty JSON list of items")
+    decoder, pos, out = json.JSONDecoder(), text.index("[") + 1, []
+    for item in data:
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        out.append((text.count("\n", 0, pos) + 1, item))
+        pos = decoder.raw_decode(text, pos)[1]
+    return out
+
+
+class _Fields:
+    """Typed access to the fields of one JSON object; a missing or mistyped field is an :class:`InputError`."""
+
+    def __init__(self, value: Any, where: str, line: int, at: str):
+        self.where, self.line, self.at = where, line, at
+        if not isinstance(value, dict):
+            self.fail(None, f"expected an object, got {type(value).__name__}")
+        self.value = value
+
+    def fail(self, key: str | None, problem: str) -> None:
+        raise InputError(self.where, self.line, self.at if key is None else f"{self.at}.{key}", problem)
+
+    def get(self, key: str, kind: type, what: str, nonempty: bool = False) -> Any:
+        if key not in self.value:
+            self.fail(key, "missing")
+        value = self.value[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (nonempty and not value):
+            self.fail(key, f"expected {what}, got {json.dumps(value)[:40]}")
+        return value
+
+    def strings(self, key: str) -> list[str]:
+        values = self.get(key, list, "a non-empty list of names", nonempty=True)
+        if not all(isinstance(v, str) and v for v in values) or len(set(values)) != len(values):
+            self.fail(key, "expected distinct non-empty names")
+        return values
+
+    def scores(self, key: str, n: int, low: int, high: int) -> list[int | float]:
+        values = self.get(key, list, f"a list of {n} scores")
+        if len(values) != n:
+            self.fail(key, f"expected {n} scores (one per annotator), got {len(values)}")
+        for value in values:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+                self.fail(key, f"score {json.dumps(value)[:40]} outside {low}-{high}")
+        return values
+
+
 def import_usr_personachat(path: str | Path) -> ImportedStudy:
     """Read ``pc_usr_data.json`` into a Likert table (one row per rating) and one record per response."""
     path = Path(path)
     where = str(path)
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(where, getattr(exc, "lineno", None), None, f"cannot read USR judgements: {exc}") from None
-    if not isinstance(data, list) or not data:
-        raise InputError(where, None, None, "expected a non-empty JSON list of items")
     rows: list[dict[str, Any]] = []
     records: list[Record] = []
-    for index, entry in enumerate(data):
-        at = f"[{index}]"
-        if not isinstance(entry, dict) or not all(k in entry for k in ("context", "fact", "annotators", "responses")):
-            raise InputError(where, None, at, "each item needs context, fact, annotators and responses")
+    for index, (line, raw) in enumerate(_json_list(path)):
+        entry = _Fields(raw, where, line, f"[{index}]")
         item = f"usr-pc-{index:02d}"
-        annotators = [str(a) for a in entry["annotators"]]
-        responses = entry["responses"]
-        gold = [r for r in responses if r.get("model") == USR_REFERENCE_SYSTEM]
-        if len(gold) != 1:
-            raise InputError(where, None, f"{at}.responses", f"expected one {USR_REFERENCE_SYSTEM!r} response")
-        reference = str(gold[0]["response"]).strip()
-        persona, context = _lines(entry["fact"], PERSONA_PREFIX), _lines(entry["context"])
-        for r_index, response in enumerate(responses):
-            system = str(response.get("model", ""))
-            if not system:
-                raise InputError(where, None, f"{at}.responses[{r_index}]", "response without a model name")
+        context, fact = entry.get("context", str, "text"), entry.get("fact", str, "text")
+        annotators = entry.strings("annotators")
+        listed = entry.get("responses", list, "a non-empty list of responses", nonempty=True)
+        responses = [_Fields(r, where, line, f"[{index}].responses[{k}]") for k, r in enumerate(listed)]
+        systems = [r.get("model", str, "a system name", nonempty=True) for r in responses]
+        texts = [r.get("response", str, "a response text") for r in responses]
+        if len(set(systems)) != len(systems):
+            entry.fail("responses", "two responses with the same model")
+        if systems.count(USR_REFERENCE_SYSTEM) != 1:
+            entry.fail("responses", f"expected one {USR_REFERENCE_SYSTEM!r} response")
+        reference = texts[systems.index(USR_REFERENCE_SYSTEM)].strip()
+        persona, turns = _lines(fact, PERSONA_PREFIX), _lines(context)
+        for response, system, text in zip(responses, systems, texts):
             for aspect, (low, high) in USR_ASPECTS.items():
-                scores = response.get(aspect)
-                if not isinstance(scores, list) or len(scores) != len(annotators):
-                    raise InputError(where, None, f"{at}.responses[{r_index}].{aspect}",
-                                     f"expected {len(annotators)} scores (one per annotator)")
-                for annotator, value in zip(annotators, scores):
-                    if not isinstance(value, (int, float)) or not low <= value <= high:
-                        raise InputError(where, None, f"{at}.responses[{r_index}].{aspect}",
-                                         f"score {value!r} outside {low}-{high}")
+                for annotator, value in zip(annotators, response.scores(aspect, len(annotators), low, high)):
                     rows.append({"item": item, "annotator": annotator, "aspect": aspect, "system": system,
                                  "value": value, "position": float("nan")})
-            records.append(Record(id=f"{item}::{system}", response=str(response["response"]).strip(),
-                                  references=[reference], persona=persona, context=context, system=system,
-                                  language="en", meta={"item": item}))
+            records.append(Record(id=f"{item}::{system}", response=text.strip(), references=[reference],
+                                  persona=persona, context=turns, system=system, language="en", meta={"item": item}))
     frame = validate_frame(pd.DataFrame(rows), "likert")
     levels = {a: ("nominal" if high - low == 1 else "ordinal") for a, (low, high) in USR_ASPECTS.items()}
     return ImportedStudy(
@@ -127,14 +167,33 @@ def judgments_file(task: str) -> str:
     return f"judgments_{task}.csv"
 
 
-def write_imported(study: ImportedStudy, out: str | Path) -> Path:
-    """Write ``judgments_<task>.csv``, ``records.jsonl`` and ``import.json`` into ``out``."""
+def write_imported(study: ImportedStudy, out: str | Path, force: bool = False) -> Path:
+    """Write ``judgments_<task>.csv``, ``records.jsonl`` and ``import.json`` into the folder ``out`` (created if
+    missing, in an existing folder), all or none; an earlier import there is replaced only with ``force``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(out / judgments_file(study.task)) as handle:
-        study.frame.to_csv(handle, index=False)
-    write_jsonl(study.records, out / RECORDS_FILE)
-    with atomic_writer(out / IMPORT_INFO) as handle:
-        json.dump(study.info(), handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: folder {out.parent} does not exist (create it first)")
+    written = [out / judgments_file(study.task), out / RECORDS_FILE, out / IMPORT_INFO]
+    earlier = [p for p in [out / judgments_file(t) for t in TASKS] + written[1:] if p.exists()]
+    if earlier and not force:
+        raise ConfigError(f"{earlier[0]} exists: an earlier import is never overwritten (use another folder, or "
+                          "--force to replace it)")
+    created = not out.exists()
+    out.mkdir(exist_ok=True)
+    try:
+        check_outputs(written, [study.source["path"]])
+        with all_or_nothing():
+            with atomic_writer(written[0]) as handle:
+                study.frame.to_csv(handle, index=False)
+            write_jsonl(study.records, written[1])
+            with atomic_writer(written[2]) as handle:
+                json.dump(study.info(), handle, indent=1, ensure_ascii=False)
+                handle.write("\n")
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     return out

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..report import atomic_writer
+from ..outputs import atomic_writer
 from .analysis import BT_ALPHA, Analysis
 
 REPORT = "report.md"
@@ -38,7 +38,8 @@ def _p(p: float | None) -> str:
 
 
 def _ci(ci: Any, fmt: Callable[[Any], str] = _num) -> str:
-    return "" if not ci else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+    """``[low, high]``, or nothing where there is no interval (None, or NaN in a table column)."""
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if isinstance(ci, (tuple, list)) else ""
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: int = 1) -> str:
@@ -256,16 +257,26 @@ def _section_correlation(a: Analysis, out: Path, md: list[str]) -> None:
               + " ".join(a.correlation_notes) + "\n")
     aspects = list(dict.fromkeys(table["aspect"]))
     n = int(table["n"].iloc[0]) if len(table) else 0
-    rows = []
+    rows, undefined = [], {}
     for metric, group in table.groupby("metric", sort=False):
         by_aspect = group.set_index("aspect")
         cells = []
         for aspect in aspects:
+            why = by_aspect.at[aspect, "undefined"] if "undefined" in by_aspect else None
+            if isinstance(why, str):
+                undefined.setdefault(f"`{metric}`: {why}", []).append(aspect)
+                cells.append("undefined")
+                continue
             ci = by_aspect.at[aspect, "spearman_ci"] if "spearman_ci" in by_aspect else None
             cells.append(f"{_num(by_aspect.at[aspect, 'spearman'], 2)} {_ci(ci, lambda v: _num(v, 2))}".strip())
         rows.append([metric, *cells])
     md.append(f"{n} responses.\n")
     md.append(markdown_table(["metric", *aspects], rows))
+    for why, where in undefined.items():
+        md.append(f"- Undefined correlation ({', '.join(where) if len(where) < len(aspects) else 'every aspect'}): "
+                  f"{why}.")
+    for line in a.correlation_left_out:
+        md.append(f"- Left out of the table: `{line.partition(': ')[0]}`: {line.partition(': ')[2]}.")
     md.append(f"\n![Correlation]({plot_correlation(table, out / 'correlation.png')})\n")
 
 
@@ -324,7 +335,8 @@ def summary(a: Analysis) -> dict[str, Any]:
             "levels": a.levels, "notes": a.notes, "signature": a.options.signature, "tables": tables,
             "agreement": {aspect: [s.to_json() for s in stats] for aspect, stats in a.agreement.items()},
             "correlation": None if a.correlation is None else
-            [{k: _jsonable(v) for k, v in row.items()} for row in a.correlation.to_dict("records")]}
+            [{k: _jsonable(v) for k, v in row.items()} for row in a.correlation.to_dict("records")],
+            "correlation_left_out": a.correlation_left_out}
 
 
 def write_report(a: Analysis, out: str | Path) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import subprocess
 import sys
@@ -10,8 +12,10 @@ import urllib.error
 import urllib.request
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 HEALTH_PATH = "/_stcore/health"
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def app_path() -> Path:
@@ -55,3 +59,34 @@ def start_server(study_dir: str | Path, port: int, log: str | Path | None = None
         process.kill()
         raise
     return process
+
+
+def run_forwarding_signals(command: Sequence[str], grace_s: float = 10.0) -> int:
+    """Run ``command`` in its own process group, pass SIGTERM, SIGINT and SIGHUP on to it and wait for it to exit
+    (SIGKILL after ``grace_s``), so that stopping the wrapper never leaves the server orphaned on its port.
+
+    Returns the child's exit status, 0 when it stopped because it was asked to."""
+    child = subprocess.Popen(command, start_new_session=True)  # a terminal's Ctrl-C reaches it once: through us
+    received: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        deadline = None
+        while True:
+            try:
+                status = child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if received and deadline is None:
+                    deadline = time.monotonic() + grace_s
+                if deadline is not None and time.monotonic() > deadline:
+                    child.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if received and status in (0, -received[0], -signal.SIGKILL) else status

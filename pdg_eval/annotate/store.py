@@ -5,6 +5,11 @@ the display order drawn when the study was created — so a resubmitted screen (
 server restart) updates the row instead of adding one, and a judgment is never lost once its transaction commits
 (``synchronous=FULL``). Annotators are found by the SHA-256 of their token; the token itself is not stored.
 The admin password is kept as a PBKDF2-SHA256 hash.
+
+Saves are optimistic-concurrency checked: an assignment has a revision (0 = unanswered, +1 per save that changes
+its answers) and a save names the revision its screen was rendered from, so a stale screen (a second tab on the
+same link) cannot overwrite a newer answer (:class:`StaleScreen`). Every revision is kept in ``revisions``.
+The study's files are created owner-only (0600): they hold the system names and the answers.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -23,12 +29,20 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ..errors import ConfigError
+from ..outputs import atomic_writer
 from .frames import empty_frame, validate_frame
 from .study import Aspect, Study, Unit, check_passed
 
 DB_NAME = "study.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PBKDF2_ROUNDS = 200_000
+PRIVATE = 0o600  # mode of every file of a study
+REVISIONS_TABLE = """
+CREATE TABLE revisions(
+  assignment_id INTEGER NOT NULL REFERENCES assignments(id), revision INTEGER NOT NULL, aspect TEXT NOT NULL,
+  annotator_id INTEGER NOT NULL REFERENCES annotators(id), answer TEXT NOT NULL, saved TEXT NOT NULL,
+  PRIMARY KEY(assignment_id, revision, aspect));
+"""
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE annotators(
@@ -40,13 +54,12 @@ CREATE TABLE units(
 CREATE TABLE assignments(
   id INTEGER PRIMARY KEY, annotator_id INTEGER NOT NULL REFERENCES annotators(id),
   unit_id INTEGER NOT NULL REFERENCES units(id), seq INTEGER NOT NULL, shown TEXT NOT NULL,
-  UNIQUE(annotator_id, unit_id), UNIQUE(annotator_id, seq));
+  revision INTEGER NOT NULL DEFAULT 0, UNIQUE(annotator_id, unit_id), UNIQUE(annotator_id, seq));
 CREATE TABLE judgments(
   id INTEGER PRIMARY KEY, assignment_id INTEGER NOT NULL REFERENCES assignments(id), aspect TEXT NOT NULL,
-  answer TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, revisions INTEGER NOT NULL DEFAULT 0,
-  UNIQUE(assignment_id, aspect));
+  answer TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE(assignment_id, aspect));
 CREATE INDEX judgments_by_assignment ON judgments(assignment_id);
-"""
+""" + REVISIONS_TABLE
 
 
 def now() -> str:
@@ -82,6 +95,7 @@ class Screen:
     shown: tuple[int, ...]
     done: int
     total: int
+    revision: int = 0  # of the assignment's answers when the screen was read (0: unanswered)
 
     @property
     def systems_shown(self) -> list[str]:
@@ -90,6 +104,16 @@ class Screen:
     @property
     def responses_shown(self) -> list[str]:
         return [self.unit.responses[i] for i in self.shown]
+
+
+class StaleScreen(ConfigError):
+    """A save based on an older revision than the stored one (the screen was answered in another tab or window);
+    nothing was written. ``answers`` and ``revision`` are the stored (newer) ones."""
+
+    def __init__(self, revision: int, answers: dict[str, Any]):
+        self.revision, self.answers = revision, answers
+        super().__init__("This item was answered in another tab or window: your answer was not saved; "
+                         "the newer answer is kept.")
 
 
 class Store:
@@ -102,6 +126,11 @@ class Store:
             raise ConfigError(f"no study database at {self.path} (create one with `pdg-eval annotate create`)")
         with self.connect() as db:
             meta = dict(db.execute("SELECT key, value FROM meta"))
+            if int(meta["schema_version"]) > SCHEMA_VERSION:
+                raise ConfigError(f"{self.path} was written by a newer pdg-eval (schema {meta['schema_version']})")
+            if int(meta["schema_version"]) == 1:
+                _migrate_v1(db)
+                meta["schema_version"] = str(SCHEMA_VERSION)
         self.meta = meta
         self.task: str = meta["task"]
         self.aspects = [Aspect(a["name"], a["question"], a["instructions"], tuple(a["scale"]),
@@ -147,8 +176,8 @@ class Store:
                 "SELECT COUNT(*) FROM assignments a WHERE a.annotator_id = ? AND "
                 "(SELECT COUNT(*) FROM judgments j WHERE j.assignment_id = a.id) >= ?",
                 (annotator_id, n_aspects)).fetchone()[0]
-            query = ("SELECT a.id, a.seq, a.shown, u.payload FROM assignments a JOIN units u ON u.id = a.unit_id "
-                     "WHERE a.annotator_id = ? ")
+            query = ("SELECT a.id, a.seq, a.shown, u.payload, a.revision FROM assignments a "
+                     "JOIN units u ON u.id = a.unit_id WHERE a.annotator_id = ? ")
             if seq is None:
                 row = db.execute(query + "AND (SELECT COUNT(*) FROM judgments j WHERE j.assignment_id = a.id) < ? "
                                  "ORDER BY a.seq LIMIT 1", (annotator_id, n_aspects)).fetchone()
@@ -156,14 +185,16 @@ class Store:
                 row = db.execute(query + "AND a.seq = ?", (annotator_id, seq)).fetchone()
         if row is None:
             return None
-        return Screen(int(row[0]), int(row[1]), _unit(json.loads(row[3])), tuple(json.loads(row[2])), done, total)
+        return Screen(int(row[0]), int(row[1]), _unit(json.loads(row[3])), tuple(json.loads(row[2])), done, total,
+                      int(row[4]))
 
     def answers(self, annotator_id: int, assignment_id: int) -> dict[str, Any]:
         """The saved answers (by aspect) of one of the annotator's own assignments."""
         with self.connect() as db:
-            rows = db.execute("SELECT j.aspect, j.answer FROM judgments j JOIN assignments a ON a.id = j.assignment_id "
-                              "WHERE a.id = ? AND a.annotator_id = ?", (assignment_id, annotator_id)).fetchall()
-        return {aspect: json.loads(answer) for aspect, answer in rows}
+            owned = db.execute("SELECT 1 FROM assignments WHERE id = ? AND annotator_id = ?",
+                               (assignment_id, annotator_id)).fetchone()
+            stored = _stored(db, assignment_id) if owned else {}
+        return {aspect: json.loads(answer) for aspect, answer in stored.items()}
 
     def validate_answers(self, n_shown: int, answers: Mapping[str, Any]) -> None:
         names = [a.name for a in self.aspects]
@@ -182,8 +213,12 @@ class Store:
             if not ok:
                 raise ConfigError(f"{aspect.name}: invalid answer {value!r} for a {self.task} question")
 
-    def save(self, annotator_id: int, assignment_id: int, answers: Mapping[str, Any]) -> str:
-        """Store all answers of one screen in one transaction; idempotent. Returns the save time."""
+    def save(self, annotator_id: int, assignment_id: int, answers: Mapping[str, Any], base_revision: int) -> int:
+        """Store all answers of one screen in one transaction, as the revision after ``base_revision`` (the one the
+        screen was rendered from); returns the stored revision.
+
+        Saving the stored answers again (a double click, a retry) changes nothing. A save of other answers based on
+        an older revision raises :class:`StaleScreen` and writes nothing: the newer answer is kept."""
         stamp = now()
         with self.connect() as db:
             row = db.execute("SELECT shown FROM assignments WHERE id = ? AND annotator_id = ?",
@@ -191,76 +226,121 @@ class Store:
             if row is None:  # never write into another annotator's assignment
                 raise ConfigError("this screen does not belong to you")
             self.validate_answers(len(json.loads(row[0])), answers)
+            encoded = {name: json.dumps(value) for name, value in answers.items()}
             with _write(db):
+                revision = db.execute("SELECT revision FROM assignments WHERE id = ?", (assignment_id,)).fetchone()[0]
+                stored = _stored(db, assignment_id)
+                if stored == encoded:
+                    return revision
+                if revision != base_revision:
+                    raise StaleScreen(revision, {k: json.loads(v) for k, v in stored.items()})
+                revision += 1
                 db.executemany(
                     "INSERT INTO judgments(assignment_id, aspect, answer, created, updated) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT(assignment_id, aspect) DO UPDATE SET updated = excluded.updated, "
-                    "revisions = revisions + (answer != excluded.answer), answer = excluded.answer",
-                    [(assignment_id, name, json.dumps(value), stamp, stamp) for name, value in answers.items()])
+                    "answer = excluded.answer", [(assignment_id, name, value, stamp, stamp)
+                                                 for name, value in encoded.items()])
+                db.executemany("INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?)",
+                               [(assignment_id, revision, name, annotator_id, value, stamp)
+                                for name, value in encoded.items()])
+                db.execute("UPDATE assignments SET revision = ? WHERE id = ?", (revision, assignment_id))
                 db.execute("UPDATE annotators SET last_seen = ? WHERE id = ?", (stamp, annotator_id))
-        return stamp
+        return revision
 
     # -- admin and export -----------------------------------------------------------------------------------
     def progress(self) -> pd.DataFrame:
-        """Per annotator: screens done and assigned, judgments, attention checks passed, first and last activity."""
+        """Per annotator: screens done, assigned and answered more than once (``revised``), judgments, attention
+        checks passed, first and last activity."""
         rows = self.judgment_rows()
         with self.connect() as db:
             annotators = db.execute(
-                "SELECT n.name, COUNT(a.id), n.started, n.last_seen FROM annotators n "
+                "SELECT n.name, COUNT(a.id), SUM(a.revision > 1), n.started, n.last_seen FROM annotators n "
                 "LEFT JOIN assignments a ON a.annotator_id = n.id GROUP BY n.id ORDER BY n.name").fetchall()
         n_aspects = len(self.aspects)
         out = []
-        for name, assigned, started, last_seen in annotators:
+        for name, assigned, revised, started, last_seen in annotators:
             mine = [r for r in rows if r["annotator"] == name]
             per_screen: dict[str, int] = {}
             for r in mine:
                 per_screen[r["unit"]] = per_screen.get(r["unit"], 0) + 1
             checks = [r for r in mine if r["is_check"]]
             out.append({"annotator": name, "done": sum(1 for v in per_screen.values() if v >= n_aspects),
-                        "assigned": assigned, "judgments": len(mine),
+                        "assigned": assigned, "revised": int(revised or 0), "judgments": len(mine),
                         "checks_passed": sum(bool(r["check_passed"]) for r in checks), "checks_answered": len(checks),
                         "started": started, "last_seen": last_seen})
         return pd.DataFrame(out)
 
+    def revision_rows(self) -> list[dict[str, Any]]:
+        """Every saved revision of every judgment, oldest first per screen: annotator (who saved it), unit, the
+        systems in the positions shown, revision number, answer, save time, and whether it is the kept answer."""
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT n.name, u.key, u.item, u.payload, u.is_check, a.seq, a.shown, a.revision, r.revision, "
+                "r.aspect, r.answer, r.saved FROM revisions r JOIN assignments a ON a.id = r.assignment_id "
+                "JOIN units u ON u.id = a.unit_id JOIN annotators n ON n.id = r.annotator_id "
+                "ORDER BY n.name, a.seq, r.aspect, r.revision").fetchall()
+        return [{"annotator": name, "unit": key, "item": item, "seq": seq, "aspect": aspect,
+                 "shown": _shown(payload, shown), "answer": json.loads(answer), "is_check": bool(is_check),
+                 "revision": revision, "saved": saved, "kept": revision == current}
+                for name, key, item, payload, is_check, seq, shown, current, revision, aspect, answer, saved in rows]
+
     def judgment_rows(self) -> list[dict[str, Any]]:
-        """Every stored judgment with annotator, unit, the systems in the positions shown, answer and timestamps."""
+        """Every stored judgment with annotator, unit, the systems in the positions shown, answer, timestamps, the
+        revision kept and its ``history`` (every revision: number, answer, save time; oldest first)."""
         with self.connect() as db:
             rows = db.execute(
                 "SELECT n.name, u.key, u.item, u.payload, u.is_check, u.expected, a.seq, a.shown, j.aspect, j.answer, "
-                "j.created, j.updated, j.revisions FROM judgments j JOIN assignments a ON a.id = j.assignment_id "
+                "j.created, j.updated, a.revision FROM judgments j JOIN assignments a ON a.id = j.assignment_id "
                 "JOIN units u ON u.id = a.unit_id JOIN annotators n ON n.id = a.annotator_id "
                 "ORDER BY n.name, a.seq, j.aspect").fetchall()
+        history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for r in self.revision_rows():
+            history.setdefault((r["annotator"], r["unit"], r["aspect"]), []).append(
+                {"revision": r["revision"], "answer": r["answer"], "saved": r["saved"]})
         out = []
-        for name, key, item, payload, is_check, expected, seq, shown, aspect, answer, created, updated, revs in rows:
-            systems = json.loads(payload)["systems"]
-            shown_idx = json.loads(shown)
+        for name, key, item, payload, is_check, expected, seq, shown, aspect, answer, created, updated, rev in rows:
             value = json.loads(answer)
             out.append({"annotator": name, "unit": key, "item": item, "seq": seq, "aspect": aspect,
-                        "shown": [systems[i] for i in shown_idx], "answer": value, "is_check": bool(is_check),
+                        "shown": _shown(payload, shown), "answer": value, "is_check": bool(is_check),
                         "check_passed": check_passed(json.loads(expected), aspect, value) if is_check else None,
-                        "created": created, "updated": updated, "revisions": revs})
+                        "created": created, "updated": updated, "revision": rev,
+                        "history": history.get((name, key, aspect), [])})
         return out
 
     def frame(self, include_checks: bool = True) -> pd.DataFrame:
-        """The judgments as the task's long table (:mod:`pdg_eval.annotate.frames`)."""
+        """The judgments as the task's long table (:mod:`pdg_eval.annotate.frames`), with the kept ``revision``."""
         rows = []
         for r in self.judgment_rows():
             if r["is_check"] and not include_checks:
                 continue
-            common = {"item": r["unit"], "annotator": r["annotator"], "aspect": r["aspect"], "is_check": r["is_check"],
-                      "created": r["created"], "updated": r["updated"]}
-            if self.task == "pairwise":
-                rows.append(common | {"left": r["shown"][0], "right": r["shown"][1], "choice": r["answer"]})
-            else:
-                key = "rank" if self.task == "ranking" else "value"
-                rows.extend(common | {"system": system, key: value, "position": position}
-                            for position, (system, value) in enumerate(zip(r["shown"], r["answer"])))
+            rows += self._long_rows(r, {"created": r["created"], "updated": r["updated"], "revision": r["revision"]})
         frame = pd.DataFrame(rows)
         return empty_frame(self.task) if frame.empty else validate_frame(frame, self.task)
 
-    def export_jsonl(self) -> str:
-        """Every judgment as one JSON line (annotator, unit, systems in the positions shown, answer, timestamps)."""
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.judgment_rows())
+    def history_frame(self, include_checks: bool = True) -> pd.DataFrame:
+        """Every revision as the task's long table plus ``revision``, ``saved`` and ``kept`` (the stored answer)."""
+        rows = []
+        for r in self.revision_rows():
+            if r["is_check"] and not include_checks:
+                continue
+            rows += self._long_rows(r, {"revision": r["revision"], "saved": r["saved"], "kept": r["kept"]})
+        columns = list(empty_frame(self.task).columns) + ["is_check", "revision", "saved", "kept"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def _long_rows(self, r: Mapping[str, Any], extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One stored answer as rows of the task's long table."""
+        common = {"item": r["unit"], "annotator": r["annotator"], "aspect": r["aspect"], "is_check": r["is_check"]}
+        if self.task == "pairwise":
+            return [common | {"left": r["shown"][0], "right": r["shown"][1], "choice": r["answer"]} | extra]
+        key = "rank" if self.task == "ranking" else "value"
+        return [common | {"system": system, key: value, "position": position} | extra
+                for position, (system, value) in enumerate(zip(r["shown"], r["answer"]))]
+
+    def export_jsonl(self, include_checks: bool = True) -> str:
+        """Every judgment as one JSON line (annotator, unit, systems in the positions shown, answer, timestamps,
+        revision history)."""
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.judgment_rows()
+                       if include_checks or not row["is_check"])
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -270,6 +350,19 @@ def _open(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=30000")
     return db
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Schema 1 → 2: assignments get a revision, and the answers stored so far become revision 1."""
+    with _write(db):
+        if db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] != "1":
+            return  # another process migrated it meanwhile
+        db.execute("ALTER TABLE assignments ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+        db.execute(REVISIONS_TABLE)
+        db.execute("UPDATE assignments SET revision = 1 WHERE id IN (SELECT assignment_id FROM judgments)")
+        db.execute("INSERT INTO revisions SELECT j.assignment_id, 1, j.aspect, a.annotator_id, j.answer, j.updated "
+                   "FROM judgments j JOIN assignments a ON a.id = j.assignment_id")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 @contextlib.contextmanager
@@ -283,6 +376,17 @@ def _write(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def _shown(payload: str, shown: str) -> list[str]:
+    """The systems of a unit in the positions one annotator saw them."""
+    systems = json.loads(payload)["systems"]
+    return [systems[i] for i in json.loads(shown)]
+
+
+def _stored(db: sqlite3.Connection, assignment_id: int) -> dict[str, str]:
+    """The stored answers of an assignment, by aspect, as JSON text."""
+    return dict(db.execute("SELECT aspect, answer FROM judgments WHERE assignment_id = ?", (assignment_id,)))
+
+
 def _unit(payload: Mapping[str, Any]) -> Unit:
     return Unit(payload["key"], payload["item"], tuple(payload["persona"]), tuple(payload["context"]),
                 tuple(payload["systems"]), tuple(payload["responses"]), bool(payload["is_check"]), payload["expected"])
@@ -293,7 +397,7 @@ def create_store(study: Study, out_dir: str | Path, admin_password: str | None =
     """Write ``study.sqlite`` and ``study.json`` into ``out_dir``; returns the database, a fresh token per
     annotator (shown once — only hashes are stored) and the admin password (generated unless given)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = out / DB_NAME
     if path.exists() and not force:
         raise ConfigError(f"{path} exists: a study's judgments are never overwritten (use another folder, or --force "
@@ -303,6 +407,7 @@ def create_store(study: Study, out_dir: str | Path, admin_password: str | None =
         stale.unlink(missing_ok=True)
     tokens = {name: secrets.token_urlsafe(24) for name in study.annotators}
     password = admin_password or secrets.token_urlsafe(12)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))  # SQLite gives its WAL/SHM this mode
     db = sqlite3.connect(tmp, isolation_level=None)
     try:
         db.executescript(SCHEMA)
@@ -332,8 +437,7 @@ def create_store(study: Study, out_dir: str | Path, admin_password: str | None =
         for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             stale.unlink(missing_ok=True)
     tmp.replace(path)
-    from ..report import atomic_writer
-    with atomic_writer(out / "study.json") as handle:
+    with atomic_writer(out / "study.json", mode=PRIVATE) as handle:
         json.dump(study.to_json(), handle, indent=1, ensure_ascii=False)
         handle.write("\n")
     return path, tokens, password

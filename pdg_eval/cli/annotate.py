@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..report import atomic_writer
+from .args import non_negative_int, port
+from ..outputs import all_or_nothing, atomic_writer, check_outputs
 
 DEFAULT_PORT = 8501
+LINKS = "links.csv"  # the annotators' links (they hold the tokens)
+PASSWORD = "admin-password.txt"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,13 +37,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("serve", help="start the annotation app on a study folder (Streamlit)")
     s.add_argument("study_dir", metavar="DIR")
-    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--port", type=port, default=DEFAULT_PORT)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     s.set_defaults(func=_serve)
 
     e = sub.add_parser("export", help="write the stored judgments as CSV (long table) or JSONL (full rows)")
     e.add_argument("study_dir", metavar="DIR")
-    e.add_argument("--out", required=True, metavar="FILE", help="output file; .csv or .jsonl")
+    e.add_argument("--out", required=True, metavar="FILE",
+                   help="output file; .csv (plus FILE.revisions.csv: every revision of every answer) or .jsonl "
+                        "(each judgment with its revision history)")
     e.add_argument("--no-checks", action="store_true", help="leave the attention-check judgments out")
     e.set_defaults(func=_export)
 
@@ -50,6 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("source", help="the format of the judgments, e.g. usr-personachat")
     i.add_argument("path", help="the file to import")
     i.add_argument("--out", required=True, metavar="DIR", help="folder for judgments_<task>.csv and records.jsonl")
+    i.add_argument("--force", action="store_true", help="replace an earlier import in that folder")
     i.set_defaults(func=_import)
 
     r = sub.add_parser("report", help="analyse judgments: win rates, rankings, Likert, Bradley-Terry, agreement, "
@@ -66,8 +70,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--preset", default="pdg", help="metrics for the correlation (default: pdg)")
     r.add_argument("--exclude-system", action="append", default=[], metavar="NAME",
                    help="leave a system out of the correlation (e.g. the one the references come from)")
-    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
-    r.add_argument("--seed", type=int, default=12345)
+    r.add_argument("--resamples", type=non_negative_int, default=1000, help="bootstrap resamples for CIs (default 1000)")
+    r.add_argument("--seed", type=non_negative_int, default=12345)
     r.add_argument("--no-correlation", action="store_true", help="skip the metric-vs-human correlation")
     r.set_defaults(func=_report)
 
@@ -84,15 +88,15 @@ def _templates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _private_writer(path: Path):
-    """A text file only the owner can read (the links hold the annotators' tokens)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+def _study_files(folder: Path) -> list[Path]:
+    """The files of a study folder, which no output may overwrite."""
+    from ..annotate.store import DB_NAME
+
+    return [folder / name for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "study.json", LINKS, PASSWORD)]
 
 
 def _create(args: argparse.Namespace) -> int:
-    from ..annotate.store import create_store
+    from ..annotate.store import PRIVATE, create_store
     from ..annotate.study import build_study
 
     password = None
@@ -104,52 +108,62 @@ def _create(args: argparse.Namespace) -> int:
     out = Path(args.out)
     path, tokens, password = create_store(study, out, password, force=args.force)
     base = args.url.rstrip("/")
-    with _private_writer(out / "links.csv") as handle:
+    with atomic_writer(out / LINKS, mode=PRIVATE) as handle:
         writer = csv.writer(handle)
         writer.writerow(["annotator", "url"])
         for name, token in tokens.items():
             writer.writerow([name, f"{base}/?token={token}"])
-    if not args.admin_password_env:
-        with _private_writer(out / "admin-password.txt") as handle:
+    if args.admin_password_env:
+        (out / PASSWORD).unlink(missing_ok=True)  # a replaced study's password
+    else:
+        with atomic_writer(out / PASSWORD, mode=PRIVATE) as handle:
             handle.write(password + "\n")
     n_checks = sum(u.is_check for u in study.units)
     print(f"{study.name}: {study.task} study, {len(study.units) - n_checks} units + {n_checks} attention checks, "
           f"{len(study.annotators)} annotators, {len(study.assignments)} assignments -> {path}")
-    print(f"annotator links: {out / 'links.csv'} (owner-only; tokens are stored hashed and cannot be shown again)")
-    print(f"admin page: {base}/?admin=1  (password in {out / 'admin-password.txt'})" if not args.admin_password_env
+    print(f"annotator links: {out / LINKS} (owner-only; tokens are stored hashed and cannot be shown again)")
+    print(f"admin page: {base}/?admin=1  (password in {out / PASSWORD})" if not args.admin_password_env
           else f"admin page: {base}/?admin=1  (password from ${args.admin_password_env})")
     print(f"serve: pdg-eval annotate serve {out}")
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from ..annotate.server import run_forwarding_signals, serve_command
     from ..annotate.store import Store
 
-    from ..annotate.server import serve_command
-
     Store(args.study_dir)  # fail early and clearly on a folder without a study
-    print(f"serving {args.study_dir} on http://{args.host}:{args.port}/ (annotators: their links; admin: /?admin=1)")
-    try:
-        return subprocess.call(serve_command(args.study_dir, args.port, args.host))
-    except KeyboardInterrupt:
-        return 0
+    print(f"serving {args.study_dir} on http://{args.host}:{args.port}/ (annotators: their links; admin: /?admin=1)",
+          flush=True)
+    return run_forwarding_signals(serve_command(args.study_dir, args.port, args.host))
+
+
+def revisions_path(out: Path) -> Path:
+    """Where a CSV export's revision history goes: ``judgments.csv`` → ``judgments.revisions.csv``."""
+    return out.with_name(f"{out.stem}.revisions.csv")
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..annotate.store import Store
+    from ..annotate.store import PRIVATE, Store
 
     store = Store(args.study_dir)
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise ConfigError(f"--out must end in .csv or .jsonl; got {out.name}")
-    with atomic_writer(out) as handle:
-        if suffix == ".csv":
-            store.frame(include_checks=not args.no_checks).to_csv(handle, index=False)
-        else:
-            rows = [r for r in store.judgment_rows() if not (args.no_checks and r["is_check"])]
-            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    print(f"wrote {out}")
+    history = revisions_path(out) if suffix == ".csv" else None
+    check_outputs([out, history], _study_files(store.path.parent))
+    checks = not args.no_checks
+    with all_or_nothing():  # the files hold system names: owner-only, like the study's own
+        with atomic_writer(out, mode=PRIVATE) as handle:
+            if history is None:
+                handle.write(store.export_jsonl(include_checks=checks))
+            else:
+                store.frame(include_checks=checks).to_csv(handle, index=False)
+        if history is not None:
+            with atomic_writer(history, mode=PRIVATE) as handle:
+                store.history_frame(include_checks=checks).to_csv(handle, index=False)
+    print(f"wrote {out}" + (f" and {history}" if history else ""))
     return 0
 
 
@@ -158,8 +172,8 @@ def _import(args: argparse.Namespace) -> int:
 
     if args.source not in IMPORTERS:
         raise ConfigError(f"unknown judgment source {args.source!r}; expected one of {', '.join(IMPORTERS)}")
-    study = IMPORTERS[args.source](args.path)
-    write_imported(study, args.out)
+    study = IMPORTERS[args.source](args.path)  # read all of it before anything is written
+    write_imported(study, args.out, force=args.force)
     print(f"{study.name}: {len(study.frame)} {study.task} judgments, {len(study.records)} records -> {args.out}")
     return 0
 
@@ -191,10 +205,12 @@ def _report(args: argparse.Namespace) -> int:
     if loaded.records and loaded.task != "pairwise" and not args.no_correlation:
         from ..annotate.correlation import human_scores, metric_human_correlation, metric_item_values
 
-        metrics, signatures = metric_item_values(loaded.records, args.preset)
+        metrics, signatures, left_out = metric_item_values(loaded.records, args.preset)
         if metrics.shape[1] == 0:
-            analysis.notes.append(f"preset {args.preset!r} has no metric with per-item values: no correlation")
+            analysis.notes.append(f"preset {args.preset!r} has no metric with per-item values: no correlation "
+                                  f"({'; '.join(left_out)})")
         else:
+            analysis.correlation_left_out = left_out
             excluded = loaded.exclude_from_correlation + args.exclude_system
             human = human_scores(loaded.frame, loaded.task, gold, loaded.aspects)
             analysis.correlation = metric_human_correlation(human, metrics, args.resamples, args.seed, excluded)

@@ -9,10 +9,11 @@ import warnings
 from ..compare import FAMILIES, TESTS, compare, load_runs
 from ..presets import PRESETS
 from ..readers import FORMATS, open_records
-from ..report import atomic_writer
+from ..outputs import atomic_writer, check_outputs
 from ..scoring import requested_metrics, score_records
 from ..tables import FORMATS as TABLE_FORMATS, render
 from ..tokenize import TOKENIZERS
+from .args import non_negative_int, positive_int, probability
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,17 +36,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", choices=TESTS, default="ar",
                    help="ar: paired approximate randomization (default); bootstrap: paired bootstrap; t: paired t-test "
                         "on per-item values (IDL's protocol; sentence-level metrics only)")
-    p.add_argument("--resamples", type=int, default=10_000, help="AR shuffles / bootstrap resamples (default 10000)")
-    p.add_argument("--loop-resamples", type=int, default=0,
+    p.add_argument("--resamples", type=positive_int, default=10_000, help="AR shuffles / bootstrap resamples (default 10000)")
+    p.add_argument("--loop-resamples", type=non_negative_int, default=0,
                    help="resamples for metrics with no vectorised form (self-BLEU, MORPHEUS P-Co): each re-aggregates "
                         "the whole corpus, so they are untested unless this is > 0")
-    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--seed", type=non_negative_int, default=12345)
     p.add_argument("--adjust", choices=("holm", "fdr_bh"), default="holm",
                    help="multiple-comparison correction: holm (family-wise, default) or fdr_bh (Benjamini-Hochberg)")
     p.add_argument("--family", choices=FAMILIES, default="column",
                    help="correct per metric column (default) or over the whole table")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--ci-resamples", type=int, default=1000, help="bootstrap resamples for 95%% CIs (0: none)")
+    p.add_argument("--alpha", type=probability, default=0.05)
+    p.add_argument("--ci-resamples", type=non_negative_int, default=1000, help="bootstrap resamples for 95%% CIs (0: none)")
     p.add_argument("--no-groups", action="store_true", help="skip tie groups (they need extra pairwise tests)")
     p.add_argument("--output-format", "-f", choices=TABLE_FORMATS, default="text")
     p.add_argument("--out", "-o", help="write the table here instead of stdout")
@@ -54,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([args.out], [*args.inputs, args.dataset])
     specs = requested_metrics(args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
 
     def score(path: str):

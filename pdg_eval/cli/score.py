@@ -7,12 +7,14 @@ import sys
 import warnings
 
 from ..models.distributed import is_main_process
+from ..outputs import all_or_nothing, check_outputs
 from ..presets import PRESETS
 from ..readers import FORMATS, open_records
-from ..records import MAX_RECORD_BYTES
+from ..inputs import MAX_RECORD_BYTES
 from ..report import format_table, write_json, write_per_item_csv
 from ..scoring import requested_metrics, score_records
 from ..tokenize import TOKENIZERS
+from .args import positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,12 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write values, signatures and per-item statistics")
     p.add_argument("--no-item-stats", action="store_true", help="leave per-item statistics out of --json")
     p.add_argument("--per-item", metavar="FILE", help="write per-item values of sentence-level metrics as CSV")
-    p.add_argument("--max-record-bytes", type=int, default=MAX_RECORD_BYTES, help="longest accepted input line")
+    p.add_argument("--max-record-bytes", type=positive_int, default=MAX_RECORD_BYTES, help="longest accepted input line")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs([args.json_out, args.per_item], [args.input, args.dataset, args.refs])
     with warnings.catch_warnings(record=True) as reader_warnings:  # e.g. alignment reports
         warnings.simplefilter("always")
         records = open_records(args.input, args.format, dataset=args.dataset, refs=args.refs,
@@ -54,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for warning in [str(w.message) for w in reader_warnings] + result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    # Outputs are written only after every record scored, each atomically.
-    if args.json_out:
-        write_json(result, args.json_out, item_stats=not args.no_item_stats)
-    if args.per_item:
-        write_per_item_csv(result, args.per_item)
+    # Outputs are written only after every record scored, and all of them or none.
+    with all_or_nothing():
+        if args.json_out:
+            write_json(result, args.json_out, item_stats=not args.no_item_stats)
+        if args.per_item:
+            write_per_item_csv(result, args.per_item)
     sys.stdout.write(format_table(result))
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..shared import shared_path
+from .args import non_negative_int, positive_float, positive_int
 
 
 def _default_data(*parts: str) -> str | None:
@@ -34,11 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             "per/src/tgt files as PER,SRC,TGT (default: the convai2_train_sample train files)")
     train.add_argument("--valid", dest="valid_file", help="nli: held-out pairs (default: the RCDG nli-valid.txt); "
                                                           "cohcon: held out are 10%% of the training dialogues")
-    train.add_argument("--epochs", type=int, help="default: nli 4, cohcon 2")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=5e-5)
-    train.add_argument("--max-length", type=int, help="default: nli 64, cohcon 256 (CLV)")
-    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--epochs", type=positive_int, help="default: nli 4, cohcon 2")
+    train.add_argument("--batch-size", type=positive_int, default=32)
+    train.add_argument("--lr", type=positive_float, default=5e-5)
+    train.add_argument("--max-length", type=positive_int, help="default: nli 64, cohcon 256 (CLV)")
+    train.add_argument("--seed", type=non_negative_int, default=13)
     train.add_argument("--quiet", "-q", action="store_true")
     train.set_defaults(func=run_train)
     ev = sub.add_parser("eval", help="held-out accuracy and confusion matrix of a scorer")
@@ -55,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             "so nothing of ConvAI2 valid, the usual evaluation split, is trained on)")
     pairs.add_argument("--exclude", action="append",
                        help="held-out DNLI-style pair file whose utterances are left out (default: the RCDG nli-valid.txt)")
-    pairs.add_argument("--seed", type=int, default=13)
+    pairs.add_argument("--seed", type=non_negative_int, default=13)
     pairs.add_argument("--out", required=True, help="output file, RCDG format 'utterance</s>persona</s>label'")
     pairs.set_defaults(func=run_pairs)
 
@@ -130,12 +131,13 @@ def run_pairs(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..scorers.dnli_rebuild import rebuild_pairs, write_pairs
     from ..scorers.nli import read_dnli_pairs
-    from ..report import atomic_writer
+    from ..outputs import atomic_writer, check_outputs
 
     triples = args.triples or _default_files("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
     excluded = args.exclude or _default_files("consistency", "dnli_style_pairs", "nli-valid.txt")
     if not triples:
         raise ConfigError("no triple-annotated dialogues: pass --triples FILE")
+    check_outputs([args.out], [*triples, *excluded])
     examples = rebuild_pairs(triples, exclude=[e.hypothesis for f in excluded for e in read_dnli_pairs(f)], seed=args.seed)
     with atomic_writer(args.out) as handle:
         write_pairs(examples, handle)

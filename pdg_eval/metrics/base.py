@@ -8,13 +8,14 @@ significance tests and bootstrap intervals are exact, including for corpus-level
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from .. import __version__
 from ..errors import ConfigError
 from ..records import Record
-from ..tokenize import Tokenizer, get_tokenizer
+from ..tokenize import Tokenizer, get_tokenizer, with_parlai_normalization
+from ..values import read_int
 
 Stats = Any  # JSON-serialisable per-item statistics (numbers or lists of numbers)
 
@@ -46,15 +47,65 @@ class Signature:
                 "version": self.version, "string": str(self)}
 
 
+#: Text handling of a variant without a tokenizer (``VariantInfo.text_units``), as errors explain it.
+TEXT_UNITS = {"none": "it reads no text", "model": "its model tokenizes the text",
+              "raw-chars": "it compares raw characters, as published"}
+
+
 @dataclass(frozen=True)
 class VariantInfo:
-    """What a variant is, which tokenizer it uses by default, and where the convention comes from."""
+    """What a variant is, which tokenizer it uses by default, the options it takes, and where it comes from."""
 
     description: str
     tokenizer: str | None = "whitespace"  # None: the variant fixes its own text handling, named by text_units
     source: str = ""
     bug_compatible: bool = False
     text_units: str = "none"
+    #: the options this variant takes, with their defaults as text (None: unset, i.e. required or set in ``setup``)
+    options: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def splits_text(self) -> bool:
+        """Whether the variant splits text into units itself (False: it reads no text, or a model tokenizes it)."""
+        return self.tokenizer is not None or self.text_units not in ("none", "model")
+
+
+@dataclass(frozen=True)
+class OptionType:
+    """How a metric option's text is read: ``read`` returns the value or raises ValueError; ``accepts`` is shown
+    in errors."""
+
+    accepts: str
+    read: Callable[[str], Any]
+
+
+def choice_option(*values: str) -> OptionType:
+    """One of ``values``."""
+    def read(text: str) -> str:
+        if text not in values:
+            raise ValueError(f"expected {' or '.join(values)}, got {text!r}")
+        return text
+
+    return OptionType("|".join(values), read)
+
+
+def int_option(low: int, high: int | None = None) -> OptionType:
+    """An integer in ``[low, high]``."""
+    return OptionType(f"{low}..{high}" if high is not None else f"INT>={low}", lambda text: read_int(text, low, high))
+
+
+def int_list_option(low: int, high: int) -> OptionType:
+    """Comma-separated integers in ``[low, high]`` (e.g. ``grams=2,3,4``), kept as a tuple."""
+    return OptionType(f"{low}..{high},...", lambda text: tuple(read_int(t, low, high) for t in text.split(",")))
+
+
+def text_option(accepts: str) -> OptionType:
+    """Any non-empty text (a file, a model name, a device)."""
+    return OptionType(accepts, str)
+
+
+#: How model-based metrics read their runtime options (``Metric.runtime_options``).
+RUNTIME_OPTION_TYPES = {"batch_size": int_option(1), "device": text_option("auto|cpu|cuda[:N]")}
 
 
 class Metric(ABC):
@@ -70,8 +121,11 @@ class Metric(ABC):
     display_factor: ClassVar[float] = 100.0
     #: True when the reference library itself reports x100 (sacreBLEU, multi-bleu.perl).
     native_x100: ClassVar[bool] = False
-    #: Allowed options and their defaults; values arrive as strings from the CLI.
-    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: How each option is read; which variants take it, and its default, is in ``VariantInfo.options``.
+    option_types: ClassVar[dict[str, OptionType]] = {}
+    #: Options every variant takes that change how the metric runs, not its number (batch size, device), with
+    #: their defaults; left out of ``spec`` and the signature.
+    runtime_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, variant: str | None = None, tokenizer: str | None = None, **options: Any):
         self.variant = variant or self.default_variant
@@ -79,23 +133,69 @@ class Metric(ABC):
             raise ConfigError(f"unknown variant {self.variant!r} of {self.name}; "
                               f"choose from {', '.join(self.variants)}")
         info = self.variants[self.variant]
-        unknown = set(options) - set(self.option_defaults)
-        if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))} for {self.name}; "
-                              f"known: {', '.join(self.option_defaults) or 'none'}")
-        self.options = {**self.option_defaults, **{k: v for k, v in options.items() if v is not None}}
-        if info.tokenizer is None:
-            if tokenizer:
-                raise ConfigError(f"{self.name}:{self.variant} fixes its own tokenization; drop tok={tokenizer}")
-            self.tokenizer: Tokenizer | None = None
-        else:
-            self.tokenizer = get_tokenizer(tokenizer or info.tokenizer)
+        self.options = self._read_options(info, {k: v for k, v in options.items() if v is not None})
+        self.tokenizer: Tokenizer | None = self._variant_tokenizer(info, tokenizer)
         self.preset: str | None = None
         self.setup()
 
+    # -- options and tokenizer ------------------------------------------------------------------
+    def allowed_options(self) -> str:
+        """This variant's options as ``key=ACCEPTS``, for error messages."""
+        info = self.variants[self.variant]
+        parts = [f"{k}={self.option_types[k].accepts}" for k in (*info.options, *self.runtime_options)]
+        if info.tokenizer is not None:
+            parts.append("tok=TOKENIZER")
+        return ", ".join(parts) or "none"
+
+    def option_error(self, problem: str) -> ConfigError:
+        """A ConfigError naming the metric, the variant and the options it takes."""
+        return ConfigError(f"{self.label}: {problem} (options of {self.label}: {self.allowed_options()})")
+
+    def _read_options(self, info: VariantInfo, given: dict[str, Any]) -> dict[str, Any]:
+        """The variant's options, given or default, read by their ``option_types``; any other option is an error."""
+        defaults = {**info.options, **self.runtime_options}
+        for key in given:
+            if key not in defaults:
+                raise self.option_error(f"option {key}= does not apply to this variant")
+        values = {}
+        for key, default in defaults.items():
+            text = _fmt(given[key]) if key in given else default
+            values[key] = None if text is None else self._read_option(key, text)
+        return values
+
+    def _read_option(self, key: str, text: str) -> Any:
+        if not text.strip():
+            raise self.option_error(f"option {key}= needs a value")
+        try:
+            return self.option_types[key].read(text)
+        except ValueError as exc:
+            raise self.option_error(f"{key}=: {exc}") from None
+
+    def _variant_tokenizer(self, info: VariantInfo, requested: str | None) -> Tokenizer | None:
+        """The variant's tokenizer, or ``requested`` (ParlAI variants keep ``normalize_answer`` before it)."""
+        if requested is None:
+            return None if info.tokenizer is None else get_tokenizer(info.tokenizer)
+        if info.tokenizer is None:
+            raise self.option_error(f"takes no tokenizer, got {requested!r} (tok= or --tokenizer): "
+                                    f"{TEXT_UNITS[info.text_units]}")
+        if not requested.strip():
+            raise self.option_error("option tok= needs a value")
+        if info.tokenizer == "parlai":  # normalize_answer is part of ParlAI's metrics; an override replaces the split
+            requested = with_parlai_normalization(requested)
+        try:
+            return get_tokenizer(requested)
+        except ConfigError as exc:
+            raise self.option_error(f"tok=: {exc}") from None
+
+    @property
+    def segments_cjk(self) -> bool:
+        """Whether the text units this metric compares separate Chinese words or characters (True when it splits no
+        text: raw characters, a model's tokenizer, no text)."""
+        return self.tokenizer is None or self.tokenizer.segments_cjk
+
     # -- subclass hooks -------------------------------------------------------------------------
     def setup(self) -> None:
-        """Validate/convert options after construction."""
+        """After the options are read: checks across options, and loading (files, models)."""
 
     @property
     @abstractmethod
@@ -118,8 +218,23 @@ class Metric(ABC):
         """Per-item scores for sentence-level metrics (None for corpus-level ones)."""
         return None
 
+    def spec_options(self) -> dict[str, Any]:
+        """The set options of this variant (runtime options left out): what ``spec`` names."""
+        return {k: self.options[k] for k in sorted(self.variants[self.variant].options) if self.options[k] is not None}
+
     def signature_options(self) -> dict[str, Any]:
-        return dict(self.options)
+        """Signature entries besides tokenizer and scale: the spec's options (and fixed properties of the variant)."""
+        return self.spec_options()
+
+    def scored_against(self) -> tuple[str, ...]:
+        """Record fields besides the response that this metric's value depends on (their per-item fingerprints
+        must agree before two systems' items are paired): ``references``, ``persona``, ``context``, ``candidates``."""
+        return ("references",)
+
+    def needs_content(self) -> tuple[str, ...]:
+        """List fields that must be non-empty for the value to mean anything (e.g. ``persona`` for persona
+        metrics): no record having one skips the metric; records lacking it are counted in a warning."""
+        return ()
 
     # -- vectorised resampling (pdg_eval.resampling) ----------------------------------------------
     def linear_matrix(self, stats: Sequence[Stats]):
@@ -166,9 +281,9 @@ class Metric(ABC):
 
     @property
     def spec(self) -> str:
-        """A spec string that rebuilds this exact metric with :func:`build_metric`."""
-        parts = [f"{self.name}:{self.variant}"]
-        parts += [f"{k}={_fmt(v)}" for k, v in sorted(self.options.items()) if v is not None]
+        """A spec string that rebuilds this metric with :func:`build_metric`: the options that change its number."""
+        parts = [self.label]
+        parts += [f"{k}={_fmt(v)}" for k, v in self.spec_options().items()]
         if self.tokenizer is not None:
             parts.append(f"tok={self.tokenizer.name}")
         return ",".join(parts)
@@ -267,5 +382,6 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-__all__ = ["Metric", "Signature", "VariantInfo", "METRICS", "register_metric", "build_metric", "create_metric",
-           "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]
+__all__ = ["Metric", "Signature", "VariantInfo", "OptionType", "choice_option", "int_option", "int_list_option",
+           "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS", "METRICS", "register_metric", "build_metric",
+           "create_metric", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import Metric, VariantInfo, choice_option, mean, register_metric
 from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
 
 #: DHAP/MSP/MORPHEUS weights; W3 sums to 0.99 and is copied exactly (zhengyima/DHAP@5ec160f:evaluate.py:374-381).
@@ -22,12 +22,15 @@ PARLAI_WEIGHTS = {k: tuple([1 / k] * k) for k in range(1, 5)}
 class Bleu(Metric):
     name = "bleu"
     default_variant = "nltk_sentence_avg"
-    option_defaults = {"smooth": "none"}
+    #: NLTK's SmoothingFunction: none (method0) or method1 (epsilon 0.1); only the NLTK variants take it
+    option_types = {"smooth": choice_option("none", "method1")}
     variants = {
         "nltk_sentence_avg": VariantInfo(
             "mean over items of NLTK sentence_bleu([refs], hyp), weights 1 / .5,.5 / .33x3 / .25x4, no smoothing",
-            source="DHAP evaluate.py:374-381; MSP evaluate.py:420-427; MORPHEUS Metrics.py:248-261"),
-        "nltk_corpus": VariantInfo("NLTK corpus_bleu with the same weights", source="nltk.translate.bleu_score"),
+            source="DHAP evaluate.py:374-381; MSP evaluate.py:420-427; MORPHEUS Metrics.py:248-261",
+            options={"smooth": "none"}),
+        "nltk_corpus": VariantInfo("NLTK corpus_bleu with the same weights", source="nltk.translate.bleu_score",
+                                   options={"smooth": "none"}),
         "sacrebleu": VariantInfo("sacreBLEU corpus BLEU (13a, exp smoothing); bleu-n = max_ngram_order n",
                                  tokenizer="13a", source="sacrebleu 2.x BLEU().corpus_score"),
         "paa_precision": VariantInfo("sacreBLEU corpus n-gram precisions p1, p2 (x100) that PAA calls BLEU-1/2",
@@ -41,7 +44,7 @@ class Bleu(Metric):
                               tokenizer="parlai", source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:590-616"),
         "clv_released": VariantInfo("CLV's call sentence_bleu(ref_words, hyp): every reference word becomes a "
                                     "character-level reference", source="Toyhom/CLV@a4c7bfe:Metrics.py:155-161",
-                                    bug_compatible=True),
+                                    bug_compatible=True, options={"smooth": "none"}),
         "idl_released": VariantInfo("IDL's call sentence_bleu([pred_str], gold_str, (1,0,0,0)) on raw strings: "
                                     "character BLEU-1 with roles swapped", tokenizer=None, text_units="raw-chars",
                                     source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:37-39",
@@ -49,10 +52,6 @@ class Bleu(Metric):
     }
 
     def setup(self) -> None:
-        if self.options["smooth"] not in ("none", "method1"):
-            from ..errors import ConfigError
-
-            raise ConfigError("bleu smooth= must be 'none' or 'method1'")
         if self.variant in ("sacrebleu", "paa_precision", "multibleu"):
             self.display_factor, self.native_x100 = 1.0, True  # the reference tools already report x100
 

@@ -15,27 +15,37 @@ from ..errors import ConfigError
 from ..models.cache import cached_predictions
 from ..models.runtime import argmax
 from ..records import Record
-from .base import Metric, VariantInfo, register_metric
+from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, int_option, register_metric, text_option
 from .consistency import triple_scores
 
 _NO_MODEL = ("cohcon needs a triple classifier: cohcon,model=DIR or --cohcon-model DIR "
              "(build one with `pdg-eval scorers train cohcon --out DIR`)")
+#: the triple classifier (required) and its input length in tokens (CLV: 256)
+_CLASSIFIER = {"model": None, "max_length": "256"}
 
 
 @register_metric
 class CohConScore(Metric):
     name = "cohcon"
     default_variant = "released"
-    option_defaults = {"model": None, "batch_size": 64, "device": "auto", "max_length": 256}
+    option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("DIR"), "max_length": int_option(1)}
+    runtime_options = {"batch_size": "64", "device": "auto"}
     variants = {
         "released": VariantInfo("Con = (#1 + #2)/N, Coh-Con = #2/N over argmax labels, as the released scorers count",
                                 tokenizer=None, text_units="model", source="Toyhom/CLV@a4c7bfe:Metrics.py:131-142; "
-                                "Toyhom/MORPHEUS@8bf1bd9:Metrics.py:222-236"),
+                                "Toyhom/MORPHEUS@8bf1bd9:Metrics.py:222-236", options=_CLASSIFIER),
         "training": VariantInfo("Con = (#0 + #2)/N, Coh-Con = #0/N: what CLV's training labels mean "
                                 "(0 gold, 1 other speaker, 2 same persona, other turn)", tokenizer=None,
-                                text_units="model", source="Toyhom/CLV@8399b56:Consis_Model.py:48-71"),
+                                text_units="model", source="Toyhom/CLV@8399b56:Consis_Model.py:48-71",
+                                options=_CLASSIFIER),
     }
     keys = ["con", "coh-con"]
+
+    def scored_against(self) -> tuple[str, ...]:
+        return ("persona", "context")
+
+    def needs_content(self) -> tuple[str, ...]:
+        return ("persona",)
 
     def setup(self) -> None:
         from ..models.cache import ScoreCache, default_cache_path
@@ -43,8 +53,8 @@ class CohConScore(Metric):
 
         if not self.options["model"]:
             raise ConfigError(_NO_MODEL)
-        self.model = load_triple_classifier(str(self.options["model"]), str(self.options["device"]),
-                                            int(self.options["max_length"]), int(self.options["batch_size"]))
+        self.model = load_triple_classifier(self.options["model"], self.options["device"], self.options["max_length"],
+                                            self.options["batch_size"])
         self.cache = ScoreCache(default_cache_path())
 
     def signature_options(self) -> dict:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import Metric, VariantInfo, int_option, mean, register_metric
+
+#: every variant reports dist-1 .. dist-n
+_UP_TO_N = {"n": "2"}
 
 
 def _ngrams(tokens: Sequence, n: int) -> list[tuple]:
@@ -26,35 +28,35 @@ def _ratio_or_zero(unique: int, total: int) -> float:
 class Distinct(Metric):
     name = "distinct"
     default_variant = "corpus"
-    option_defaults = {"n": 2}
+    option_types = {"n": int_option(1, 6)}
     variants = {
         "corpus": VariantInfo("C1 Li et al. 2016: unique / all n-grams over all responses (n-grams within responses)",
-                              source="Toyhom/CLV@a4c7bfe:Metrics.py:114-123; Toyhom/MORPHEUS@8bf1bd9:Metrics.py:113-122"),
+                              source="Toyhom/CLV@a4c7bfe:Metrics.py:114-123; Toyhom/MORPHEUS@8bf1bd9:Metrics.py:113-122",
+                              options=_UP_TO_N),
         "paa": VariantInfo("C2 PAA/PAL eval_distinct_avg: punctuation padded, unique n-grams / TOTAL TOKENS",
-                           tokenizer="punct",
+                           tokenizer="punct", options=_UP_TO_N,
                            source="hqsiswiliam/persona-adaptive-attention@2539c5c:evaluation/evaluation_helper.py:40-57"),
         "concat": VariantInfo("C3 DHAP/MSP: responses concatenated (n-grams cross boundaries), unique / total tokens",
-                              source="zhengyima/DHAP@5ec160f:evaluate.py:41-53"),
+                              source="zhengyima/DHAP@5ec160f:evaluate.py:41-53", options=_UP_TO_N),
         "per_response": VariantInfo("C4 IDL: unique / all n-grams per response (0 if none), mean over responses",
-                                    tokenizer="treebank",
+                                    tokenizer="treebank", options=_UP_TO_N,
                                     source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:20-28"),
         "parlai_inter": VariantInfo("C5 ParlAI interdistinct: corpus types / tokens on normalize_answer tokens",
-                                    tokenizer="parlai", source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"),
+                                    tokenizer="parlai", options=_UP_TO_N,
+                                    source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"),
         "parlai_intra": VariantInfo("C5 ParlAI intradistinct: per-response types / tokens, mean",
-                                    tokenizer="parlai", source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"),
+                                    tokenizer="parlai", options=_UP_TO_N,
+                                    source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"),
         "clv_s": VariantInfo("C6 CLV s-distinct: per sample over its sampled candidates ('samples'), mean",
-                             source="Toyhom/CLV@a4c7bfe:Metrics.py:94-112"),
+                             source="Toyhom/CLV@a4c7bfe:Metrics.py:94-112", options=_UP_TO_N),
     }
 
     def setup(self) -> None:
-        try:
-            self.options["n"] = int(self.options["n"])
-        except ValueError:
-            raise ConfigError("distinct n= must be an integer") from None
-        if not 1 <= self.options["n"] <= 6:
-            raise ConfigError("distinct n= must be between 1 and 6")
         if self.variant == "clv_s":
             self.requires = ("samples",)
+
+    def scored_against(self) -> tuple[str, ...]:
+        return ()  # the responses alone
 
     @property
     def keys(self) -> list[str]:

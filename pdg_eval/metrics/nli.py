@@ -13,12 +13,14 @@ from ..errors import ConfigError
 from ..models.cache import cached_predictions
 from ..models.runtime import argmax
 from ..records import Record
-from .base import Metric, VariantInfo, register_metric
+from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, choice_option, int_option, register_metric, text_option
 from .consistency import c_score, canonical_label_map
 
 _NO_MODEL = ("c-score needs an NLI model: c-score,model=PATH_OR_HUB_ID (a 3-way contradiction/neutral/entailment "
              "sequence classifier; e.g. a local folder, or a hub id such as a DNLI-tuned RoBERTa when online)")
 _LABEL_IDS = {"contradiction": 0, "neutral": 1, "entailment": 2}
+#: the pair classifier (required), its label order (unset: read from the model) and input length in tokens
+_CLASSIFIER = {"model": None, "label_map": None, "max_length": "128"}
 
 
 def parse_label_map(text: str) -> dict[int, int]:
@@ -39,19 +41,25 @@ class CScore(Metric):
     name = "c-score"
     default_variant = "paml_sum"
     display_factor = 1.0
-    option_defaults = {"model": None, "premise": None, "label_map": None, "batch_size": 64, "device": "auto",
-                       "max_length": 128}
+    option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("PATH_OR_HUB_ID"),
+                    "label_map": text_option("ID:LABEL,..."), "max_length": int_option(1),
+                    "premise": choice_option("persona", "response")}
+    runtime_options = {"batch_size": "64", "device": "auto"}
     variants = {
         "paml_sum": VariantInfo("per response the sum over persona sentences of +1/0/-1, mean (PAML; premise = response)",
-                                tokenizer=None, text_units="model", source="HLTCHKUST/PAML@35b3a3e:utils/load_bert.py:360-366"),
+                                tokenizer=None, text_units="model", source="HLTCHKUST/PAML@35b3a3e:utils/load_bert.py:360-366",
+                                options={**_CLASSIFIER, "premise": "response"}),
         "chanliang": VariantInfo("sum over all pairs of (label-1) / number of responses (premise = persona)",
                                  tokenizer=None, text_units="model",
-                                 source="ChanLiang/PersonaClassifier@bf0e819:cal_consistency_score.py:16-100"),
+                                 source="ChanLiang/PersonaClassifier@bf0e819:cal_consistency_score.py:16-100",
+                                 options={**_CLASSIFIER, "premise": "persona"}),
         "pal_max": VariantInfo("per response the max over persona sentences of (label-1), mean (premise = persona)",
-                               tokenizer=None, text_units="model", source="kylokano/PAL@cc8b8b5:decode_lora.py:290-373"),
+                               tokenizer=None, text_units="model", source="kylokano/PAL@cc8b8b5:decode_lora.py:290-373",
+                               options={**_CLASSIFIER, "premise": "persona"}),
         "idl_pairwise": VariantInfo("share of pairs not contradicted (Con) and entailed (Coh-Con) (premise = persona)",
                                     tokenizer=None, text_units="model",
-                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:124-185"),
+                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:124-185",
+                                    options={**_CLASSIFIER, "premise": "persona"}),
     }
 
     def setup(self) -> None:
@@ -60,14 +68,10 @@ class CScore(Metric):
 
         if not self.options["model"]:
             raise ConfigError(_NO_MODEL)
-        premise = self.options["premise"] or ("response" if self.variant == "paml_sum" else "persona")
-        if premise not in ("persona", "response"):
-            raise ConfigError("c-score premise= must be 'persona' or 'response'")
-        self.options["premise"] = premise
         if self.variant == "idl_pairwise":
             self.display_factor = 100.0
-        self.model = load_pair_classifier(str(self.options["model"]), str(self.options["device"]),
-                                          int(self.options["max_length"]), int(self.options["batch_size"]))
+        self.model = load_pair_classifier(self.options["model"], self.options["device"], self.options["max_length"],
+                                          self.options["batch_size"])
         self.label_map = (parse_label_map(self.options["label_map"]) if self.options["label_map"]
                           else canonical_label_map(self.model.id2label))
         self.cache = ScoreCache(default_cache_path())
@@ -77,6 +81,12 @@ class CScore(Metric):
         return {"model": self.options["model"], "sha256": self.model.weights_sha256[:12],
                 "premise": self.options["premise"], "max_length": self.options["max_length"],
                 "labels": ",".join(f"{i}:{labels[c]}" for i, c in sorted(self.label_map.items()))}
+
+    def scored_against(self) -> tuple[str, ...]:
+        return ("persona",)
+
+    def needs_content(self) -> tuple[str, ...]:
+        return ("persona",)
 
     @property
     def keys(self) -> list[str]:

@@ -15,10 +15,14 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..records import Record
-from ..tokenize import normalize_answer
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import Metric, VariantInfo, choice_option, mean, register_metric, text_option
 
 HISTORY_SOURCES = ("persona", "last_turn", "last_bot_turn", "bot_turns", "context")
+
+
+def history_fields(source: str) -> tuple[str, ...]:
+    """The record field a ``history_source`` reads."""
+    return ("persona",) if source == "persona" else ("context",)
 
 
 def history_texts(record: Record, source: str) -> list[str]:
@@ -45,13 +49,11 @@ def set_f1(history_tokens: set, response_tokens: set) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def parlai_f1(guess: str, answers: Sequence[str]) -> float:
+def parlai_f1(g_tokens: Sequence[str], answers: Sequence[Sequence[str]]) -> float:
     """ParlAI ``F1Metric`` (facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567): multiset
-    overlap of ``normalize_answer`` tokens, maximum over answers."""
-    g_tokens = normalize_answer(guess).split()
+    overlap of the guess's tokens with each answer's (ParlAI: ``normalize_answer(text).split()``), maximum."""
     best = 0.0
-    for answer in answers:
-        a_tokens = normalize_answer(answer).split()
+    for a_tokens in answers:
         common = Counter(g_tokens) & Counter(a_tokens)
         num_same = sum(common.values())
         if num_same == 0:
@@ -92,13 +94,14 @@ def load_idf(path: str) -> dict[str, float]:
 class F1(Metric):
     name = "f1"
     default_variant = "parlai"
-    variants = {"parlai": VariantInfo("ParlAI F1: normalize_answer, multiset overlap, max over references, mean",
-                                      tokenizer=None, text_units="parlai",
+    variants = {"parlai": VariantInfo("ParlAI F1: normalize_answer, multiset overlap, max over references, mean; "
+                                      "tok=NAME splits the normalised text with NAME (e.g. jieba for Chinese)",
+                                      tokenizer="parlai",
                                       source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567")}
     keys = ["f1"]
 
     def item_stats(self, record: Record) -> float:
-        return parlai_f1(record.response, record.references)
+        return parlai_f1(self.tok(record.response), [self.tok(r) for r in record.references])
 
     def item_values(self, stats: float) -> dict[str, float]:
         return {"f1": stats}
@@ -111,21 +114,26 @@ class F1(Metric):
 class PersonaF1(Metric):
     name = "p-f1"
     default_variant = "msp"
-    option_defaults = {"history_source": None, "stopwords": None}
+    #: history_source: what the response is compared with; stopwords: a word list (one a line) left out
+    option_types = {"history_source": choice_option(*HISTORY_SOURCES), "stopwords": text_option("FILE")}
     variants = {
         "msp": VariantInfo("set F1 between response words and the union of history words, minus stopwords",
-                           source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:67-92"),
+                           source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:67-92",
+                           options={"history_source": "persona", "stopwords": None}),
         "idl": VariantInfo("the same set F1 on word_tokenize tokens, no stopwords, history = last bot turn",
-                           tokenizer="treebank", source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:78-93"),
+                           tokenizer="treebank", source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:78-93",
+                           options={"history_source": "last_bot_turn"}),
     }
     keys = ["p-f1"]
 
+    def scored_against(self) -> tuple[str, ...]:
+        return history_fields(self.options["history_source"])
+
+    def needs_content(self) -> tuple[str, ...]:
+        return history_fields(self.options["history_source"])
+
     def setup(self) -> None:
-        history = self.options["history_source"] or ("persona" if self.variant == "msp" else "last_bot_turn")
-        if history not in HISTORY_SOURCES:
-            raise ConfigError(f"p-f1 history_source= must be one of {', '.join(HISTORY_SOURCES)}")
-        self.options["history_source"] = history
-        path = self.options["stopwords"]
+        path = self.options.get("stopwords")
         self._stopwords = load_word_list(path) if path else frozenset()
         if path:
             from ..tokenize import file_sha256
@@ -158,24 +166,33 @@ class PersonaCover(Metric):
     name = "p-cover"
     default_variant = "dhap"
     display_factor = 1.0
-    option_defaults = {"history_source": "persona", "idf": None}
+    #: history_source: what the response is compared with; idf: a global idf table (JSON or word<TAB>idf)
+    option_types = {"history_source": choice_option(*HISTORY_SOURCES), "idf": text_option("FILE")}
     variants = {
         "dhap": VariantInfo("max over history items of the summed local idf ln(N/df) of response words found there",
-                            source="zhengyima/DHAP@5ec160f:evaluate.py:256-302"),
+                            source="zhengyima/DHAP@5ec160f:evaluate.py:256-302", options={"history_source": "persona"}),
         "msp": VariantInfo("the same with a global idf table (idf=FILE), divided by the response length",
-                           source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:53-65,346-359"),
+                           source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:53-65,346-359",
+                           options={"history_source": "persona", "idf": None}),
         "morpheus": VariantInfo("'P-Co': idf 1/(1+ln(1+count)) of persona tokens over all test personas; per persona "
                                 "sentence the mean idf of its tokens found in the response; max; mean",
-                                source="Toyhom/MORPHEUS@18c86fc:Matrics.py get_pc"),
+                                source="Toyhom/MORPHEUS@18c86fc:Matrics.py get_pc",
+                                options={"history_source": "persona"}),
         "idl_released": VariantInfo("IDL's released function: its idf is ln(1/1) = 0 for every word, so always 0",
                                     tokenizer=None, bug_compatible=True,
                                     source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:52-76"),
     }
     keys = ["p-cover"]
 
+    def scored_against(self) -> tuple[str, ...]:
+        return history_fields(self.options["history_source"])
+
+    def needs_content(self) -> tuple[str, ...]:
+        return history_fields(self.options["history_source"])
+
     def setup(self) -> None:
-        if self.options["history_source"] not in HISTORY_SOURCES:
-            raise ConfigError(f"p-cover history_source= must be one of {', '.join(HISTORY_SOURCES)}")
+        if self.variant == "idl_released":  # IDL's function reads the persona; its value is 0 whatever it reads
+            self.options["history_source"] = "persona"
         self._idf: dict[str, float] = {}
         if self.variant == "msp":
             if not self.options["idf"]:
@@ -186,6 +203,8 @@ class PersonaCover(Metric):
             self.display_factor = 100.0
 
     def signature_options(self) -> dict:
+        if self.variant == "idl_released":
+            return {}
         opts = {"history_source": self.options["history_source"]}
         if self.variant == "msp":
             from ..tokenize import file_sha256

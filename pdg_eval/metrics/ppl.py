@@ -7,9 +7,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, note_scorer, register_metric, scorer_provenance
+from .base import Metric, VariantInfo, int_option, note_scorer, register_metric, scorer_provenance
 
 
 @register_metric
@@ -19,7 +18,8 @@ class Perplexity(Metric):
     higher_is_better = False
     display_factor = 1.0
     requires = ("nll",)
-    option_defaults = {"batch_size": 1}
+    #: batch_size: PAML's evaluation batch, over which each exp(mean NLL) is taken
+    option_types = {"batch_size": int_option(1)}
     variants = {
         "token_micro": VariantInfo("exp(sum of all token NLLs / number of tokens)", tokenizer=None,
                                    source="facebookresearch/ParlAI@a29567f:parlai/core/torch_generator_agent.py:320-322"),
@@ -28,19 +28,16 @@ class Perplexity(Metric):
         "sentence_macro": VariantInfo("exp(mean over sequences of the per-sequence mean NLL)", tokenizer=None,
                                       source="kylokano/PAL@cc8b8b5:decode_lora.py:181-209"),
         "paml_batch": VariantInfo("mean over batches (in file order) of exp(batch-mean NLL)", tokenizer=None,
-                                  source="HLTCHKUST/PAML@35b3a3e:model/transformer.py:345; model/common_layer.py:653"),
+                                  source="HLTCHKUST/PAML@35b3a3e:model/transformer.py:345; model/common_layer.py:653",
+                                  options={"batch_size": "1"}),
     }
     keys = ["ppl"]
 
     def setup(self) -> None:
-        self.options["batch_size"] = int(self.options["batch_size"])
-        if self.options["batch_size"] < 1:
-            raise ConfigError("ppl batch_size= must be >= 1")
         self.scored_by: set[tuple[str, ...]] = set()
 
     def signature_options(self) -> dict:
-        opts = {"batch_size": self.options["batch_size"]} if self.variant == "paml_batch" else {}
-        return {**opts, **scorer_provenance(self.scored_by)}
+        return {**self.spec_options(), **scorer_provenance(self.scored_by)}
 
     def item_stats(self, record: Record) -> list[float]:
         note_scorer(self.scored_by, record, "nll")

@@ -13,9 +13,8 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, mean, note_scorer, register_metric, scorer_provenance
+from .base import Metric, VariantInfo, choice_option, int_option, mean, note_scorer, register_metric, scorer_provenance
 
 
 def gold_positions(record: Record) -> set[int]:
@@ -42,22 +41,24 @@ class Hits(Metric):
     name = "hits@1"
     default_variant = "scores"
     requires = ("candidate_scores",)
-    option_defaults = {"ties": "miss", "seed": 0}
+    option_types = {"ties": choice_option("miss", "stable", "random"), "seed": int_option(0)}
     variants = {"scores": VariantInfo("top-scored candidate is gold; documented tie policy", tokenizer=None,
-                                      source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:1029-1050")}
+                                      source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:1029-1050",
+                                      options={"ties": "miss", "seed": None})}  # seed: 0 for ties=random
     keys = ["hits@1"]
 
+    def scored_against(self) -> tuple[str, ...]:
+        return ("candidates", "references")  # the gold is the candidate equal to a reference, or gold_index
+
     def setup(self) -> None:
-        if self.options["ties"] not in ("miss", "stable", "random"):
-            raise ConfigError("hits@1 ties= must be miss, stable or random")
-        self.options["seed"] = int(self.options["seed"])
+        if self.options["ties"] == "random":
+            self.options["seed"] = 0 if self.options["seed"] is None else self.options["seed"]
+        elif self.options["seed"] is not None:
+            raise self.option_error("seed= applies only to ties=random")
         self.scored_by: set[tuple[str, ...]] = set()
 
     def signature_options(self) -> dict:
-        opts = {"ties": self.options["ties"]}
-        if self.options["ties"] == "random":
-            opts["seed"] = self.options["seed"]
-        return {**opts, **scorer_provenance(self.scored_by)}
+        return {**self.spec_options(), **scorer_provenance(self.scored_by)}
 
     def item_stats(self, record: Record) -> float:
         assert record.candidate_scores is not None

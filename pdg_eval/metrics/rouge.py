@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import Metric, VariantInfo, choice_option, mean, register_metric
 from .lcs import lcs_length, lcs_token_set
 from .ngrams import all_ngram_counts
 
@@ -94,27 +93,22 @@ def coco_rouge_l(candidate: Sequence[str], refs: Sequence[Sequence[str]], beta: 
 class Rouge(Metric):
     name = "rouge"
     default_variant = "pltrdy"
-    option_defaults = {"stat": None, "guards": "none"}
+    #: stat: which of recall, precision, F each value is; guards: CLV's patch for 1-token texts (pltrdy only)
+    option_types = {"stat": choice_option(*_STATS), "guards": choice_option("none", "clv")}
     variants = {
         "pltrdy": VariantInfo("pltrdy rouge 1.0.1 get_scores on ' '.join(tokens); mean of stat (default r)",
-                              source="Toyhom/CLV@a4c7bfe:Metrics.py:172-187; zhengyima/DHAP@5ec160f:evaluate.py:72-80"),
+                              source="Toyhom/CLV@a4c7bfe:Metrics.py:172-187; zhengyima/DHAP@5ec160f:evaluate.py:72-80",
+                              options={"stat": "r", "guards": "none"}),
         "rouge_score": VariantInfo("google rouge-score 0.1.2 RougeScorer(use_stemmer=True); mean of stat (default f);"
                                    " tok=rouge-score-nostem for use_stemmer=False, tok=char|jieba for Chinese",
                                    tokenizer="rouge-score",
-                                   source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:35-44"),
+                                   source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:35-44",
+                                   options={"stat": "f"}),
         "coco": VariantInfo("pycocoevalcap ROUGE-L F_beta (beta=1.2) on ' '-split tokens, mean",
                             source="pycocoevalcap 1.2 rouge/rouge.py"),
         "pal_swapped": VariantInfo("pycocoevalcap ROUGE-L with gts=generated, res=reference, as PAL calls it",
                                    source="kylokano/PAL@cc8b8b5:decode_lora.py", bug_compatible=True),
     }
-
-    def setup(self) -> None:
-        stat = self.options["stat"] or ("f" if self.variant == "rouge_score" else "r")
-        if stat not in _STATS:
-            raise ConfigError("rouge stat= must be r, p or f")
-        self.options["stat"] = stat
-        if self.options["guards"] not in ("none", "clv"):
-            raise ConfigError("rouge guards= must be 'none' or 'clv'")
 
     def signature_options(self) -> dict:
         if self.variant == "pltrdy":

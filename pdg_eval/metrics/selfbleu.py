@@ -19,9 +19,8 @@ import random
 from collections import Counter
 from typing import Sequence
 
-from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, mean, register_metric
+from .base import Metric, VariantInfo, choice_option, int_list_option, int_option, mean, register_metric
 from .bleu import NLTK_PDG_WEIGHTS
 from .ngrams import match_stats, ngram_counts, nltk_bleu
 
@@ -93,30 +92,33 @@ class SelfBleu(Metric):
     name = "self-bleu"
     default_variant = "texygen"
     higher_is_better = False
-    option_defaults = {"grams": "2,3,4", "pairing": "shuffle", "seed": 0}
+    #: grams: the orders n of the self-BLEU-n reported; pairing/seed: how MORPHEUS picks each response's partner
+    option_types = {"grams": int_list_option(1, 5), "pairing": choice_option("shuffle", "cyclic"),
+                    "seed": int_option(0)}
     variants = {
         "texygen": VariantInfo("each response vs ALL others, NLTK sentence_bleu, uniform weights, method1 (exact)",
-                               tokenizer="treebank", source="geek-ai/Texygen@3104e22:utils/metrics/SelfBleu.py:10-87"),
+                               tokenizer="treebank", source="geek-ai/Texygen@3104e22:utils/metrics/SelfBleu.py:10-87",
+                               options={"grams": "2,3,4"}),
         "morpheus": VariantInfo("each response vs one partner (seeded shuffle or cyclic), no smoothing, PDG weights",
-                                source="Toyhom/MORPHEUS@8bf1bd9:Metrics.py:125-150"),
+                                source="Toyhom/MORPHEUS@8bf1bd9:Metrics.py:125-150",
+                                options={"pairing": "shuffle", "seed": None}),  # seed: 0 for a shuffle
     }
 
     def setup(self) -> None:
-        try:
-            self._grams = [int(g) for g in str(self.options["grams"]).split(",")]
-            self.options["seed"] = int(self.options["seed"])
-        except ValueError:
-            raise ConfigError("self-bleu grams= must be integers like 2,3,4 and seed= an integer") from None
-        if any(not 1 <= g <= 5 for g in self._grams):
-            raise ConfigError("self-bleu grams must be between 1 and 5")
-        if self.options["pairing"] not in ("shuffle", "cyclic"):
-            raise ConfigError("self-bleu pairing= must be 'shuffle' or 'cyclic'")
+        if self.variant == "texygen":
+            self._grams = list(self.options["grams"])
+        elif self.options["pairing"] == "shuffle":
+            self.options["seed"] = 0 if self.options["seed"] is None else self.options["seed"]
+        elif self.options["seed"] is not None:
+            raise self.option_error("seed= applies only to pairing=shuffle")
 
     def signature_options(self) -> dict:
         if self.variant == "texygen":
             return {"grams": self.options["grams"], "smooth": "method1", "refs": "all-others"}
-        pairing = self.options["pairing"]
-        return {"pairing": pairing, **({"seed": self.options["seed"]} if pairing == "shuffle" else {}), "smooth": "none"}
+        return {**self.spec_options(), "smooth": "none"}
+
+    def scored_against(self) -> tuple[str, ...]:
+        return ()  # the responses alone
 
     @property
     def keys(self) -> list[str]:

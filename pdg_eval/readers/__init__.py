@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ConfigError, InputError
-from ..records import MAX_RECORD_BYTES, Record, iter_lines, read_jsonl
+from ..inputs import MAX_RECORD_BYTES, iter_lines
+from ..records import Record, read_jsonl
 from .align import AlignmentReport, align_on_reference, match_key
 from .outputs import LmedrRow, line_records, lmedr_records, read_lines, read_lmedr, read_paa
 from .parlai import ConvAI2Turn, convai2_records, read_convai2

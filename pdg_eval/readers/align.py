@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..records import MAX_RECORD_BYTES, Record
+from ..inputs import MAX_RECORD_BYTES
+from ..records import Record
 from .parlai import ConvAI2Turn, read_convai2, turn_record
 
 _DROP_ASCII = str.maketrans("", "", string.whitespace + string.punctuation)
@@ -54,9 +55,11 @@ def align_on_reference(records: Iterable[Record], dataset_path: str | Path, exam
     """Match each record's reference to a ConvAI2 gold response; returns ``(report, aligned records)``.
 
     Equal keys (duplicate golds) are assigned in order: the first unused dataset turn goes to the first
-    output record with that key. Aligned records are in dataset order, with id, persona, context and
-    candidates from the dataset, the response and reference from the output, and ``source``/``line``
-    of the output (``meta["dataset_line"]`` holds the turn's line, ``meta["output_id"]`` the output id).
+    output record with that key. Aligned records are in dataset order, with id, persona, context,
+    candidates and reference from the dataset (so that every system aligned to one dataset is scored
+    against the same gold), the response from the output, and ``source``/``line`` of the output
+    (``meta["dataset_line"]`` holds the turn's line, ``meta["output_id"]`` the output id and
+    ``meta["output_reference"]`` the output's own copy of the gold, e.g. PAA's de-tokenised GT).
     Unmatched records are left out and counted in the report.
     """
     dataset = str(dataset_path)
@@ -81,8 +84,7 @@ def align_on_reference(records: Iterable[Record], dataset_path: str | Path, exam
 
 
 def _aligned(turn: ConvAI2Turn, dataset: str, rec: Record) -> Record:
-    out = turn_record(turn, dataset, response=rec.response, references=list(rec.references),
-                      source=rec.source, line=rec.line)
-    out.meta = {**rec.meta, **out.meta, "output_id": rec.id}
+    out = turn_record(turn, dataset, response=rec.response, source=rec.source, line=rec.line)
+    out.meta = {**rec.meta, **out.meta, "output_id": rec.id, "output_reference": rec.reference}
     out.system, out.language = rec.system, rec.language
     return out

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import ast
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..records import MAX_RECORD_BYTES, Record, iter_lines
+from ..inputs import MAX_RECORD_BYTES, iter_lines
+from ..records import Record
 from .parlai import ConvAI2Turn, pair_exactly, read_convai2, turn_record
 
 PAA_SEPARATOR = "=========="
+_SURROGATE = re.compile("[\ud800-\udfff]")  # Python literals can escape them; no text file can hold one
 LMEDR_HEADER = ["persona", "query", "response"]
 
 
@@ -94,10 +97,14 @@ class LmedrRow:
 def _lmedr_persona(source: str, line: int, text: str) -> list[str]:
     try:
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise InputError(source, line, "persona", "not a Python list literal of strings") from None
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
         raise InputError(source, line, "persona", f"expected a list of strings, got {type(value).__name__}")
+    for k, sentence in enumerate(value):
+        if (surrogate := _SURROGATE.search(sentence)) is not None:
+            raise InputError(source, line, f"persona.{k}", f"escape of U+{ord(surrogate.group()):04X}, a lone "
+                                                           "surrogate (half of a UTF-16 pair), not a character")
     return [s.strip() for s in value]
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
 from ..errors import InputError
-from ..records import MAX_RECORD_BYTES, Record, iter_lines
+from ..inputs import MAX_RECORD_BYTES, iter_lines
+from ..records import Record
 
 YOUR_PERSONA = "your persona: "
 PARTNER_PERSONA = "partner's persona: "
@@ -51,8 +52,11 @@ class ConvAI2Turn:
 
 def _split_number(source: str, number: int, text: str) -> tuple[int, str]:
     head, sep, rest = text.partition(" ")
-    if not sep or not head.isdigit() or int(head) < 1:
-        raise InputError(source, number, None, "expected 'N text' with a positive turn number N at the start of the line")
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() refuses; 9 digits keep int() cheap
+    if not sep or not (head.isascii() and head.isdigit()) or len(head) > 9 or int(head) < 1:
+        hint = " (this looks like JSON: a ConvAI2 dataset is ParlAI text)" if text.startswith(("{", "[")) else ""
+        raise InputError(source, number, None, "expected 'N text' with a positive turn number N (at most 9 digits) at "
+                                               f"the start of the line{hint}")
     return int(head), rest
 
 

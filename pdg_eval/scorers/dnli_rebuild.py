@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 from ..errors import InputError
-from ..records import iter_lines
+from ..inputs import iter_lines
 from .nli import NliExample
 
 Triple = tuple[str, str, str]

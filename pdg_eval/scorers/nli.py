@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ..records import iter_lines
+from ..inputs import iter_lines
 from ..tokenize import file_sha256
 from .training import confusion_report, fine_tune, seed_everything
 
