@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -309,23 +309,23 @@ class Store:
 
     def frame(self, include_checks: bool = True) -> pd.DataFrame:
         """The judgments as the task's long table (:mod:`pdg_eval.annotate.frames`), with the kept ``revision``."""
-        rows = []
-        for r in self.judgment_rows():
-            if r["is_check"] and not include_checks:
-                continue
-            rows += self._long_rows(r, {"created": r["created"], "updated": r["updated"], "revision": r["revision"]})
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(self._table(self.judgment_rows(), ("created", "updated", "revision"), include_checks))
         return empty_frame(self.task) if frame.empty else validate_frame(frame, self.task)
 
     def history_frame(self, include_checks: bool = True) -> pd.DataFrame:
         """Every revision as the task's long table plus ``revision``, ``saved`` and ``kept`` (the stored answer)."""
-        rows = []
-        for r in self.revision_rows():
-            if r["is_check"] and not include_checks:
-                continue
-            rows += self._long_rows(r, {"revision": r["revision"], "saved": r["saved"], "kept": r["kept"]})
-        columns = list(empty_frame(self.task).columns) + ["is_check", "revision", "saved", "kept"]
-        return pd.DataFrame(rows, columns=columns)
+        extra = ("revision", "saved", "kept")
+        columns = list(empty_frame(self.task).columns) + ["is_check", *extra]
+        return pd.DataFrame(self._table(self.revision_rows(), extra, include_checks), columns=columns)
+
+    def _table(self, answers: Iterable[Mapping[str, Any]], extra: Sequence[str], include_checks: bool
+               ) -> list[dict[str, Any]]:
+        """Stored answers (or revisions) as rows of the task's long table, with the ``extra`` fields of each."""
+        rows: list[dict[str, Any]] = []
+        for r in answers:
+            if include_checks or not r["is_check"]:
+                rows += self._long_rows(r, {key: r[key] for key in extra})
+        return rows
 
     def _long_rows(self, r: Mapping[str, Any], extra: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One stored answer as rows of the task's long table."""
