@@ -54,6 +54,7 @@ def main() -> None:
     t_bare = time.perf_counter() - start
 
     metric = build_metric(f"c-score:chanliang,model={args.model},batch_size={args.batch_size}")
+    metric.model  # the weights load on first use: keep that out of the timed run
     start = time.perf_counter()
     first = metric.aggregate(metric.items_stats(records))
     t_pipe = time.perf_counter() - start

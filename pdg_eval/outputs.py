@@ -15,7 +15,7 @@ import contextvars
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import IO, Iterable, Iterator
 
 from .errors import ConfigError
 
@@ -63,11 +63,13 @@ def _file_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | Path, parents: bool = False, mode: int | None = None) -> Iterator[TextIO]:
-    """Write a text file all-or-nothing: a temporary file in the same folder is renamed on success.
+def atomic_writer(path: str | Path, parents: bool = False, mode: int | None = None, binary: bool = False
+                  ) -> Iterator[IO]:
+    """Write a file all-or-nothing: a temporary file in the same folder is renamed on success.
 
     ``parents`` creates a missing folder (for folders the program owns, e.g. ``leaderboards/runs/<board>``); a
     user's output path in a missing folder is an error. ``mode``: the file's permissions (default: the umask's).
+    ``binary``: the handle takes bytes (e.g. a PNG from ``savefig``).
     """
     path = Path(path)
     if parents:
@@ -80,7 +82,7 @@ def atomic_writer(path: str | Path, parents: bool = False, mode: int | None = No
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     pending = _PENDING.get()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as handle:
             yield handle
         os.chmod(tmp, _file_mode() if mode is None else mode)
         if pending is not None:

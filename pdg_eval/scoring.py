@@ -101,14 +101,7 @@ def requested_metrics(preset: str | None, extra: Sequence[str] = (),
     specs: list[MetricSpec] = []
     if preset or not extra:
         name = preset or "pdg"
-        for spec in get_preset(name).metrics:
-            spec, tag = split_model_tag(spec)
-            if tag:
-                model = models.get(tag)
-                specs.append(MetricSpec(f"{spec},model={model}", False, name) if model
-                             else MetricSpec(spec, False, name, unavailable=missing_model_note(MODEL_SLOTS[tag])))
-                continue
-            specs.append(MetricSpec(spec.rstrip("?"), spec.endswith("?"), name))
+        specs += [entry_spec(spec, models, name) for spec in get_preset(name).metrics]
     for spec in extra:
         metric_name = spec.split(",")[0].split(":")[0]
         for slot in MODEL_SLOTS.values():
@@ -116,6 +109,17 @@ def requested_metrics(preset: str | None, extra: Sequence[str] = (),
                 spec = f"{spec},model={models[slot.tag]}"
         specs.append(MetricSpec(spec))
     return specs
+
+
+def entry_spec(entry: str, models: dict[str, str | None], preset: str | None = None) -> MetricSpec:
+    """A preset-style entry: ``?`` → optional; ``@nli`` / ``@cohcon`` → that model filled in, or unavailable (skipped
+    with the option to pass) when ``models`` lacks it."""
+    spec, tag = split_model_tag(entry)
+    if tag:
+        model = models.get(tag)
+        return (MetricSpec(f"{spec},model={model}", False, preset) if model
+                else MetricSpec(spec, False, preset, unavailable=missing_model_note(MODEL_SLOTS[tag])))
+    return MetricSpec(spec.rstrip("?"), spec.endswith("?"), preset)
 
 
 def instantiate(spec: MetricSpec, tokenizer: str | None = None) -> Metric:

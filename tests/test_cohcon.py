@@ -3,7 +3,10 @@ backbone, and the cohcon metric (labels equal a plain forward pass; both label m
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from importlib import resources
 
 import pytest
@@ -13,10 +16,11 @@ from pdg_eval.errors import ConfigError, InputError
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.metrics.consistency import triple_scores
 from pdg_eval.records import read_jsonl
-from pdg_eval.scorers.cohcon import (MARKERS, TripleExample, clv_examples, encode_triples, persona_text,
-                                     read_self_turns, split_dialogues)
+from pdg_eval.models.triple_classifier import MARKERS, TripleExample, encode_triples, persona_text
+from pdg_eval.scorers.cohcon import clv_examples, read_self_turns, split_dialogues
 from tests.conftest import shared_or_skip
 from tests.test_nli_metric import make_tiny_nli
+from tests.test_startup import run_main
 
 EXAMPLE = str(resources.files("pdg_eval").joinpath("examples/persona_chat_example.jsonl"))
 
@@ -131,3 +135,54 @@ def test_cohcon_presets_need_a_model(tiny_cohcon, capsys):
         build_metric("cohcon")
     with pytest.raises(InputError, match="not a pdg-eval triple classifier"):
         build_metric(f"cohcon,model={make_tiny_nli(out.parent / 'plain', seed=0)}")
+
+
+#: build a metric from its spec, print its signature and which model libraries were imported
+SIGN = """
+import sys
+from pdg_eval.metrics.base import build_metric
+print(build_metric(sys.argv[1]).signature())
+print(sorted({"torch", "transformers"} & {name.split(".")[0] for name in sys.modules}))
+"""
+
+
+def test_model_metrics_sign_and_compare_without_loading_the_model(tiny_cohcon, tmp_path, monkeypatch):
+    """A C-score / cohcon metric built from its spec names its model by the weights' sha256 read from the files, and
+    `compare` of stored score JSONs re-aggregates their per-item statistics: neither loads the model nor imports
+    torch or transformers (only scoring does)."""
+    from pdg_eval.models import runtime, triple_classifier
+
+    monkeypatch.setenv("PDG_EVAL_CACHE", str(tmp_path / "cache.sqlite"))
+    cohcon_dir, _ = tiny_cohcon
+    nli_dir = make_tiny_nli(tmp_path / "nli", seed=0)
+    specs = [f"c-score:chanliang,model={nli_dir}", f"cohcon:released,model={cohcon_dir}"]
+    records = list(read_jsonl(EXAMPLE))
+    jsons = []
+    for name, shift in (("a", 0), ("b", 1)):  # b: every response moved to the next item
+        system = tmp_path / f"{name}.jsonl"
+        system.write_text("".join(json.dumps(dataclasses.replace(r, response=records[(i + shift) % len(records)]
+                                                                 .response).to_json()) + "\n"
+                                  for i, r in enumerate(records)), encoding="utf-8")
+        jsons.append(str(tmp_path / f"{name}.json"))
+        assert main(["score", str(system), *(x for spec in specs for x in ("-m", spec)), "--json", jsons[-1],
+                     "-q"]) == 0
+    stored = json.loads((tmp_path / "a.json").read_text())
+    signatures = [m["signature"]["string"] for m in stored["metrics"]]
+    assert [s.split("|")[0] for s in signatures] == ["c-score:chanliang", "cohcon:released"]
+
+    def refuse(*args):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(runtime, "load_pair_classifier", refuse)
+    monkeypatch.setattr(triple_classifier, "load_triple_classifier", refuse)
+    for spec, signature, folder in zip(specs, signatures, (nli_dir, cohcon_dir)):
+        assert str(build_metric(spec).signature()) == signature
+        assert f"sha256:{runtime.weights_sha256(str(folder))[:12]}" in signature
+    assert main(["compare", *jsons, "--resamples", "50", "--ci-resamples", "20", "-f", "json", "-q"]) == 0
+
+    for spec, signature in zip(specs, signatures):
+        shown = subprocess.run([sys.executable, "-c", SIGN, spec], check=True, capture_output=True, text=True,
+                               timeout=120).stdout.splitlines()
+        assert shown == [signature, "[]"]
+    code, modules = run_main(["compare", *jsons, "--resamples", "50", "--ci-resamples", "20", "-q"], tmp_path)
+    assert code == 0 and not modules & {"torch", "transformers"}, sorted(modules & {"torch", "transformers"})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pdg_eval.errors import ConfigError
-from pdg_eval.metrics.consistency import c_score, canonical_label_map, triple_scores
+from pdg_eval.metrics.consistency import c_score, triple_scores
+from pdg_eval.models.nli_labels import canonical_label_map
 
 
 def test_c_score_rows(golden, golden_inputs):

@@ -100,13 +100,14 @@ def test_spec_holds_only_the_options_that_change_the_number(spec, written):
 
 @pytest.fixture()
 def no_models(monkeypatch):
-    """Model loaders replaced by stand-ins with a weights hash and a label order (no model is loaded)."""
-    from pdg_eval.models import runtime
+    """Model folders and loaders replaced by stand-ins with a weights hash and a label order (no model is loaded)."""
+    from pdg_eval.models import runtime, triple_classifier
 
     stand_in = SimpleNamespace(weights_sha256="0123456789abcdef", id2label={0: "contradiction", 1: "neutral",
                                                                            2: "entailment"})
-    for loader in ("load_pair_classifier", "load_triple_classifier", "load_sentence_encoder"):
-        monkeypatch.setattr(runtime, loader, lambda *args: stand_in)
+    for module, loader in ((runtime, "ModelFolder"), (triple_classifier, "triple_classifier_folder"),
+                           (runtime, "load_sentence_encoder")):
+        monkeypatch.setattr(module, loader, lambda *args: stand_in)
 
 
 def every_variant_spec(tmp_path) -> list[str]:

@@ -9,14 +9,19 @@ offered as variants and recorded in the signature (:func:`pdg_eval.metrics.consi
 
 from __future__ import annotations
 
-from typing import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError
 from ..models.cache import cached_predictions
 from ..models.runtime import argmax
+from ..models.triple_classifier import TripleExample
 from ..records import Record
 from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, int_option, register_metric, text_option
 from .consistency import triple_scores
+
+if TYPE_CHECKING:
+    from ..models.triple_classifier import TripleClassifier
 
 _NO_MODEL = ("cohcon needs a triple classifier: cohcon,model=DIR or --cohcon-model DIR "
              "(build one with `pdg-eval scorers train cohcon --out DIR`)")
@@ -48,29 +53,35 @@ class CohConScore(Metric):
         return ("persona",)
 
     def setup(self) -> None:
+        """Finds and checks the classifier's folder; the weights load on first use (:attr:`model`)."""
         from ..models.cache import ScoreCache, default_cache_path
-        from ..models.runtime import load_triple_classifier
+        from ..models.triple_classifier import triple_classifier_folder
 
         if not self.options["model"]:
             raise ConfigError(_NO_MODEL)
-        self.model = load_triple_classifier(self.options["model"], self.options["device"], self.options["max_length"],
-                                            self.options["batch_size"])
+        self.folder = triple_classifier_folder(self.options["model"])
         self.cache = ScoreCache(default_cache_path())
 
+    @cached_property
+    def model(self) -> TripleClassifier:
+        from ..models.triple_classifier import load_triple_classifier
+
+        return load_triple_classifier(self.options["model"], self.options["device"], self.options["max_length"],
+                                      self.options["batch_size"])
+
     def signature_options(self) -> dict:
-        return {"model": self.options["model"], "sha256": self.model.weights_sha256[:12], "context": "last_turn",
+        return {"model": self.options["model"], "sha256": self.folder.weights_sha256[:12], "context": "last_turn",
                 "max_length": self.options["max_length"]}
 
     def item_stats(self, record: Record) -> int:
         return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[int]:
-        from ..scorers.cohcon import TripleExample
-
         triples = [TripleExample(tuple(r.persona), r.context[-1] if r.context else "", r.response) for r in records]
-        probs = cached_predictions(self.cache, self.model.weights_sha256,
+        probs = cached_predictions(self.cache, self.folder.weights_sha256,
                                    f"cohcon|max_length={self.options['max_length']}", triples,
-                                   lambda t: (*t.persona, "\x1f", t.context, t.response), self.model.predict_proba)
+                                   lambda t: (*t.persona, "\x1f", t.context, t.response),
+                                   lambda todo: self.model.predict_proba(todo))
         return [argmax(p) for p in probs]
 
     def item_values(self, stats: int) -> dict[str, float]:

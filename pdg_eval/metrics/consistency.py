@@ -1,7 +1,8 @@
 """Persona-consistency aggregations over classifier labels (spec: metrics.md §6; golden rows F1–F5).
 
 Labels are canonical NLI ids: 0 = contradiction, 1 = neutral, 2 = entailment. A model's own label
-order is mapped onto these by :func:`canonical_label_map` (from its ``id2label``) or given explicitly.
+order is mapped onto these by :func:`pdg_eval.models.nli_labels.canonical_label_map` (from its ``id2label``)
+or given explicitly.
 
 C-score conventions (one label per (response, persona sentence) pair):
 
@@ -23,29 +24,13 @@ CLV/MORPHEUS triple classifier (one 3-way label per (persona, context, response)
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from ..errors import ConfigError
+from ..models.nli_labels import CONTRADICTION, ENTAILMENT
 
-CONTRADICTION, NEUTRAL, ENTAILMENT = 0, 1, 2
 C_SCORE_AGGREGATIONS = ("paml_sum", "chanliang", "pal_max", "idl_pairwise")
 TRIPLE_MAPPINGS = ("released", "training")
-_CANONICAL_NAMES = {"contradiction": CONTRADICTION, "negative": CONTRADICTION, "neutral": NEUTRAL,
-                    "entailment": ENTAILMENT, "positive": ENTAILMENT}
-
-
-def canonical_label_map(id2label: Mapping[int, str]) -> dict[int, int]:
-    """Map a model's label ids to canonical ids from its label names (MNLI/DNLI naming)."""
-    out = {}
-    for idx, name in id2label.items():
-        key = str(name).strip().lower()
-        if key not in _CANONICAL_NAMES:
-            raise ConfigError(f"cannot read NLI label {name!r}; give label_map= explicitly "
-                              "(e.g. 0:contradiction,1:neutral,2:entailment)")
-        out[int(idx)] = _CANONICAL_NAMES[key]
-    if sorted(out.values()) != [0, 1, 2]:
-        raise ConfigError(f"labels {dict(id2label)} do not name contradiction, neutral and entailment once each")
-    return out
 
 
 def c_score(labels: Sequence[Sequence[int]], aggregation: str) -> dict[str, float]:

@@ -7,18 +7,23 @@ with the premise order and label map. Aggregations: see :mod:`pdg_eval.metrics.c
 
 from __future__ import annotations
 
-from typing import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError
 from ..models.cache import cached_predictions
+from ..models.nli_labels import LABELS, canonical_label_map
 from ..models.runtime import argmax
 from ..records import Record
 from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, choice_option, int_option, register_metric, text_option
-from .consistency import c_score, canonical_label_map
+from .consistency import c_score
+
+if TYPE_CHECKING:
+    from ..models.runtime import PairClassifier
 
 _NO_MODEL = ("c-score needs an NLI model: c-score,model=PATH_OR_HUB_ID (a 3-way contradiction/neutral/entailment "
              "sequence classifier; e.g. a local folder, or a hub id such as a DNLI-tuned RoBERTa when online)")
-_LABEL_IDS = {"contradiction": 0, "neutral": 1, "entailment": 2}
+_LABEL_IDS = {name: i for i, name in enumerate(LABELS)}
 #: the pair classifier (required), its label order (unset: read from the model) and input length in tokens
 _CLASSIFIER = {"model": None, "label_map": None, "max_length": "128"}
 
@@ -63,24 +68,30 @@ class CScore(Metric):
     }
 
     def setup(self) -> None:
+        """Finds the model's folder and reads its label names; the weights load on first use (:attr:`model`)."""
         from ..models.cache import ScoreCache, default_cache_path
-        from ..models.runtime import load_pair_classifier
+        from ..models.runtime import ModelFolder
 
         if not self.options["model"]:
             raise ConfigError(_NO_MODEL)
         if self.variant == "idl_pairwise":
             self.display_factor = 100.0
-        self.model = load_pair_classifier(self.options["model"], self.options["device"], self.options["max_length"],
-                                          self.options["batch_size"])
+        self.folder = ModelFolder(self.options["model"])
         self.label_map = (parse_label_map(self.options["label_map"]) if self.options["label_map"]
-                          else canonical_label_map(self.model.id2label))
+                          else canonical_label_map(self.folder.id2label))
         self.cache = ScoreCache(default_cache_path())
 
+    @cached_property
+    def model(self) -> PairClassifier:
+        from ..models.runtime import load_pair_classifier
+
+        return load_pair_classifier(self.options["model"], self.options["device"], self.options["max_length"],
+                                    self.options["batch_size"])
+
     def signature_options(self) -> dict:
-        labels = {0: "contradiction", 1: "neutral", 2: "entailment"}
-        return {"model": self.options["model"], "sha256": self.model.weights_sha256[:12],
+        return {"model": self.options["model"], "sha256": self.folder.weights_sha256[:12],
                 "premise": self.options["premise"], "max_length": self.options["max_length"],
-                "labels": ",".join(f"{i}:{labels[c]}" for i, c in sorted(self.label_map.items()))}
+                "labels": ",".join(f"{i}:{LABELS[c]}" for i, c in sorted(self.label_map.items()))}
 
     def scored_against(self) -> tuple[str, ...]:
         return ("persona",)
@@ -100,8 +111,8 @@ class CScore(Metric):
         for rec in records:
             for sentence in rec.persona:
                 pairs.append((sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence))
-        probs = cached_predictions(self.cache, self.model.weights_sha256, f"nli|max_length={self.options['max_length']}",
-                                   pairs, lambda pair: pair, self.model.predict_proba)
+        probs = cached_predictions(self.cache, self.folder.weights_sha256, f"nli|max_length={self.options['max_length']}",
+                                   pairs, lambda pair: pair, lambda todo: self.model.predict_proba(todo))
         labels = [self.label_map[argmax(p)] for p in probs]
         out, pos = [], 0
         for rec in records:

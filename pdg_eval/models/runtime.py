@@ -9,8 +9,9 @@ batched in order of length (less padding), run under ``torch.inference_mode`` on
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -62,6 +63,29 @@ def weights_sha256(model_dir: str) -> str:
     return digest.hexdigest()
 
 
+class ModelFolder:
+    """A model's local folder and what signatures name it by (weights hash, label names), read from its files
+    without loading the model (no torch, no transformers)."""
+
+    def __init__(self, name_or_path: str):
+        self.name = name_or_path
+        self.path = resolve_model_dir(name_or_path)
+
+    @cached_property
+    def weights_sha256(self) -> str:
+        return weights_sha256(str(self.path))
+
+    @cached_property
+    def id2label(self) -> dict[int, str]:
+        """The classifier's label names from ``config.json`` (transformers' default ``LABEL_i`` when it names none)."""
+        file = self.path / "config.json"
+        if not file.is_file():
+            raise ConfigError(f"no config.json in {self.path}: not a transformers classifier folder")
+        config = json.loads(file.read_text(encoding="utf-8"))
+        labels = config.get("id2label") or {i: f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
+        return {int(k): v for k, v in labels.items()}
+
+
 def argmax(probs: Sequence[float]) -> int:
     """Index of the largest class probability (the first one on ties, as ``torch.argmax``)."""
     return max(range(len(probs)), key=probs.__getitem__)
@@ -81,9 +105,9 @@ class PairClassifier:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # pdg-eval shows its own progress
-        self.model_dir = resolve_model_dir(name_or_path)
-        self.name = name_or_path
-        self.weights_sha256 = weights_sha256(str(self.model_dir))
+        folder = ModelFolder(name_or_path)
+        self.model_dir, self.name, self.weights_sha256 = folder.path, name_or_path, folder.weights_sha256
+        self.id2label = folder.id2label
         self.device = select_device(device)
         self.tokenizer, self.model = self._load()
         self.model.to(self.device).eval()
@@ -95,9 +119,8 @@ class PairClassifier:
     def _load(self):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
-        self.id2label = {int(k): v for k, v in model.config.id2label.items()}
-        return AutoTokenizer.from_pretrained(self.model_dir), model
+        return AutoTokenizer.from_pretrained(self.model_dir), AutoModelForSequenceClassification.from_pretrained(
+            self.model_dir)
 
     def _length(self, item) -> int:
         return len(item[0]) + len(item[1])
@@ -128,39 +151,10 @@ class PairClassifier:
         return out  # type: ignore[return-value]
 
 
-class TripleClassifier(PairClassifier):
-    """CLV's (persona, context, response) classifier as built by ``pdg-eval scorers train cohcon``."""
-
-    def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 256, batch_size: int = 64):
-        super().__init__(name_or_path, device, max_length, batch_size)
-
-    def _load(self):
-        from ..scorers.cohcon import load_segmented_classifier
-
-        tokenizer, model = load_segmented_classifier(self.model_dir)
-        self.id2label = {int(k): v for k, v in model.classifier.config.id2label.items()}
-        return tokenizer, model
-
-    def _length(self, item) -> int:
-        return sum(map(len, item.persona)) + len(item.context) + len(item.response)
-
-    def _logits(self, items: Sequence):
-        from ..scorers.cohcon import encode_triples
-
-        enc = encode_triples(self.tokenizer, items, self.max_length)
-        return self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits
-
-
 @lru_cache(maxsize=4)
 def load_pair_classifier(name_or_path: str, device: str = "auto", max_length: int = 128,
                          batch_size: int = 64) -> PairClassifier:
     return PairClassifier(name_or_path, device, max_length, batch_size)
-
-
-@lru_cache(maxsize=4)
-def load_triple_classifier(name_or_path: str, device: str = "auto", max_length: int = 256,
-                           batch_size: int = 64) -> TripleClassifier:
-    return TripleClassifier(name_or_path, device, max_length, batch_size)
 
 
 def default_sentence_encoder() -> str:

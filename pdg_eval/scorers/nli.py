@@ -11,7 +11,6 @@ sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score s
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import Sequence
 
 from ..errors import InputError
 from ..inputs import iter_lines
+from ..models.nli_labels import LABELS, canonical_label_map
 from ..tokenize import file_sha256
-from .training import confusion_report, fine_tune, seed_everything
+from .training import confusion_report, fine_tune, seed_everything, write_manifest
 
-LABELS = ("contradiction", "neutral", "entailment")
 _DNLI_LABELS = {"negative": 0, "neutral": 1, "positive": 2}
 
 
@@ -62,7 +61,6 @@ def read_dnli_pairs(path: str | Path) -> list[NliExample]:
 
 def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: int = 128) -> dict:
     """Accuracy and confusion matrix (rows = gold, columns = predicted, order contradiction/neutral/entailment)."""
-    from ..metrics.consistency import canonical_label_map
     from ..models.runtime import PairClassifier, argmax
 
     model = PairClassifier(str(model_dir), batch_size=batch_size, max_length=128)
@@ -76,7 +74,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..models.runtime import resolve_model_dir, weights_sha256
+    from ..models.runtime import resolve_model_dir
 
     seed_everything(recipe.seed)
     train = [e for path in recipe.train for e in read_dnli_pairs(path)]
@@ -100,13 +98,8 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     result = evaluate(out, valid)
-    manifest = {
+    return write_manifest(out, {
         "scorer": "pdg-eval NLI (C-score)", "recipe": asdict(recipe),
         "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(read_dnli_pairs(p))} for p in recipe.train],
                  "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid)}},
-        "backbone_sha256": weights_sha256(str(backbone)), "heldout": result,
-        "weights_sha256": weights_sha256(str(out)), "train_seconds": round(time.time() - started, 1),
-        "torch": torch.__version__,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest
+    }, backbone, result, started)

@@ -1,4 +1,4 @@
-"""The fine-tuning loop and held-out report shared by pdg-eval's scorers (NLI, Con/Coh-Con).
+"""The fine-tuning loop, held-out report and manifest shared by pdg-eval's scorers (NLI, Con/Coh-Con).
 
 AdamW without weight decay on biases and LayerNorm weights, linear warm-up then decay, gradient clipping at 1.0,
 one seeded shuffle per epoch: the usual BERT fine-tuning recipe (Devlin et al. 2019; transformers' examples).
@@ -6,8 +6,11 @@ one seeded shuffle per epoch: the usual BERT fine-tuning recipe (Devlin et al. 2
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 NO_DECAY = ("bias", "LayerNorm.weight")
@@ -70,3 +73,18 @@ def confusion_report(gold: Sequence[int], predicted: Sequence[int], labels: Sequ
     correct = sum(confusion[i][i] for i in range(len(labels)))
     return {"n": len(gold), "accuracy": correct / len(gold) if gold else 0.0,
             "confusion_matrix": {"order": list(labels), "rows_gold_cols_predicted": confusion}}
+
+
+def write_manifest(out_dir: str | Path, recipe_fields: dict, backbone: str | Path, heldout: dict,
+                   started: float) -> dict:
+    """``recipe_fields`` followed by the backbone's and the trained weights' sha256, the held-out report, the seconds
+    since ``started`` and the torch version, written to ``out_dir/manifest.json``."""
+    import torch
+
+    from ..models.runtime import weights_sha256
+
+    manifest = {**recipe_fields, "backbone_sha256": weights_sha256(str(backbone)), "heldout": heldout,
+                "weights_sha256": weights_sha256(str(out_dir)), "train_seconds": round(time.time() - started, 1),
+                "torch": torch.__version__}
+    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest

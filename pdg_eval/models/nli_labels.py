@@ -1,0 +1,28 @@
+"""Canonical NLI label ids and a classifier's own label order mapped onto them (MNLI / DNLI naming:
+contradiction|negative, neutral, entailment|positive; Welleck et al. 2019, ``facebookresearch/ParlAI`` DNLI)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..errors import ConfigError
+
+CONTRADICTION, NEUTRAL, ENTAILMENT = 0, 1, 2
+#: label names in canonical id order
+LABELS = ("contradiction", "neutral", "entailment")
+_CANONICAL_NAMES = {"contradiction": CONTRADICTION, "negative": CONTRADICTION, "neutral": NEUTRAL,
+                    "entailment": ENTAILMENT, "positive": ENTAILMENT}
+
+
+def canonical_label_map(id2label: Mapping[int, str]) -> dict[int, int]:
+    """Map a model's label ids to canonical ids from its label names (MNLI/DNLI naming)."""
+    out = {}
+    for idx, name in id2label.items():
+        key = str(name).strip().lower()
+        if key not in _CANONICAL_NAMES:
+            raise ConfigError(f"cannot read NLI label {name!r}; give label_map= explicitly "
+                              "(e.g. 0:contradiction,1:neutral,2:entailment)")
+        out[int(idx)] = _CANONICAL_NAMES[key]
+    if sorted(out.values()) != [0, 1, 2]:
+        raise ConfigError(f"labels {dict(id2label)} do not name contradiction, neutral and entailment once each")
+    return out
