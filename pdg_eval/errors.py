@@ -21,3 +21,8 @@ class InputError(PdgEvalError):
 
 class ConfigError(PdgEvalError):
     """A bad metric, preset or option name given by the user."""
+
+
+class UnsuitableModelError(ConfigError):
+    """A model that cannot run the requested variant (e.g. an NLI scorer trained on the other premise order); a
+    preset entry that fills in the model skips that variant with this reason instead of aborting."""

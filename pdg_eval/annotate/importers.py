@@ -7,6 +7,15 @@ Generated) × 6 qualities × 3 of 4 named annotators. Scales as in the USR paper
 
 The records take the Original Ground Truth reply as the reference, so that system is left out of metric-vs-human
 correlations by default (it would be scored against itself); ``import.json`` says so.
+
+``grade-convai2`` — GRADE's ConvAI2 human scores (Huang et al., EMNLP 2020; ``li3cmz/GRADE@c6cec02:evaluation``): 4
+systems × 150 (two-turn context, hypothesis, reference) in ``eval_data/convai2/<system>/human_{ctx,hyp,ref}.txt``, each
+rated 1–5 by 8 to 11 raters (10 for 545 of the 600) in ``human_score/human_judgement.json`` (or ``human_judgement.json``
+at the top of the folder). GRADE ships no persona: the responder's persona is taken from the ConvAI2 dialogue in which
+the context occurs as two consecutive utterances (``--dataset``, ParlAI both-persona file). A context that occurs in no
+dialogue, or in several, keeps its record without persona; ``import.json`` counts both. An item is a context (shared
+by the systems that answered it); the 3 responses GRADE had judged twice (same context, system and response) get a
+second item, ``<item>.2``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import pandas as pd
 from ..errors import ConfigError, InputError
 from ..outputs import all_or_nothing, atomic_writer, check_outputs
 from ..inputs import decode_json, read_text
+from ..readers.parlai import read_convai2
 from ..records import Record, write_jsonl
 from ..tokenize import file_sha256
 from .frames import TASKS, validate_frame
@@ -157,7 +167,118 @@ def import_usr_personachat(path: str | Path) -> ImportedStudy:
                "metric-vs-human correlations"])
 
 
-IMPORTERS: dict[str, Callable[[str | Path], ImportedStudy]] = {"usr-personachat": import_usr_personachat}
+GRADE_SYSTEMS = ("bert_ranker", "dialogGPT", "transformer_generator", "transformer_ranker")
+GRADE_SCALE = (1, 5)
+GRADE_TURN_SEPARATOR = "|||"
+GRADE_JUDGEMENTS = ("human_judgement.json", "human_score/human_judgement.json")
+
+
+def _grade_lines(path: Path, n: int) -> list[str]:
+    """The ``n`` lines of one of GRADE's line-aligned text files."""
+    if not path.is_file():
+        raise InputError(str(path), None, None, "missing (expected GRADE's eval_data/convai2/<system>/ layout)")
+    lines = read_text(path).splitlines()
+    if len(lines) != n:
+        raise InputError(str(path), None, None, f"expected {n} lines, got {len(lines)}")
+    return lines
+
+
+def convai2_personas(dataset: str | Path) -> dict[tuple[str, str], list[list[str]]]:
+    """Every two consecutive utterances of a ParlAI ConvAI2 both-persona file → the personas of whoever speaks next
+    (one per occurrence)."""
+    found: dict[tuple[str, str], list[list[str]]] = {}
+    for turn in read_convai2(dataset):
+        if len(turn.context) >= 2:  # partner, you: you answer
+            found.setdefault((turn.context[-2], turn.context[-1]), []).append(turn.persona)
+        found.setdefault((turn.context[-1], turn.response), []).append(turn.partner_persona)  # you, partner: partner
+    return found
+
+
+def _grade_ratings(folder: Path) -> tuple[Path, dict[str, list[tuple[int, _Fields]]]]:
+    """GRADE's ConvAI2 judgement items per system, in file order, each with its line."""
+    path = next((folder / name for name in GRADE_JUDGEMENTS if (folder / name).is_file()), folder / GRADE_JUDGEMENTS[0])
+    if not path.is_file():
+        raise InputError(str(path), None, None, "missing (GRADE's human_judgement.json: the raters' scores per item)")
+    by_system: dict[str, list[tuple[int, _Fields]]] = {s: [] for s in GRADE_SYSTEMS}
+    for index, (line, raw) in enumerate(_json_list(path)):
+        entry = _Fields(raw, str(path), line, f"[{index}]")
+        if entry.get("Dataset", str, "a dataset name") == "convai2":
+            system = entry.get("DialogModel", str, "a system name")
+            if system not in by_system:
+                entry.fail("DialogModel", f"expected one of {', '.join(GRADE_SYSTEMS)}, got {system!r}")
+            by_system[system].append((line, entry))
+    return path, by_system
+
+
+def _grade_scores(entry: _Fields) -> list[int]:
+    """The scores of a judgement item (GRADE stores the list as a JSON string; 8 to 11 raters, mostly 10)."""
+    text = entry.get("HumanScores", str, "a JSON list of scores as a string")
+    values = decode_json(text, entry.where, entry.line, f"{entry.at}.HumanScores")
+    scores = _Fields({"HumanScores": values}, entry.where, entry.line, entry.at)
+    listed = scores.get("HumanScores", list, "a non-empty list of scores", nonempty=True)
+    return scores.scores("HumanScores", len(listed), *GRADE_SCALE)
+
+
+def import_grade_convai2(path: str | Path, dataset: str | Path | None = None) -> ImportedStudy:
+    """Read GRADE's ConvAI2 folder into a Likert table (one row per rating) and one record per response, with
+    the persona of the ConvAI2 speaker who answers the context (``dataset``)."""
+    if dataset is None:
+        raise ConfigError("grade-convai2 needs --dataset: the ConvAI2 both-persona file its contexts come from "
+                          "(valid_both_original_no_cands.txt)")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: expected GRADE's evaluation folder (eval_data/, human_judgement.json)")
+    judgement_path, ratings = _grade_ratings(folder)
+    personas = convai2_personas(dataset)
+    items: dict[str, str] = {}  # context -> item id, in order of first appearance
+    repeats: dict[tuple[str, str], int] = {}
+    rows: list[dict[str, Any]] = []
+    records: list[Record] = []
+    for system in GRADE_SYSTEMS:
+        base = folder / "eval_data" / "convai2" / system
+        n = len(ratings[system])
+        contexts, hypotheses, references = (_grade_lines(base / f"human_{kind}.txt", n)
+                                            for kind in ("ctx", "hyp", "ref"))
+        for k, ((line, entry), context, hypothesis) in enumerate(zip(ratings[system], contexts, hypotheses)):
+            for key, text, kind in (("Context", context, "ctx"), ("Response", hypothesis, "hyp")):
+                if entry.get(key, str, "text") != text:
+                    entry.fail(key, f"differs from line {k + 1} of {base / f'human_{kind}.txt'}")
+            reference = references[k]
+            item = items.setdefault(context, f"grade-c2-{len(items):03d}")
+            repeats[item, system] = repeat = repeats.get((item, system), 0) + 1
+            item = item if repeat == 1 else f"{item}.{repeat}"  # GRADE judged a few responses twice
+            for rater, value in enumerate(_grade_scores(entry), 1):
+                rows.append({"item": item, "annotator": f"rater{rater:02d}", "aspect": "score", "system": system,
+                             "value": value, "position": float("nan")})
+            turns = context.split(GRADE_TURN_SEPARATOR)
+            found = personas.get(tuple(turns), []) if len(turns) == 2 else []
+            records.append(Record(id=f"{item}::{system}", response=hypothesis.strip(), references=[reference.strip()],
+                                  persona=list(found[0]) if len(found) == 1 else [], context=turns, system=system,
+                                  language="en", meta={"item": item, "persona_matches": len(found)}))
+    if not records:
+        raise InputError(str(judgement_path), None, None, "no item with Dataset \"convai2\"")
+    frame = validate_frame(pd.DataFrame(rows), "likert")
+    matched = {GRADE_TURN_SEPARATOR.join(r.context): r.meta["persona_matches"] for r in records}
+    counts = {"contexts": len(matched), "matched_once": sum(v == 1 for v in matched.values()),
+              "unmatched": sum(v == 0 for v in matched.values()), "ambiguous": sum(v > 1 for v in matched.values())}
+    return ImportedStudy(
+        name="grade-convai2", task="likert", frame=frame, records=records, aspects=["score"],
+        scales={"score": list(range(GRADE_SCALE[0], GRADE_SCALE[1] + 1))}, levels={"score": "ordinal"},
+        source={"path": str(folder.resolve()), "judgements_sha256": file_sha256(judgement_path),
+                "dataset": str(Path(dataset).resolve()), "dataset_sha256": file_sha256(dataset),
+                "format": "grade-convai2", "persona_contexts": counts},
+        notes=["display positions were not published: the position-bias audit cannot run",
+               "GRADE's raters are anonymous: rater01, rater02, ... are positions in each item's score list, "
+               "not people",
+               f"persona: {counts['matched_once']} of {counts['contexts']} distinct contexts occur exactly once in "
+               f"{Path(dataset).name} ({counts['unmatched']} nowhere, {counts['ambiguous']} several times: those "
+               "records have no persona)"])
+
+
+IMPORTERS: dict[str, Callable[..., ImportedStudy]] = {"usr-personachat": import_usr_personachat,
+                                                     "grade-convai2": import_grade_convai2}
+#: importers that take a ConvAI2 dataset file (``--dataset``)
+WITH_DATASET = ("grade-convai2",)
 
 IMPORT_INFO = "import.json"
 RECORDS_FILE = "records.jsonl"
@@ -183,7 +304,7 @@ def write_imported(study: ImportedStudy, out: str | Path, force: bool = False) -
     created = not out.exists()
     out.mkdir(exist_ok=True)
     try:
-        check_outputs(written, [study.source["path"]])
+        check_outputs(written, [study.source["path"], study.source.get("dataset")])
         with all_or_nothing():
             with atomic_writer(written[0]) as handle:
                 study.frame.to_csv(handle, index=False)

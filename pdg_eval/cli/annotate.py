@@ -50,8 +50,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_export)
 
     i = sub.add_parser("import", help="convert published human judgments into pdg-eval's judgment tables")
-    i.add_argument("source", help="the format of the judgments, e.g. usr-personachat")
-    i.add_argument("path", help="the file to import")
+    i.add_argument("source", help="the format of the judgments: usr-personachat (a file) or grade-convai2 (GRADE's "
+                                  "evaluation folder)")
+    i.add_argument("path", help="the file or folder to import")
+    i.add_argument("--dataset", metavar="FILE", help="grade-convai2: the ConvAI2 ParlAI both-persona file "
+                                                     "(valid_both_original_no_cands.txt) that supplies the personas")
     i.add_argument("--out", required=True, metavar="DIR", help="folder for judgments_<task>.csv and records.jsonl")
     i.add_argument("--force", action="store_true", help="replace an earlier import in that folder")
     i.set_defaults(func=_import)
@@ -67,7 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="pdg-eval records of the judged responses (with 'system', and the judged item as the id or "
                         "meta.item): adds metric-vs-human correlation (default: records.jsonl of an imported "
                         "folder, or a study's own prediction files when unchanged)")
-    r.add_argument("--preset", default="pdg", help="metrics for the correlation (default: pdg)")
+    r.add_argument("--preset", help="metrics for the correlation (default: pdg when no --metric is given)")
+    r.add_argument("--metric", "-m", action="append", default=[], metavar="NAME[:VARIANT][,key=value...]",
+                   help="add a metric to the correlation, e.g. p-f1:msp,stopwords=sklearn (repeatable)")
+    r.add_argument("--nli-model", metavar="DIR_OR_HUB_ID", help="NLI model for the C-score metrics of the preset")
+    r.add_argument("--cohcon-model", metavar="DIR", help="triple classifier for Con/Coh-Con of the preset")
     r.add_argument("--exclude-system", action="append", default=[], metavar="NAME",
                    help="leave a system out of the correlation (e.g. the one the references come from)")
     r.add_argument("--resamples", type=non_negative_int, default=1000, help="bootstrap resamples for CIs (default 1000)")
@@ -168,13 +175,18 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..annotate.importers import IMPORTERS, write_imported
+    from ..annotate.importers import IMPORTERS, WITH_DATASET, write_imported
 
     if args.source not in IMPORTERS:
         raise ConfigError(f"unknown judgment source {args.source!r}; expected one of {', '.join(IMPORTERS)}")
-    study = IMPORTERS[args.source](args.path)  # read all of it before anything is written
+    if args.dataset and args.source not in WITH_DATASET:
+        raise ConfigError(f"--dataset is for {', '.join(WITH_DATASET)}, not {args.source}")
+    extra = {"dataset": args.dataset} if args.source in WITH_DATASET else {}
+    study = IMPORTERS[args.source](args.path, **extra)  # read all of it before anything is written
     write_imported(study, args.out, force=args.force)
     print(f"{study.name}: {len(study.frame)} {study.task} judgments, {len(study.records)} records -> {args.out}")
+    for note in study.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -203,12 +215,13 @@ def _report(args: argparse.Namespace) -> int:
                               resamples=args.resamples, seed=args.seed)
     analysis = analyse(loaded.frame, loaded.task, loaded.name, options, checks=loaded.checks)
     if loaded.records and loaded.task != "pairwise" and not args.no_correlation:
-        from ..annotate.correlation import human_scores, metric_human_correlation, metric_item_values
+        from ..annotate.correlation import (floor_warnings, human_scores, metric_human_correlation,
+                                            metric_item_values)
 
-        metrics, signatures, left_out = metric_item_values(loaded.records, args.preset)
+        metrics, signatures, left_out = metric_item_values(
+            loaded.records, args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
         if metrics.shape[1] == 0:
-            analysis.notes.append(f"preset {args.preset!r} has no metric with per-item values: no correlation "
-                                  f"({'; '.join(left_out)})")
+            analysis.notes.append(f"no requested metric has per-item values: no correlation ({'; '.join(left_out)})")
         else:
             analysis.correlation_left_out = left_out
             excluded = loaded.exclude_from_correlation + args.exclude_system
@@ -217,6 +230,7 @@ def _report(args: argparse.Namespace) -> int:
             analysis.metric_signatures = signatures
             analysis.correlation_notes = loaded.notes + (
                 [f"Left out of the correlation: {', '.join(excluded)}."] if excluded else [])
+            analysis.correlation_notes += floor_warnings(metrics)
     elif loaded.notes:
         analysis.notes += loaded.notes
     path = write_report(analysis, args.out)

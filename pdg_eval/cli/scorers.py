@@ -40,6 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=positive_float, default=5e-5)
     train.add_argument("--max-length", type=positive_int, help="default: nli 64, cohcon 256 (CLV)")
     train.add_argument("--seed", type=non_negative_int, default=13)
+    train.add_argument("--premise-order", choices=("persona", "response", "both"), default="persona",
+                       help="nli: which text the model reads first: the persona sentence (chanliang, pal_max, "
+                            "idl_pairwise), the response (paml_sum), or both (every pair in both orders); recorded in "
+                            "manifest.json, and C-score refuses variants that feed the other order (default: persona)")
     train.add_argument("--quiet", "-q", action="store_true")
     train.set_defaults(func=run_train)
     ev = sub.add_parser("eval", help="held-out accuracy and confusion matrix of a scorer")
@@ -92,6 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
                               max_length=args.max_length or 256, seed=args.seed)
         manifest = train_cohcon(recipe, args.out, progress=not args.quiet)
     else:
+        from ..models.nli_labels import PREMISE_ORDERS
         from ..scorers.nli import NliRecipe, train_nli
 
         train_files = args.train_files or _default_files("consistency", "dnli_style_pairs", "nli-train.txt")
@@ -100,7 +105,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise ConfigError("no training data: pass --train and --valid "
                               "(DNLI-style 'utterance</s>persona</s>label' files)")
         recipe = NliRecipe(backbone=backbone, train=tuple(train_files), valid=valid_file, epochs=args.epochs or 4,
-                           batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64, seed=args.seed)
+                           batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64, seed=args.seed,
+                           premise_order=PREMISE_ORDERS[args.premise_order])
         manifest = train_nli(recipe, args.out, progress=not args.quiet)
     print(json.dumps({"out": args.out, "heldout": manifest["heldout"], "weights_sha256": manifest["weights_sha256"],
                       "train_seconds": manifest["train_seconds"]}, indent=2))
@@ -116,12 +122,14 @@ def run_eval(args: argparse.Namespace) -> int:
         dialogues = read_self_turns(*_self_turn_files(args.data, "val"))
         print(json.dumps(evaluate(args.model, [e for d in dialogues for e in clv_examples(d)]), indent=2))
         return 0
-    from ..scorers.nli import evaluate as evaluate_nli, read_dnli_pairs
+    from ..models.runtime import ModelFolder
+    from ..scorers.nli import evaluate as evaluate_nli, in_order, read_dnli_pairs
 
     data = args.data or _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
     if not data:
         raise ConfigError("no evaluation data: pass --data")
-    print(json.dumps(evaluate_nli(args.model, read_dnli_pairs(data)), indent=2))
+    order = ModelFolder(args.model).premise_order or "persona_first"  # the order it was trained on
+    print(json.dumps(evaluate_nli(args.model, in_order(read_dnli_pairs(data), order)), indent=2))
     return 0
 
 

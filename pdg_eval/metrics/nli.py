@@ -2,7 +2,10 @@
 
 No NLI checkpoint of the papers was released and none installs offline, so the model is a required
 option (``model=PATH_OR_HUB_ID``), identified in the signature by the sha256 of its weights together
-with the premise order and label map. Aggregations: see :mod:`pdg_eval.metrics.consistency`.
+with the premise order fed, the order the scorer was trained on (its ``manifest.json``; ``unknown`` without one) and
+the label map. A scorer gives other numbers in the order it was not trained on, so a variant whose premise differs
+from the trained order is refused, unless the scorer was trained on both (README, "Premise order").
+Aggregations: see :mod:`pdg_eval.metrics.consistency`.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsuitableModelError
 from ..models.cache import cached_predictions
-from ..models.nli_labels import LABELS, canonical_label_map
+from ..models.nli_labels import LABELS, canonical_label_map, fits_premise
 from ..models.runtime import argmax
 from ..records import Record
 from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, choice_option, int_option, register_metric, text_option
@@ -77,9 +80,18 @@ class CScore(Metric):
         if self.variant == "idl_pairwise":
             self.display_factor = 100.0
         self.folder = ModelFolder(self.options["model"])
+        self._check_premise_order()
         self.label_map = (parse_label_map(self.options["label_map"]) if self.options["label_map"]
                           else canonical_label_map(self.folder.id2label))
         self.cache = ScoreCache(default_cache_path())
+
+    def _check_premise_order(self) -> None:
+        premise, trained = self.options["premise"], self.folder.premise_order
+        if not fits_premise(trained, premise):
+            raise UnsuitableModelError(
+                f"c-score:{self.variant} feeds premise={premise} ({premise} first) but the NLI scorer "
+                f"{self.options['model']} was trained {trained}: use a scorer trained with "
+                f"`pdg-eval scorers train nli --premise-order {premise}` (or both)")
 
     @cached_property
     def model(self) -> PairClassifier:
@@ -90,7 +102,8 @@ class CScore(Metric):
 
     def signature_options(self) -> dict:
         return {"model": self.options["model"], "sha256": self.folder.weights_sha256[:12],
-                "premise": self.options["premise"], "max_length": self.options["max_length"],
+                "premise": self.options["premise"], "premise_order": self.folder.premise_order or "unknown",
+                "max_length": self.options["max_length"],
                 "labels": ",".join(f"{i}:{LABELS[c]}" for i, c in sorted(self.label_map.items()))}
 
     def scored_against(self) -> tuple[str, ...]:

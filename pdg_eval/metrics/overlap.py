@@ -71,6 +71,24 @@ def load_word_list(path: str) -> frozenset[str]:
         raise ConfigError(f"cannot read word list {path}: {exc.strerror}") from None
 
 
+#: built-in stop-word lists for ``stopwords=NAME``; a file of that name is given as ``./NAME``
+BUILTIN_STOPWORDS = ("sklearn",)
+
+
+def builtin_stopwords(name: str) -> frozenset[str]:
+    """``sklearn``: scikit-learn's ``ENGLISH_STOP_WORDS`` (318 words, from the Glasgow IR group's list)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def word_list_sha256(words: frozenset[str]) -> str:
+    """sha256 of the sorted words, one a line (the same list gives the same hash whatever file it came from)."""
+    import hashlib
+
+    return hashlib.sha256("".join(f"{w}\n" for w in sorted(words)).encode()).hexdigest()
+
+
 def load_idf(path: str) -> dict[str, float]:
     """A global idf table: JSON object ``{word: idf}`` or TSV lines ``word<TAB>idf``."""
     try:
@@ -114,8 +132,10 @@ class F1(Metric):
 class PersonaF1(Metric):
     name = "p-f1"
     default_variant = "msp"
-    #: history_source: what the response is compared with; stopwords: a word list (one a line) left out
-    option_types = {"history_source": choice_option(*HISTORY_SOURCES), "stopwords": text_option("FILE")}
+    #: history_source: what the response is compared with; stopwords: words left out, a file (one a line) or a
+    #: built-in list (``sklearn``)
+    option_types = {"history_source": choice_option(*HISTORY_SOURCES),
+                    "stopwords": text_option("FILE|" + "|".join(BUILTIN_STOPWORDS))}
     variants = {
         "msp": VariantInfo("set F1 between response words and the union of history words, minus stopwords",
                            source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:67-92",
@@ -134,15 +154,20 @@ class PersonaF1(Metric):
 
     def setup(self) -> None:
         path = self.options.get("stopwords")
-        self._stopwords = load_word_list(path) if path else frozenset()
-        if path:
+        self._stopwords = frozenset()
+        if path in BUILTIN_STOPWORDS:
+            self._stopwords = builtin_stopwords(path)
+            words = self._stopwords
+            self._stopwords_name = f"{path}-{len(words)}-sha256:{word_list_sha256(words)[:12]}"
+        elif path:
             from ..tokenize import file_sha256
 
-            self._stopwords_hash = file_sha256(path)[:12]
+            self._stopwords = load_word_list(path)
+            self._stopwords_name = f"sha256:{file_sha256(path)[:12]}"
 
     def signature_options(self) -> dict:
         opts = {"history_source": self.options["history_source"]}
-        opts["stopwords"] = f"sha256:{self._stopwords_hash}" if self._stopwords else "none"
+        opts["stopwords"] = self._stopwords_name if self._stopwords else "none"
         return opts
 
     def item_stats(self, record: Record) -> float:

@@ -1,5 +1,6 @@
 """Canonical NLI label ids and a classifier's own label order mapped onto them (MNLI / DNLI naming:
-contradiction|negative, neutral, entailment|positive; Welleck et al. 2019, ``facebookresearch/ParlAI`` DNLI)."""
+contradiction|negative, neutral, entailment|positive; Welleck et al. 2019, ``facebookresearch/ParlAI`` DNLI), and the
+premise orders a pdg-eval NLI scorer records in its ``manifest.json``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from ..errors import ConfigError
 CONTRADICTION, NEUTRAL, ENTAILMENT = 0, 1, 2
 #: label names in canonical id order
 LABELS = ("contradiction", "neutral", "entailment")
+#: ``--premise-order`` / the C-score ``premise=`` option → the order a scorer's manifest records (``both``: every
+#: training pair in both orders)
+PREMISE_ORDERS = {"persona": "persona_first", "response": "response_first", "both": "both"}
 _CANONICAL_NAMES = {"contradiction": CONTRADICTION, "negative": CONTRADICTION, "neutral": NEUTRAL,
                     "entailment": ENTAILMENT, "positive": ENTAILMENT}
 
@@ -26,3 +30,8 @@ def canonical_label_map(id2label: Mapping[int, str]) -> dict[int, int]:
     if sorted(out.values()) != [0, 1, 2]:
         raise ConfigError(f"labels {dict(id2label)} do not name contradiction, neutral and entailment once each")
     return out
+
+
+def fits_premise(trained_order: str | None, premise: str) -> bool:
+    """Whether a scorer trained on ``trained_order`` (None: unknown) may judge pairs fed with ``premise`` first."""
+    return trained_order in (None, "both", PREMISE_ORDERS[premise])

@@ -85,6 +85,21 @@ class ModelFolder:
         labels = config.get("id2label") or {i: f"LABEL_{i}" for i in range(config.get("num_labels", 2))}
         return {int(k): v for k, v in labels.items()}
 
+    @cached_property
+    def manifest(self) -> dict:
+        """The ``manifest.json`` a pdg-eval scorer was saved with (``{}`` for other models, e.g. a hub MNLI model)."""
+        file = self.path / "manifest.json"
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+
+    @property
+    def premise_order(self) -> str | None:
+        """The input order an NLI scorer was trained on (``persona_first``, ``response_first``, ``both``); None when
+        unknown. Manifests of pdg-eval NLI scorers written before the field existed are ``persona_first``: the recipe
+        then always fed the persona sentence first (:mod:`pdg_eval.scorers.nli`)."""
+        if "premise_order" in self.manifest:
+            return self.manifest["premise_order"]
+        return "persona_first" if self.manifest.get("scorer") == "pdg-eval NLI (C-score)" else None
+
 
 def argmax(probs: Sequence[float]) -> int:
     """Index of the largest class probability (the first one on ties, as ``torch.argmax``)."""

