@@ -316,6 +316,20 @@ def test_report_files_render_every_section(tmp_path):
     assert "## Position bias audit" in text and "Krippendorff's α" in text
 
 
+def test_report_files_are_written_together_or_not_at_all(tmp_path, monkeypatch):
+    import pdg_eval.annotate.report as report
+
+    a = analyse(idl_frame(), "pairwise", "idl", AnalysisOptions(systems=["IDL", "ICL"], resamples=50))
+
+    def failing_summary(analysis):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "summary", failing_summary)
+    with pytest.raises(OSError):
+        write_report(a, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no PNG, no report, no temporary file
+
+
 def test_report_on_a_study_folder_scores_its_own_prediction_files(tmp_path):
     from pdg_eval.annotate.store import Store, create_store
     from pdg_eval.annotate.study import build_study

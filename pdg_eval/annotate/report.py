@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..outputs import atomic_writer
+from ..outputs import all_or_nothing, atomic_writer
 from .analysis import BT_ALPHA, Analysis
 
 REPORT = "report.md"
@@ -63,12 +63,17 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> str:
-    """Save ``fig`` as a PNG without a timestamp-bearing "Software" field (same bytes for the same data)."""
+def save_figure(fig, path: Path | BinaryIO) -> str:
+    """Save ``fig`` as a PNG without a timestamp-bearing "Software" field (same bytes for the same data); a path is
+    written through :func:`~pdg_eval.outputs.atomic_writer` (so inside ``all_or_nothing`` it waits for the rest)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={"Software": None})
+    if isinstance(path, Path):
+        with atomic_writer(path, binary=True) as handle:
+            fig.savefig(handle, format="png", dpi=120, metadata={"Software": None})
+    else:
+        fig.savefig(path, format="png", dpi=120, metadata={"Software": None})
     pyplot().close(fig)
-    return path.name
+    return path.name if isinstance(path, Path) else ""
 
 
 def plot_win_tie_lose(table: pd.DataFrame, path: Path) -> str:
@@ -343,10 +348,11 @@ def write_report(a: Analysis, out: str | Path) -> Path:
     """Write ``report.md``, ``report.json`` and the PNG plots into ``out``; returns the Markdown path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    text = render(a, out)
-    with atomic_writer(out / SUMMARY) as handle:
-        json.dump(summary(a), handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
-    with atomic_writer(out / REPORT) as handle:
-        handle.write(text)
+    with all_or_nothing():  # the plots, report.json and report.md together, or none of them
+        text = render(a, out)
+        with atomic_writer(out / SUMMARY) as handle:
+            json.dump(summary(a), handle, indent=1, ensure_ascii=False)
+            handle.write("\n")
+        with atomic_writer(out / REPORT) as handle:
+            handle.write(text)
     return out / REPORT
