@@ -1,5 +1,5 @@
 """``attention_routing`` — the Attention-Routing baseline of PAA (Zheng et al., AAAI 2020, as re-implemented in PAA's
-appendix and code, ``spec/methods.md`` §6): PAA's two encoders and dual cross-attention decoder, but the two
+appendix and code, ``hqsiswiliam/persona-adaptive-attention@2539c5c``): PAA's two encoders and dual cross-attention decoder, but the two
 cross-attention results are mixed with a fixed weight, h' = h + α·o_p + (1 − α)·o_c + o_c, through one shared
 cross-attention module. α = 0.2 (PAA's grid search; its code uses 0.1 — ``--set model.alpha=0.1``). Zheng et al.'s
 α predictor was never released. Architecture: :mod:`methods.paa.model`."""

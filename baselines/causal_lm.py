@@ -1,7 +1,7 @@
 """Causal-LM fine-tuning baselines.
 
-* ``causal_lm_ft`` — TransferTransfo-style fine-tuning (Wolf et al. 2019; PAA's GPT-2 baseline, ``spec/methods.md``
-  §6): persona + dialogue history as the prompt, loss on the response only. ``model.with_persona: false`` gives the
+* ``causal_lm_ft`` — TransferTransfo-style fine-tuning (Wolf et al. 2019; PAA's GPT-2 baseline,
+  ``hqsiswiliam/persona-adaptive-attention@2539c5c``): persona + dialogue history as the prompt, loss on the response only. ``model.with_persona: false`` gives the
   profile-free variant.
 * ``dialogue_ft`` — IDL's "FT" baseline (IDL §4.2): every conversation is one independent training example, loss on
   all of the speaker's turns, no profile (``model.with_persona: true`` is IDL's "gold": FT with the profile).

@@ -1,7 +1,8 @@
 """``seq2seq_gru`` — the Seq2Seq + attention baseline of MORPHEUS: a GRU encoder–decoder (Sutskever et al. 2014)
 with Luong et al. 2015 attention ("Effective Approaches to Attention-based Neural Machine Translation", §3.1 global
 attention: score functions ``dot`` | ``general`` | ``concat``; §3.3 input feeding). The PAA repository only has a plain
-GRU/LSTM encoder–decoder without attention; we choose GRU + Luong attention (``spec/methods.md`` §6).
+GRU/LSTM encoder–decoder without attention (``hqsiswiliam/persona-adaptive-attention@2539c5c``); we choose GRU + Luong attention, as MORPHEUS
+describes its baseline.
 
 * Vocabulary: the tokenizer of ``config.backbone`` (:func:`~methods.common.backbones.tokenizer_for`; the default
   ``random:tiny-gpt2`` gives GPT-2's BPE, 50,257 ids). The backbone's *weights are not used*: every parameter here

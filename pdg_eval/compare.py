@@ -1,5 +1,5 @@
 """Many systems x many metrics: scores, bootstrap intervals, paired tests against a baseline with multiple-comparison
-correction, and tie groups (issue 4; ``pdg-eval compare`` and the leaderboards).
+correction, and tie groups (``pdg-eval compare`` and the leaderboards).
 
 Every system is scored on its own items; the paired tests and tie groups use the items all systems answered (ids in
 common), which are reported. All pairs, metrics and systems share one set of random draws (as sacreBLEU does), so

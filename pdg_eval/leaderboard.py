@@ -237,7 +237,7 @@ def import_reported(board: Board, shared: Path) -> dict:
     return doc
 
 
-#: How each paper's printed numbers differ from pdg-eval's presets (../shared/data/reported/README.md, metrics.md).
+#: How each paper's printed numbers differ from pdg-eval's presets (the papers' tables and their released code).
 REPORTED_CONVENTIONS = {
     "PAA": "BLEU-1/2 are sacreBLEU corpus n-gram precisions (preset `paa`, reproduced exactly from the released "
            "outputs); Dist-n = unique n-grams / all tokens; F1 is a macro F1 over token ids under teacher forcing; "

@@ -1,4 +1,4 @@
-"""Power analysis and minimum detectable effects (issue 4, second part): how many test items, or how many
+"""Power analysis and minimum detectable effects: how many test items, or how many
 human judgments, are needed to detect a given difference between two systems.
 
 - :func:`paired_sample_size`, :func:`minimum_detectable_effect`: two-sided paired t-test, i.e. a one-sample t-test

@@ -1,5 +1,5 @@
-"""Paper presets: the metric configurations that reproduce each paper's released evaluation code
-(spec: metrics.md §8), plus ``pdg``, the recommended default.
+"""Paper presets: the metric configurations that reproduce each paper's released evaluation code,
+plus ``pdg``, the recommended default.
 
 A trailing ``?`` marks a metric that runs only when the records carry the field it needs
 (``candidate_scores`` for Hits@1, ``nll`` for PPL, ``samples`` for s-distinct); a trailing ``@nli`` / ``@cohcon`` one

@@ -1,4 +1,4 @@
-"""Paired significance tests on the per-item sufficient statistics of any metric (issue 4, first part).
+"""Paired significance tests on the per-item sufficient statistics of any metric.
 
 Because every metric re-aggregates any multiset of its item statistics exactly (:mod:`pdg_eval.metrics.base`),
 resampling tests are exact for corpus-level metrics too (corpus BLEU, Distinct, self-BLEU): each resample is

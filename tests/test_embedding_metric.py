@@ -23,7 +23,7 @@ def test_persona_cosine_real_minilm(cache):
     ]
     metric = build_metric("p-cosine")
     stats = metric.items_stats(records)
-    assert stats[0] == pytest.approx(0.708, abs=0.01)  # the value offline-models.md reports for this pair
+    assert stats[0] == pytest.approx(0.708, abs=0.01)  # all-MiniLM-L6-v2's cosine for this pair (sentence-transformers)
     assert stats[1] < 0.1 and stats[2] == 0.0
     assert "p-cosine:max|tok:model|model:all-MiniLM-L6-v2|sha256:" in str(metric.signature())
     calls = metric.encoder.encode_calls

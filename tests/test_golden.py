@@ -1,4 +1,4 @@
-"""Every golden value of spec/metrics.md §9 that needs no neural model, reproduced to 1e-9
+"""Every golden value of the shared ``golden/golden_vectors.json`` (computed with the reference libraries) that needs no neural model, reproduced to 1e-9
 (tests compare at 1e-12; NLTK's 1e-155 floors are reproduced exactly, not just as 0)."""
 
 from __future__ import annotations

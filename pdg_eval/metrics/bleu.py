@@ -1,4 +1,4 @@
-"""BLEU-1..4 under every convention PDG papers used (spec: metrics.md §1).
+"""BLEU-1..4 under every convention PDG papers used.
 
 "BLEU-n" is cumulative BLEU up to order n, except PAA's "BLEU-1/2", which are sacreBLEU's
 corpus n-gram precisions (``paa_precision``; VERIFIED against PAA Table 1).

@@ -1,5 +1,5 @@
 """Con.Score / Coh-Con.Score: CLV's 3-way classifier over (persona, last context turn, response)
-(spec: metrics.md §6.2).
+(Toyhom/CLV@a4c7bfe).
 
 No classifier of CLV or MORPHEUS was released; the model is a required option (``model=DIR``, built by
 ``pdg-eval scorers train cohcon``), named in the signature by its weights hash. Both label mappings are

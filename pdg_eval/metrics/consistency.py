@@ -1,4 +1,4 @@
-"""Persona-consistency aggregations over classifier labels (spec: metrics.md §6; golden rows F1–F5).
+"""Persona-consistency aggregations over classifier labels.
 
 Labels are canonical NLI ids: 0 = contradiction, 1 = neutral, 2 = entailment. A model's own label
 order is mapped onto these by :func:`pdg_eval.models.nli_labels.canonical_label_map` (from its ``id2label``)

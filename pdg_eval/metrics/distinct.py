@@ -1,4 +1,4 @@
-"""Distinct-n in the six published definitions C1–C6 (spec: metrics.md §3).
+"""Distinct-n in the six published definitions C1–C6.
 
 The same outputs give Dist-1 = 85.40 per response (C4, IDL) and 1.90 at corpus level (C1, CLV,
 MORPHEUS) — the variant name is part of every reported number. Corpus variants keep each

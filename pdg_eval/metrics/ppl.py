@@ -1,5 +1,5 @@
-"""Perplexity from per-token negative log-likelihoods (natural log), in each paper's convention
-(spec: metrics.md §7; golden row G3). PPL depends on the model's tokenizer: only compare
+"""Perplexity from per-token negative log-likelihoods (natural log), in each paper's convention.
+PPL depends on the model's tokenizer: only compare
 numbers computed with the same tokenizer (PAA footnote 5)."""
 
 from __future__ import annotations

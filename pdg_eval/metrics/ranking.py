@@ -1,4 +1,4 @@
-"""Hits@1 over ranking candidates from model scores (spec: metrics.md §7).
+"""Hits@1 over ranking candidates from model scores.
 
 In ConvAI2's ``valid_self_original.txt`` the gold is always the LAST of 20 candidates, so a
 ranking that breaks score ties by position can inflate Hits@1. Tie policies:

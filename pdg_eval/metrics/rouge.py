@@ -1,4 +1,4 @@
-"""ROUGE-1/2/L in the three conventions PDG papers used (spec: metrics.md §2).
+"""ROUGE-1/2/L in the three conventions PDG papers used.
 
 - ``pltrdy``: the ``rouge`` 1.0.1 package (CLV, MORPHEUS, DHAP, MSP report the recall ``r``):
   text split into "sentences" on ``.``, **set** semantics for n-grams and for the union LCS.

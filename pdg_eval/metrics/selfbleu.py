@@ -1,4 +1,4 @@
-"""Self-BLEU: diversity as BLEU of each response against the others (spec: metrics.md §4).
+"""Self-BLEU: diversity as BLEU of each response against the others.
 
 - ``texygen``: every response against ALL other responses (geek-ai/Texygen@3104e22:
   utils/metrics/SelfBleu.py:10-87; its ``is_fast`` default silently uses the first 500 only).

