@@ -289,22 +289,24 @@ class Store:
         revision kept and its ``history`` (every revision: number, answer, save time; oldest first)."""
         with self.connect() as db:
             rows = db.execute(
-                "SELECT n.name, u.key, u.item, u.payload, u.is_check, u.expected, a.seq, a.shown, j.aspect, j.answer, "
-                "j.created, j.updated, a.revision FROM judgments j JOIN assignments a ON a.id = j.assignment_id "
-                "JOIN units u ON u.id = a.unit_id JOIN annotators n ON n.id = a.annotator_id "
+                "SELECT a.id, n.name, u.key, u.item, u.payload, u.is_check, u.expected, a.seq, a.shown, j.aspect, "
+                "j.answer, j.created, j.updated, a.revision FROM judgments j JOIN assignments a "
+                "ON a.id = j.assignment_id JOIN units u ON u.id = a.unit_id JOIN annotators n ON n.id = a.annotator_id "
                 "ORDER BY n.name, a.seq, j.aspect").fetchall()
-        history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-        for r in self.revision_rows():
-            history.setdefault((r["annotator"], r["unit"], r["aspect"]), []).append(
-                {"revision": r["revision"], "answer": r["answer"], "saved": r["saved"]})
+            history: dict[tuple[int, str], list[dict[str, Any]]] = {}
+            for assignment_id, aspect, revision, answer, saved in db.execute(
+                    "SELECT assignment_id, aspect, revision, answer, saved FROM revisions ORDER BY revision"):
+                history.setdefault((assignment_id, aspect), []).append(
+                    {"revision": revision, "answer": json.loads(answer), "saved": saved})
         out = []
-        for name, key, item, payload, is_check, expected, seq, shown, aspect, answer, created, updated, rev in rows:
+        for (assignment_id, name, key, item, payload, is_check, expected, seq, shown, aspect, answer, created, updated,
+             rev) in rows:
             value = json.loads(answer)
             out.append({"annotator": name, "unit": key, "item": item, "seq": seq, "aspect": aspect,
                         "shown": _shown(payload, shown), "answer": value, "is_check": bool(is_check),
                         "check_passed": check_passed(json.loads(expected), aspect, value) if is_check else None,
                         "created": created, "updated": updated, "revision": rev,
-                        "history": history.get((name, key, aspect), [])})
+                        "history": history.get((assignment_id, aspect), [])})
         return out
 
     def frame(self, include_checks: bool = True) -> pd.DataFrame:
