@@ -25,6 +25,17 @@ def history_fields(source: str) -> tuple[str, ...]:
     return ("persona",) if source == "persona" else ("context",)
 
 
+class HistoryMetric(Metric):
+    """A persona metric comparing the response with the texts of its ``history_source`` option: it is scored against,
+    and needs, the record field those texts come from."""
+
+    def scored_against(self) -> tuple[str, ...]:
+        return history_fields(self.options["history_source"])
+
+    def needs_content(self) -> tuple[str, ...]:
+        return history_fields(self.options["history_source"])
+
+
 def history_texts(record: Record, source: str) -> list[str]:
     """The texts a persona metric compares the response with. The context alternates speakers and
     ends with the partner's turn, so the bot's own turns are ``context[-2::-2]``."""
@@ -129,7 +140,7 @@ class F1(Metric):
 
 
 @register_metric
-class PersonaF1(Metric):
+class PersonaF1(HistoryMetric):
     name = "p-f1"
     default_variant = "msp"
     #: history_source: what the response is compared with; stopwords: words left out, a file (one a line) or a
@@ -145,12 +156,6 @@ class PersonaF1(Metric):
                            options={"history_source": "last_bot_turn"}),
     }
     keys = ["p-f1"]
-
-    def scored_against(self) -> tuple[str, ...]:
-        return history_fields(self.options["history_source"])
-
-    def needs_content(self) -> tuple[str, ...]:
-        return history_fields(self.options["history_source"])
 
     def setup(self) -> None:
         path = self.options.get("stopwords")
@@ -187,7 +192,7 @@ class PersonaF1(Metric):
 
 
 @register_metric
-class PersonaCover(Metric):
+class PersonaCover(HistoryMetric):
     name = "p-cover"
     default_variant = "dhap"
     display_factor = 1.0
@@ -208,12 +213,6 @@ class PersonaCover(Metric):
                                     source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:52-76"),
     }
     keys = ["p-cover"]
-
-    def scored_against(self) -> tuple[str, ...]:
-        return history_fields(self.options["history_source"])
-
-    def needs_content(self) -> tuple[str, ...]:
-        return history_fields(self.options["history_source"])
 
     def setup(self) -> None:
         if self.variant == "idl_released":  # IDL's function reads the persona; its value is 0 whatever it reads
