@@ -262,13 +262,11 @@ class StressRun:
     skipped: list[str]
 
 
-def item_value(metric: Metric, stats: Any, key: str) -> float | None:
-    """The item's value: ``item_values``, or, for metrics without one (MORPHEUS P-Co, IDL's pairwise rates), the
+def item_scores(metric: Metric, stats: Any) -> dict[str, float]:
+    """The item's values: ``item_values``, or, for metrics without one (MORPHEUS P-Co, IDL's pairwise rates), the
     metric aggregated over that item alone."""
     values = metric.item_values(stats)
-    if values is None:
-        values = metric.aggregate([stats])
-    return None if values is None else values.get(key)
+    return metric.aggregate([stats]) if values is None else values
 
 
 def compare_items(worse: dict[str, float], better: dict[str, float], higher_is_better: bool = True
@@ -315,10 +313,14 @@ def score_perturbations(perturbations: dict[str, Perturbation], specs: Sequence[
     results = []
     for m, metric in enumerate(metrics):
         probe = metric.item_values(stats[filled[0].name][m][0])
+        # once per metric, not per key: the aggregate and every item's values of each perturbation
+        aggregates = {p.name: metric.aggregate(stats[p.name][m]) for p in filled}
+        per_item = {p.name: [(r.id, item_scores(metric, s)) for r, s in zip(p.records, stats[p.name][m])]
+                    for p in filled}
         for key in metric.keys:
-            means = {p.name: metric.aggregate(stats[p.name][m])[key] for p in filled}
-            values = {p.name: {r.id: v for r, s in zip(p.records, stats[p.name][m])
-                               if (v := item_value(metric, s, key)) is not None} for p in filled}
+            means = {name: aggregate[key] for name, aggregate in aggregates.items()}
+            values = {name: {item: v for item, scores in items if (v := scores.get(key)) is not None}
+                      for name, items in per_item.items()}
             result = MetricStress(metric, key, means, values, "item_values" if probe is not None else "item alone")
             for order in ORDERINGS:
                 if order.applies(key) and order.worse in values and order.better in values:
@@ -353,6 +355,11 @@ def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _scored(run: StressRun) -> list[str]:
+    """The perturbations with records, in :data:`PERTURBATIONS` order."""
+    return [n for n in PERTURBATIONS if n in run.perturbations and run.perturbations[n].records]
+
+
 def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
@@ -361,7 +368,7 @@ def format_stress(run: StressRun) -> str:
     """Means per perturbation (display scale) and the ordering checks (% of paired items)."""
     from .report import display_value
 
-    names = [n for n in PERTURBATIONS if n in run.perturbations and run.perturbations[n].records]
+    names = _scored(run)
     s = run.settings
     out = [f"pdg-eval {__version__} stress: {s['dataset']}, {s['selected']:,} of {s['dataset_turns']:,} turns, "
            f"seed {s['seed']}\n\nmean per perturbation (scale in the second column):\n"]
@@ -405,7 +412,7 @@ def stress_json(run: StressRun) -> dict[str, Any]:
 
 def normalised(run: StressRun) -> tuple[list[str], list[str], list[list[float]]]:
     """Metric labels, perturbations and per-metric min-max normalised means (0.5 where a metric is constant)."""
-    names = [n for n in PERTURBATIONS if n in run.perturbations and run.perturbations[n].records]
+    names = _scored(run)
     grid = []
     for r in run.results:
         row = [r.means[n] for n in names]

@@ -83,10 +83,12 @@ def _json_list(path: Path) -> list[tuple[int, Any]]:
     if not isinstance(data, list) or not data:
         raise InputError(where, None, None, "expected a non-empty JSON list of items")
     decoder, pos, out = json.JSONDecoder(), text.index("[") + 1, []
+    line, counted = 1, 0  # the line of ``pos``, counted up to ``counted`` (not from the start for every item)
     for item in data:
         while text[pos] in " \t\r\n,":
             pos += 1
-        out.append((text.count("\n", 0, pos) + 1, item))
+        line, counted = line + text.count("\n", counted, pos), pos
+        out.append((line, item))
         pos = decoder.raw_decode(text, pos)[1]
     return out
 

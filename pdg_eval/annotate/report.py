@@ -281,7 +281,8 @@ def _section_correlation(a: Analysis, out: Path, md: list[str]) -> None:
         md.append(f"- Undefined correlation ({', '.join(where) if len(where) < len(aspects) else 'every aspect'}): "
                   f"{why}.")
     for line in a.correlation_left_out:
-        md.append(f"- Left out of the table: `{line.partition(': ')[0]}`: {line.partition(': ')[2]}.")
+        label, _, reason = line.partition(": ")
+        md.append(f"- Left out of the table: `{label}`: {reason}.")
     md.append(f"\n![Correlation]({plot_correlation(table, out / 'correlation.png')})\n")
 
 

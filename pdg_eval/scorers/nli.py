@@ -89,7 +89,8 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     from ..models.runtime import resolve_model_dir
 
     seed_everything(recipe.seed)
-    train = in_order([e for path in recipe.train for e in read_dnli_pairs(path)], recipe.premise_order)
+    train_pairs = [read_dnli_pairs(path) for path in recipe.train]  # per file: the manifest counts each
+    train = in_order([e for pairs in train_pairs for e in pairs], recipe.premise_order)
     valid_pairs = read_dnli_pairs(recipe.valid)
     valid = in_order(valid_pairs, recipe.premise_order)
     backbone = resolve_model_dir(recipe.backbone)
@@ -113,6 +114,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> 
     result = evaluate(out, valid)
     return write_manifest(out, {
         "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "recipe": asdict(recipe),
-        "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(read_dnli_pairs(p))} for p in recipe.train],
+        "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(pairs)}
+                           for p, pairs in zip(recipe.train, train_pairs)],
                  "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid_pairs)}},
     }, backbone, result, started)
