@@ -7,11 +7,13 @@ to use ``/usr/bin/chromium`` and never downloads a browser.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,7 +44,9 @@ def browser():
         browser.close()
 
 
-def serve(tmp_path: Path, template: str, annotators: list[str]):
+@contextlib.contextmanager
+def serve(tmp_path: Path, template: str, annotators: list[str]) -> Iterator[tuple[Store, dict, str]]:
+    """A study of ``template`` served by the real app: (store, tokens, base URL); the server is killed afterwards."""
     data = {"name": f"browser-{template}", "template": template, "systems": SYSTEMS, "items": {"ids": ITEMS},
             "annotators": {"names": annotators, "per_item": len(annotators)}, "attention_checks": {"count": 1}}
     path = tmp_path / f"{template}.json"
@@ -50,7 +54,12 @@ def serve(tmp_path: Path, template: str, annotators: list[str]):
     out = tmp_path / template
     _, tokens, _ = create_store(build_study(path), out)
     port = free_port()
-    return start_server(out, port, log=tmp_path / "server.log"), Store(out), tokens, f"http://127.0.0.1:{port}"
+    server = start_server(out, port, log=tmp_path / "server.log")
+    try:
+        yield Store(out), tokens, f"http://127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait()
 
 
 def progress(page, done: int, total: int) -> None:
@@ -88,9 +97,8 @@ def answer_pairwise(page, plan: list) -> None:
 
 
 def test_pairwise_study_two_annotators_with_reload(browser, tmp_path):
-    server, store, tokens, url = serve(tmp_path, "idl_pairwise", ["ann1", "ann2"])
     dialogs = []
-    try:
+    with serve(tmp_path, "idl_pairwise", ["ann1", "ann2"]) as (store, tokens, url):
         plans = {}
         for name in ("ann1", "ann2"):
             context = browser.new_context()
@@ -129,14 +137,10 @@ def test_pairwise_study_two_annotators_with_reload(browser, tmp_path):
             assert stored == plan  # exactly what was clicked, in order, nothing lost or doubled
             checks = [r for r in mine if r["is_check"]]
             assert checks and all(r["check_passed"] for r in checks)
-    finally:
-        server.kill()
-        server.wait()
 
 
 def test_ranking_study_in_the_browser(browser, tmp_path):
-    server, store, tokens, url = serve(tmp_path, "morpheus_ranking", ["ann1"])
-    try:
+    with serve(tmp_path, "morpheus_ranking", ["ann1"]) as (store, tokens, url):
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{url}/?token={tokens['ann1']}")
@@ -161,9 +165,6 @@ def test_ranking_study_in_the_browser(browser, tmp_path):
         real = frame[~frame["is_check"]]
         assert set(real["system"]) == {"demo", "generic", "Ground truth"}
         page.close()
-    finally:
-        server.kill()
-        server.wait()
 
 
 CHECKED_JS = """() => [...document.querySelectorAll("[data-testid='stForm'] [role='radiogroup']")].map((group) => {
@@ -173,8 +174,7 @@ CHECKED_JS = """() => [...document.querySelectorAll("[data-testid='stForm'] [rol
 
 
 def test_first_screen_fits_1280x800_and_keys_1_2_3_answer(browser, tmp_path):
-    server, store, tokens, url = serve(tmp_path, "idl_pairwise", ["ann1"])
-    try:
+    with serve(tmp_path, "idl_pairwise", ["ann1"]) as (store, tokens, url):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{url}/?token={tokens['ann1']}")
@@ -202,14 +202,10 @@ def test_first_screen_fits_1280x800_and_keys_1_2_3_answer(browser, tmp_path):
         assert {r["aspect"]: r["answer"] for r in store.judgment_rows()} == {"Persona": "left", "Style": "tie",
                                                                              "Fluency": "right"}
         page.close()
-    finally:
-        server.kill()
-        server.wait()
 
 
 def test_a_stale_tab_is_refused_and_the_first_answer_kept(browser, tmp_path):
-    server, store, tokens, url = serve(tmp_path, "idl_pairwise", ["ann1"])
-    try:
+    with serve(tmp_path, "idl_pairwise", ["ann1"]) as (store, tokens, url):
         context = browser.new_context()
         first, second = context.new_page(), context.new_page()
         for page in (first, second):
@@ -235,6 +231,3 @@ def test_a_stale_tab_is_refused_and_the_first_answer_kept(browser, tmp_path):
         assert [(r["seq"], r["answer"], r["revision"]) for r in rows] == [(0, "left", 1)] * 3  # page 1's answer
         assert len(store.revision_rows()) == 3
         context.close()
-    finally:
-        server.kill()
-        server.wait()
