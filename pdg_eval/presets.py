@@ -25,10 +25,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("pdg", "pdg-eval recommended: widely comparable conventions, NLTK Treebank tokens", (
         "bleu:nltk_sentence_avg,tok=treebank", "bleu:sacrebleu", "rouge:pltrdy,tok=treebank", "rouge:rouge_score",
         "distinct:corpus,tok=treebank", "distinct:per_response", "self-bleu:texygen", "f1:parlai",
-        "p-f1:msp,tok=treebank", "p-cover:morpheus,tok=treebank", "hits@1?", "ppl:token_micro?",
+        "p-f1:msp,tok=treebank,stopwords=sklearn", "p-cover:morpheus,tok=treebank", "hits@1?", "ppl:token_micro?",
         "c-score:chanliang@nli", "cohcon:training@cohcon"),
         "BLEU-n = NLTK sentence-BLEU mean (0.33 weights for BLEU-3) and sacreBLEU corpus BLEU; ROUGE-L recall "
-        "(pltrdy) and F (rouge-score); Distinct at corpus level (Li et al.) and per response; Hits@1 counts ties as misses."),
+        "(pltrdy) and F (rouge-score); Distinct at corpus level (Li et al.) and per response; Hits@1 counts ties as misses; "
+        "P-F1 leaves scikit-learn's English stop words out (it tracks human persona-use ratings better, README); "
+        "C-score and Con/Coh-Con (training label map) use the scorers shipped with pdg-eval."),
     Preset("paa", "PAA (Huang et al., AAAI 2023) Table 1", (
         "bleu:paa_precision", "distinct:paa", "ppl:paa?", "hits@1?"),
         "BLEU-1/2 are sacreBLEU corpus n-gram precisions, not BLEU (VERIFIED). PAA's 'F1' is a macro F1 over token "

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Sequence
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
 from .metrics.base import Metric, Signature, create_metric, parse_metric_spec
+from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
 from .tokenize import contains_cjk
@@ -66,19 +67,18 @@ class ScoreRun:
 
 @dataclass(frozen=True)
 class ModelSlot:
-    """A model that preset entries tagged ``@<tag>`` and explicit specs of ``metric`` need."""
+    """A model that preset entries tagged ``@<tag>`` and explicit specs of ``metric`` use: the one given with
+    ``option``, else the scorer shipped with pdg-eval (``default``)."""
 
     tag: str
     metric: str
     option: str
-    build: str
-    what: str
+    default: str
 
 
 MODEL_SLOTS = {slot.tag: slot for slot in [
-    ModelSlot("nli", "c-score", "--nli-model", "pdg-eval scorers train nli --out DIR", "an NLI model"),
-    ModelSlot("cohcon", "cohcon", "--cohcon-model", "pdg-eval scorers train cohcon --out DIR",
-              "a Con/Coh-Con triple classifier"),
+    ModelSlot("nli", "c-score", "--nli-model", SHIPPED_NLI),
+    ModelSlot("cohcon", "cohcon", "--cohcon-model", SHIPPED_COHCON),
 ]}
 
 
@@ -88,17 +88,13 @@ def split_model_tag(spec: str) -> tuple[str, str | None]:
     return (head, tag) if tag in MODEL_SLOTS else (spec, None)
 
 
-def missing_model_note(slot: ModelSlot) -> str:
-    return f"needs {slot.what}: pass {slot.option} DIR (build one with `{slot.build}`)"
-
-
 def requested_metrics(preset: str | None, extra: Sequence[str] = (),
                       models: dict[str, str | None] | None = None) -> list[MetricSpec]:
     """Metric specs of a preset (``pdg`` when neither a preset nor metrics are given) plus extra specs.
 
     Preset entries ending in ``?`` run only when the records have the fields they need; entries ending in
-    ``@nli`` / ``@cohcon`` need that model (``models[tag]``), which is also filled into explicit specs of
-    the slot's metric (``c-score`` / ``cohcon``) that name no model.
+    ``@nli`` / ``@cohcon`` use that model (``models[tag]``, else the shipped scorer), which is also filled into
+    explicit specs of the slot's metric (``c-score`` / ``cohcon``) that name no model.
     """
     models = models or {}
     specs: list[MetricSpec] = []
@@ -115,13 +111,12 @@ def requested_metrics(preset: str | None, extra: Sequence[str] = (),
 
 
 def entry_spec(entry: str, models: dict[str, str | None], preset: str | None = None) -> MetricSpec:
-    """A preset-style entry: ``?`` → optional; ``@nli`` / ``@cohcon`` → that model filled in, or unavailable (skipped
-    with the option to pass) when ``models`` lacks it."""
+    """A preset-style entry: ``?`` → optional; ``@nli`` / ``@cohcon`` → that model filled in (``models[tag]``, else
+    the shipped scorer); a model that cannot run the entry's variant skips it with the reason."""
     spec, tag = split_model_tag(entry)
     if tag:
-        model = models.get(tag)
-        return (MetricSpec(f"{spec},model={model}", False, preset, slot_model=True) if model
-                else MetricSpec(spec, False, preset, unavailable=missing_model_note(MODEL_SLOTS[tag])))
+        return MetricSpec(f"{spec},model={models.get(tag) or MODEL_SLOTS[tag].default}", False, preset,
+                          slot_model=True)
     return MetricSpec(spec.rstrip("?"), spec.endswith("?"), preset)
 
 

@@ -33,6 +33,7 @@ from .metrics.base import Metric
 from .readers.parlai import ConvAI2Turn, read_convai2, turn_record
 from .records import Record
 from .scoring import CHUNK_SIZE, MetricSpec, entry_spec, prepare_metrics, requested_metrics
+from .tokenize import casefold_spaces
 
 PERTURBATIONS = ("gold", "persona_copy", "persona_negated", "partner_persona", "other_dialogue", "generic",
                  "later_turn", "empty")
@@ -94,7 +95,7 @@ def negate(sentence: str) -> str | None:
     already has a negation, or that no template handles). Examples: "i have a dog ." → "i do not have a dog .",
     "i love cats." → "i hate cats.", "i am a nurse." → "i am not a nurse.", "my dog is old." → "my dog is not
     old."."""
-    text = " ".join(sentence.lower().split())
+    text = casefold_spaces(sentence)
     if ALREADY_NEGATED.search(text):
         return None
     for pattern, replacement in TEMPLATES:

@@ -46,6 +46,11 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def casefold_spaces(text: str) -> str:
+    """Lower case with runs of whitespace as one space: the form in which texts are matched across data files."""
+    return " ".join(text.lower().split())
+
+
 def pad_punctuation(text: str) -> str:
     """PAA ``eval_distinct_avg`` preprocessing (hqsiswiliam/persona-adaptive-attention@2539c5c:
     evaluation/evaluation_helper.py:40-57): pad each punctuation char, squeeze spaces, strip."""

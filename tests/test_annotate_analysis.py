@@ -258,7 +258,7 @@ def test_usr_report_with_a_constant_metric_says_undefined(usr, tmp_path):
     assert row == "| p-cover:idl_released:p-cover |" + " undefined |" * 6  # P-Cover (IDL) is 0 on every USR reply
     assert ("- Undefined correlation (every aspect): `p-cover:idl_released:p-cover`: the metric is constant "
             "(0 on all 240 responses).") in text
-    assert "- Left out of the table: `c-score:idl_pairwise`: needs an NLI model" in text
+    assert "- Left out of the table: `c-score:idl_pairwise`: a corpus-level score (no per-item values)." in text
     summary = json.loads((tmp_path / "r" / "report.json").read_text())
     cover = [r for r in summary["correlation"] if r["metric"] == "p-cover:idl_released:p-cover"]
     assert len(cover) == 6 and all(r["spearman"] is None and r["undefined"].startswith("the metric is constant")
@@ -406,3 +406,28 @@ def test_mostly_nltk_floor_values_get_a_warning():
     assert floor_warnings(metrics) == [
         "Warning: 50% of `bleu:x:bleu-4`'s values are NLTK's near-zero floors (0 < value <= 1e-100, a zero n-gram "
         "count without smoothing): its rank correlation mostly orders those floors."]
+
+
+def test_paired_spearman_difference_of_two_options_of_one_metric():
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from pdg_eval.annotate.correlation import paired_spearman_differences, same_metric_pairs
+
+    rng = np.random.default_rng(0)
+    index = pd.MultiIndex.from_tuples([(f"i{k}", s) for k in range(60) for s in ("x", "y")], names=["item", "system"])
+    truth = rng.normal(size=len(index))
+    human = pd.DataFrame({"overall": truth}, index=index)
+    metrics = pd.DataFrame({"p-f1:msp:p-f1": truth + rng.normal(scale=2.0, size=len(index)),
+                            "p-f1:msp,stopwords=sklearn:p-f1": truth + rng.normal(scale=0.3, size=len(index)),
+                            "bleu:nltk:bleu": rng.normal(size=len(index))}, index=index)
+    assert same_metric_pairs(list(metrics.columns)) == [("p-f1:msp:p-f1", "p-f1:msp,stopwords=sklearn:p-f1")]
+    table = paired_spearman_differences(human, metrics, resamples=400, seed=1)
+    row = table.iloc[0]
+    expected = (spearmanr(metrics.iloc[:, 1], truth).statistic - spearmanr(metrics.iloc[:, 0], truth).statistic)
+    assert len(table) == 1 and row.delta_spearman == pytest.approx(expected)
+    assert 0 < row.delta_ci[0] < row.delta_spearman < row.delta_ci[1] and row.p_bootstrap < 0.01
+    same = pd.DataFrame({"p-f1:a:p-f1": metrics.iloc[:, 0], "p-f1:b:p-f1": metrics.iloc[:, 0]}, index=index)
+    tie = paired_spearman_differences(human, same, resamples=200, seed=1).iloc[0]
+    assert tie.delta_spearman == 0 and tie.delta_ci == (0.0, 0.0) and tie.p_bootstrap == 1.0

@@ -16,8 +16,8 @@ from pdg_eval.errors import ConfigError, InputError
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.metrics.consistency import triple_scores
 from pdg_eval.records import read_jsonl
-from pdg_eval.models.triple_classifier import MARKERS, TripleExample, encode_triples, persona_text
-from pdg_eval.scorers.cohcon import clv_examples, read_self_turns, split_dialogues
+from pdg_eval.models.triple_classifier import TripleExample, encode_triples
+from pdg_eval.scorers.cohcon import both_speakers_self_turns, clv_examples, read_self_turns, without_held_out
 from tests.conftest import shared_or_skip
 from tests.test_nli_metric import make_tiny_nli
 from tests.test_startup import run_main
@@ -40,10 +40,23 @@ def test_self_turns_of_the_convai2_train_sample():
     assert len(dialogues) == 1356 and sum(map(len, dialogues)) == 10000
     assert dialogues[0][0][0][:2] == ("i like to remodel homes", "i like to go hunting")
     assert dialogues[0][1][1].startswith("i am ! for my hobby")
-    train, valid = split_dialogues(dialogues, 0.1, seed=13)
-    assert len(valid) == 136 and len(train) == 1220
-    assert not {id(d) for d in train} & {id(d) for d in valid}
-    assert split_dialogues(dialogues, 0.1, seed=13)[1] == valid  # deterministic
+
+
+def test_self_turns_of_both_speakers_of_the_convai2_test_dialogues():
+    dialogues = both_speakers_self_turns(shared_or_skip("data", "consistency", "dnli_triples_convai2",
+                                                        "test_both_original_final.txt"))
+    mine, theirs = dialogues[0], dialogues[1]
+    assert mine[0][0][0].startswith("i") and mine[0][0] != theirs[0][0]  # the two personas
+    assert [turn[1] for turn in mine[1:]] == [turn[2] for turn in theirs]  # the partner answers my earlier line
+    assert [turn[2] for turn in mine[:len(theirs)]] == [turn[1] for turn in theirs]
+
+
+def test_training_triples_share_nothing_with_held_out_dialogues():
+    persona, other = ("i like dogs",), ("i hate cats",)
+    held_out = [[(persona, "Hi  there", "hello")]]
+    examples = [TripleExample(persona, "a", "b"), TripleExample(other, "hi there", "b"),
+                TripleExample(other, "a", "HELLO"), TripleExample(other, "a", "b", 2)]
+    assert without_held_out(examples, held_out) == [TripleExample(other, "a", "b", 2)]
 
 
 def test_self_turn_files_must_align(tmp_path):
@@ -54,51 +67,81 @@ def test_self_turn_files_must_align(tmp_path):
         read_self_turns(tmp_path / "p", tmp_path / "s", tmp_path / "t")
 
 
-def test_encoding_puts_markers_and_segments_in_clv_order(tmp_path):
+def test_encoding_tokenizes_each_distinct_text_once_and_indexes_it(tmp_path):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(make_tiny_nli(tmp_path / "bb", seed=0))
-    tokenizer.add_special_tokens({"additional_special_tokens": list(MARKERS)})
-    example = TripleExample(("i have a dog.", "i like tea"), "how are you ?", "fine thanks")
-    enc = encode_triples(tokenizer, [example, TripleExample(("a",), "b", "c")], max_length=256)
-    ids = enc["input_ids"][0].tolist()
-    assert tokenizer.convert_ids_to_tokens(ids[0]) == "[CLS]"
-    marks = [ids.index(tokenizer.convert_tokens_to_ids(m)) for m in MARKERS]
-    assert marks == sorted(marks) and marks[-1] == len(ids) - 1
-    segments = enc["segment_ids"][0].tolist()
-    assert segments == [0] * (marks[0] + 1) + [1] * (marks[1] - marks[0]) + [2] * (marks[2] - marks[1])
-    assert tokenizer.decode(ids[1:marks[0]]) == "i have a dog. i like tea."
-    assert enc["attention_mask"][1].sum() < len(ids) and enc["input_ids"].shape == enc["segment_ids"].shape
-    assert encode_triples(tokenizer, [example], max_length=5)["input_ids"].shape[1] == 5
-    assert persona_text(["i have a dog.", "i like tea", " "]) == "i have a dog . i like tea ."
+    first = TripleExample(("i have a dog.", "i like tea"), "how are you ?", "fine thanks")
+    second = TripleExample(("i like tea", " "), "fine thanks", "")
+    enc = encode_triples(tokenizer, [first, second], max_length=64, chunk_size=2)
+    rows = [row for ids, _ in enc["chunks"] for row in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+    texts = [rows[k] for k in enc["position"].tolist()]
+    assert texts == ["how are you?", "fine thanks", "", "i have a dog.", "i like tea"]
+    assert [len(ids) for ids, _ in enc["chunks"]] == [2, 2, 1]  # shortest texts first, two per chunk
+    assert [ids.shape[1] for ids, _ in enc["chunks"]] == sorted(ids.shape[1] for ids, _ in enc["chunks"])
+    assert enc["context_index"].tolist() == [0, 1] and enc["response_index"].tolist() == [1, 2]
+    assert enc["persona_index"].tolist() == [[3, 4], [4, 0]]  # the blank persona sentence is dropped
+    assert enc["persona_mask"].tolist() == [[True, True], [True, False]]
+    assert max(ids.shape[1] for ids, _ in encode_triples(tokenizer, [first], max_length=3)["chunks"]) == 3
+
+
+def test_siamese_logits_equal_the_features_read_by_hand(tmp_path):
+    import torch
+
+    from pdg_eval.models.triple_classifier import new_triple_model
+
+    torch.manual_seed(0)
+    tokenizer, model = new_triple_model(make_tiny_nli(tmp_path / "bb", seed=0), head_hidden=8)
+    model.eval()
+    example = TripleExample(("i have a dog.", "i like tea"), "how are you ?", "fine thanks , i walk my dog")
+    with torch.inference_mode():
+        logits = model(**encode_triples(tokenizer, [example], 64)).logits[0]
+
+        def vector(text):
+            enc = tokenizer([text], return_tensors="pt")
+            return model.embed(enc["input_ids"], enc["attention_mask"])[0]
+
+        c, r = vector(example.context), vector(example.response)
+        personas = torch.stack([vector(s) for s in example.persona])
+        cosines = personas @ r
+        p = (torch.softmax(cosines / 0.05, 0).unsqueeze(-1) * personas).sum(0)
+        features = torch.cat([c, r, c * r, (c - r).abs(), p * r, (p - r).abs(),
+                              torch.stack([c @ r, cosines.max(), cosines.mean()])])
+        assert torch.allclose(model.head(features), logits, atol=1e-5)
 
 
 @pytest.fixture()
 def tiny_cohcon(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohcon")
     data = shared_or_skip("data", "convai2_train_sample")
-    files = []
+    files, valid = [], []
     for kind in ("per", "src", "tgt"):
-        lines = (data / f"{kind}-train.txt").read_text(encoding="utf-8").splitlines()[:60]
-        (folder / kind).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        files.append(str(folder / kind))
+        for split, size, names in (("train", 60, files), ("val", 30, valid)):
+            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:size]
+            (folder / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            names.append(str(folder / f"{kind}-{split}"))
     backbone = make_tiny_nli(folder / "backbone", seed=0)
     out = folder / "scorer"
     assert main(["scorers", "train", "cohcon", "--out", str(out), "--backbone", backbone, "--train", ",".join(files),
-                 "--epochs", "1", "--batch-size", "16", "-q"]) == 0
+                 "--valid", ",".join(valid), "--epochs", "1", "--batch-size", "16", "-q"]) == 0
     return out, files
 
 
 def test_train_and_eval_cohcon_cli(tiny_cohcon, capsys):
     out, files = tiny_cohcon
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["split"]["dialogues_train"] + manifest["split"]["dialogues_valid"] == 9
+    assert manifest["data"]["train"][0]["dialogues"] == 9 and manifest["data"]["valid"]["dialogues"] == 5
     assert manifest["labels"] == ["coherent_consistent", "other_speaker", "same_persona_other_turn"]
-    assert sum(map(sum, manifest["heldout"]["confusion_matrix"]["rows_gold_cols_predicted"])) == \
-        manifest["split"]["examples_valid"]
+    heldout = manifest["heldout"]["convai2_valid_clv"]
+    assert sum(map(sum, heldout["confusion_matrix"]["rows_gold_cols_predicted"])) == \
+        manifest["data"]["valid"]["examples"] == 30 * 3 - 2 * 5
+    assert set(heldout["recall"]) == set(manifest["labels"])
+    assert manifest["backbone_sha256"] and manifest["weight_files"]["adapter_model.safetensors"] > 0
+    assert not (out / "training-checkpoint.pt").exists()
     capsys.readouterr()
     assert main(["scorers", "eval", "cohcon", "--model", str(out), "--data", ",".join(files)]) == 0
-    assert json.loads(capsys.readouterr().out)["n"] == 60 * 3 - 2 * 9  # the last turn of each of the 9 dialogues has one
+    report = json.loads(capsys.readouterr().out)["sets"][",".join(files)]
+    assert report["n"] == 60 * 3 - 2 * 9  # the last turn of each of the 9 dialogues has one
 
 
 def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypatch):
@@ -111,7 +154,7 @@ def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypa
     labels = metric.items_stats(records)
     example = TripleExample(tuple(records[3].persona), records[3].context[-1], records[3].response)
     with torch.inference_mode():
-        enc = encode_triples(metric.model.tokenizer, [example], 256)
+        enc = encode_triples(metric.model.tokenizer, [example], 64)
         assert labels[3] == int(metric.model.model(**enc).logits.argmax(-1))
     released = metric.aggregate(labels)
     assert released == {"con": triple_scores(labels, "released")["consistency"],
@@ -121,18 +164,22 @@ def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypa
     assert training.items_stats(records) == labels and training.model.forward_calls == calls  # served from cache
     assert training.aggregate(labels)["coh-con"] == labels.count(0) / len(labels)
     sig = str(training.signature())
-    assert sig.startswith("cohcon:training|tok:model|context:last_turn") and training.model.weights_sha256[:12] in sig
+    backbone = json.loads((out / "manifest.json").read_text())["backbone_sha256"]
+    assert sig.startswith(f"cohcon:training|tok:model|arch:siamese-meanpool-v1|backbone:{backbone[:12]}|context:last_turn")
+    assert f"sha256:{training.model.weights_sha256[:12]}" in sig  # the adapter's
 
 
-def test_cohcon_presets_need_a_model(tiny_cohcon, capsys):
+def test_cohcon_presets_use_the_shipped_classifier_or_the_one_given(tiny_cohcon, capsys):
     out, _ = tiny_cohcon
     assert main(["score", EXAMPLE, "-q", "--preset", "clv"]) == 0
-    assert "skipped: cohcon:released: needs a Con/Coh-Con triple classifier: pass --cohcon-model DIR" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "cohcon:released|tok:model" in text and "model:pdg-eval/cohcon-minilm-l6" in text and "skipped: cohcon" not in text
     assert main(["score", EXAMPLE, "-q", "--preset", "clv", "--cohcon-model", str(out), "-m", "cohcon:training"]) == 0
     text = capsys.readouterr().out
     assert "cohcon:released|tok:model" in text and "cohcon:training|tok:model" in text and "skipped: cohcon" not in text
-    with pytest.raises(ConfigError, match="cohcon needs a triple classifier"):
-        build_metric("cohcon")
+    assert f"model:{out}" in text and "pdg-eval/cohcon-minilm-l6" not in text
+    with pytest.raises(ConfigError, match="option model= needs a value"):
+        build_metric("cohcon,model=")
     with pytest.raises(InputError, match="not a pdg-eval triple classifier"):
         build_metric(f"cohcon,model={make_tiny_nli(out.parent / 'plain', seed=0)}")
 
@@ -186,3 +233,12 @@ def test_model_metrics_sign_and_compare_without_loading_the_model(tiny_cohcon, t
         assert shown == [signature, "[]"]
     code, modules = run_main(["compare", *jsons, "--resamples", "50", "--ci-resamples", "20", "-q"], tmp_path)
     assert code == 0 and not modules & {"torch", "transformers"}, sorted(modules & {"torch", "transformers"})
+
+
+def test_an_empty_response_is_neither_without_asking_the_model(tiny_cohcon):
+    out, _ = tiny_cohcon
+    metric = build_metric(f"cohcon:training,model={out}")
+    records = [dataclasses.replace(r, response="") for r in list(read_jsonl(EXAMPLE))[:3]]
+    assert metric.items_stats(records) == [1, 1, 1] and "model" not in metric.__dict__
+    assert metric.aggregate(metric.items_stats(records)) == {"con": 0.0, "coh-con": 0.0}
+    assert "empty:neither" in str(metric.signature())

@@ -80,23 +80,25 @@ def test_c_score_variants_and_errors(tmp_path, cache):
     for variant, keys in (("paml_sum", ["c-score"]), ("pal_max", ["c-score"]), ("idl_pairwise", ["con", "coh-con"])):
         metric = build_metric(f"c-score:{variant},model={model_dir},label_map=0:entailment,1:neutral,2:contradiction")
         assert list(metric.aggregate(metric.items_stats(records))) == keys
-    assert "premise:response|premise_order:unknown|" in str(build_metric(f"c-score,model={model_dir}").signature())
-    with pytest.raises(ConfigError, match="c-score needs an NLI model"):
-        build_metric("c-score")
+    assert "premise:persona|premise_order:unknown|" in str(build_metric(f"c-score,model={model_dir}").signature())
+    assert build_metric("c-score").variant == "chanliang"  # the shipped scorer reads the persona sentence first
+    with pytest.raises(ConfigError, match="option model= needs a value"):
+        build_metric("c-score,model=")
     with pytest.raises(ConfigError, match="neither a local folder nor loadable"):
         build_metric(f"c-score,model={tmp_path / 'missing'}")
 
 
-def test_presets_skip_c_score_without_a_model_and_run_it_with_one(tmp_path, cache, capsys):
+def test_presets_run_c_score_with_the_shipped_scorer_or_the_one_given(tmp_path, cache, capsys):
     from pdg_eval.cli.main import main
 
     assert main(["score", EXAMPLE, "-q", "--preset", "pal"]) == 0
     out = capsys.readouterr().out
-    assert "skipped: c-score:pal_max: needs an NLI model: pass --nli-model DIR" in out
+    assert "c-score:pal_max|tok:model" in out and "model:pdg-eval/nli-minilm-l6" in out and "skipped: c-score" not in out
     model_dir = make_tiny_nli(tmp_path / "nli", seed=0)
-    assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", model_dir, "-m", "c-score"]) == 0
+    assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", model_dir, "-m", "c-score:paml_sum"]) == 0
     out = capsys.readouterr().out
     assert "c-score:pal_max|tok:model" in out and "c-score:paml_sum|tok:model" in out and "skipped: c-score" not in out
+    assert f"model:{model_dir}" in out and "pdg-eval/nli-minilm-l6" not in out
 
 
 def scorer_manifest(order: str | None) -> dict:
@@ -138,12 +140,22 @@ def test_cli_refuses_the_other_premise_in_one_line_and_presets_skip_it(tmp_path,
     assert main(["score", EXAMPLE, "-q", "-m", f"c-score:paml_sum,model={persona}"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "c-score:paml_sum feeds premise=response" in err and "trained persona_first" in err
-    assert main(["score", EXAMPLE, "-q", "--nli-model", persona, "-m", "c-score"]) == 2  # explicit -m: refused
+    assert main(["score", EXAMPLE, "-q", "--nli-model", persona, "-m", "c-score:paml_sum"]) == 2  # explicit: refused
     capsys.readouterr()
     response = make_tiny_nli(tmp_path / "response", seed=0, manifest=scorer_manifest("response_first"))
-    assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", response, "-m", "c-score"]) == 0
+    assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", response, "-m", "c-score:paml_sum"]) == 0
     out = capsys.readouterr().out
     assert (f"skipped: c-score:pal_max feeds premise=persona (persona first) but the NLI scorer {response} was "
             "trained response_first: use a scorer trained with `pdg-eval scorers train nli --premise-order persona` "
             "(or both)") in out
     assert "c-score:paml_sum|tok:model" in out and "premise_order:response_first" in out and "bleu" in out
+
+
+def test_an_empty_response_is_neutral_without_asking_the_model(tmp_path, cache):
+    import dataclasses
+
+    metric = build_metric(f"c-score:chanliang,model={make_tiny_nli(tmp_path / 'nli', seed=0)}")
+    records = [dataclasses.replace(r, response=" ") for r in list(read_jsonl(EXAMPLE))[:3]]
+    assert metric.items_stats(records) == [[1] * len(r.persona) for r in records]
+    assert "model" not in metric.__dict__  # the weights were never loaded
+    assert "empty:neutral" in str(metric.signature())

@@ -32,11 +32,12 @@ def test_train_and_eval_cli_on_a_tiny_backbone(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert [d["n"] for d in manifest["data"]["train"]] == [64] and len(manifest["weights_sha256"]) == 64
     assert manifest["premise_order"] == "persona_first"  # read_dnli_pairs: premise = the persona sentence
-    matrix = manifest["heldout"]["confusion_matrix"]["rows_gold_cols_predicted"]
+    matrix = manifest["heldout"]["valid.txt"]["confusion_matrix"]["rows_gold_cols_predicted"]
     assert sum(map(sum, matrix)) == 32
     capsys.readouterr()
     assert main(["scorers", "eval", "nli", "--model", str(out), "--data", str(small_valid)]) == 0
-    assert json.loads(capsys.readouterr().out)["accuracy"] == manifest["heldout"]["accuracy"]
+    report = json.loads(capsys.readouterr().out)["sets"][str(small_valid)]
+    assert report["accuracy"] == manifest["heldout"]["valid.txt"]["accuracy"]
 
 
 def test_premise_orders_of_training_pairs():
@@ -57,10 +58,50 @@ def test_train_both_orders_then_any_c_score_variant(tmp_path, capsys, monkeypatc
                  "--train", str(small_train), "--valid", str(small_valid), "--epochs", "1", "--batch-size", "16",
                  "--premise-order", "both", "-q"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["premise_order"] == "both" and manifest["data"]["valid"]["n"] == 16
-    assert manifest["heldout"]["n"] == 32  # every held-out pair in both orders
+    assert manifest["premise_order"] == "both"
+    assert manifest["heldout"]["valid.txt"]["n"] == 32  # every held-out pair in both orders
     capsys.readouterr()
     assert main(["scorers", "eval", "nli", "--model", str(out), "--data", str(small_valid)]) == 0
-    assert json.loads(capsys.readouterr().out)["n"] == 32
+    assert json.loads(capsys.readouterr().out)["sets"][str(small_valid)]["n"] == 32
     for variant in ("paml_sum", "chanliang"):
         assert "premise_order:both" in str(build_metric(f"c-score:{variant},model={out}").signature())
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    import pytest
+    import torch
+
+    from pdg_eval.errors import ConfigError
+    from pdg_eval.scorers.training import fine_tune, prepare_checkpoint
+
+    generator = torch.Generator().manual_seed(0)
+    examples = [(torch.randn(4, generator=generator), int(k % 3)) for k in range(40)]
+
+    def run(checkpoint=None, crash_at=None):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(4, 3)
+        calls = []
+
+        def batch_loss(batch):
+            calls.append(1)
+            if crash_at is not None and len(calls) == crash_at:
+                raise KeyboardInterrupt
+            x = torch.stack([e[0] for e in batch])
+            return torch.nn.functional.cross_entropy(model(x), torch.tensor([e[1] for e in batch]))
+
+        fine_tune(model, examples, batch_loss, epochs=3, batch_size=8, lr=0.1, weight_decay=0.0, warmup_ratio=0.2,
+                  seed=5, desc="t", progress=False, checkpoint=checkpoint, checkpoint_every=2,
+                  group_of=lambda e: e[1])
+        return model.weight.detach().clone(), len(calls)
+
+    straight, steps = run()
+    assert steps == 15
+    checkpoint = prepare_checkpoint(tmp_path / "out", resume=False)
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint, crash_at=8)  # dies in step 8 of 15: the checkpoint after step 6 survives
+    with pytest.raises(ConfigError, match="pass --resume"):
+        prepare_checkpoint(tmp_path / "out", resume=False)
+    resumed, remaining = run(prepare_checkpoint(tmp_path / "out", resume=True))
+    assert remaining == 15 - 6 and torch.equal(resumed, straight)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        prepare_checkpoint(tmp_path / "other", resume=True)

@@ -123,11 +123,12 @@ def test_coherence_orderings_apply_to_coh_con_only():
     assert [o.name for o in ORDERINGS if o.applies("con")] == ["persona_negated < gold", "other_dialogue < gold"]
 
 
-def test_default_metrics_skip_model_metrics_and_msp_cover_with_reasons():
+def test_default_metrics_use_the_shipped_scorers_and_skip_msp_cover_with_a_reason():
     specs = stress_specs([], {"nli": None, "cohcon": None}, None)
     reasons = {s.spec: s.unavailable for s in specs}
     assert "--idf FILE" in reasons["p-cover:msp"]
-    assert "--nli-model" in reasons["c-score:paml_sum"] and "--cohcon-model" in reasons["cohcon:training"]
+    assert reasons["c-score:chanliang,model=pdg-eval/nli-minilm-l6"] is None
+    assert reasons["cohcon:training,model=pdg-eval/cohcon-minilm-l6"] is None
     assert reasons["p-f1:msp"] is None and reasons["p-cosine:max"] is None
     with_models = {s.spec for s in stress_specs([], {"nli": "N", "cohcon": "C"}, "idf.tsv")}
     assert {"c-score:idl_pairwise,model=N", "cohcon:released,model=C", "p-cover:msp,idf=idf.tsv"} <= with_models

@@ -66,6 +66,8 @@ class Analysis:
     options: AnalysisOptions
     notes: list[str] = field(default_factory=list)
     correlation: pd.DataFrame | None = None  # metric-vs-human, set by the caller (:mod:`.correlation`)
+    #: Δρ of same-metric pairs with other options, set by the caller (:func:`.correlation.paired_spearman_differences`)
+    correlation_differences: pd.DataFrame | None = None
     correlation_notes: list[str] = field(default_factory=list)
     correlation_left_out: list[str] = field(default_factory=list)  # "metric: reason" of each metric left out
     metric_signatures: list[str] = field(default_factory=list)

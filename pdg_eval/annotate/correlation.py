@@ -150,12 +150,9 @@ def _bootstrap(x: np.ndarray, y: np.ndarray, rows_of_item: list[np.ndarray], res
     return (np.array(pearson).reshape(-1, *shape[1:]), np.array(spearman).reshape(-1, *shape[1:]))
 
 
-def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000, seed: int = 12345,
-                             exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
-    """Pearson, Spearman (with item-bootstrap CIs) and Kendall τ-b of every metric column with every aspect; where
-    either side is constant the correlation is undefined (NaN) and ``undefined`` says why."""
-    from scipy.stats import kendalltau, pearsonr, spearmanr
-
+def _resampled(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int, seed: int, exclude_systems: Sequence[str]):
+    """(aspects, metric columns, x, y, items, (Pearson, Spearman) bootstrap stacks) of the judged responses that have
+    metric values; the same ``seed`` draws the same item resamples."""
     joined = human.join(metrics, how="inner")
     joined = joined[~joined.index.get_level_values("system").isin(list(exclude_systems))]
     if len(joined) < 3:
@@ -165,7 +162,51 @@ def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resampl
     x, y = joined[names].to_numpy(float), joined[aspects].to_numpy(float)
     items = joined.index.get_level_values("item").astype(str)
     unique_items = sorted(set(items))
-    boot_p, boot_s = _bootstrap(x, y, [np.flatnonzero(items == item) for item in unique_items], resamples, seed)
+    boots = _bootstrap(x, y, [np.flatnonzero(items == item) for item in unique_items], resamples, seed)
+    return aspects, names, x, y, unique_items, boots
+
+
+def same_metric_pairs(columns: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of metric columns that are the same metric and key with other options (``p-f1:msp:p-f1`` and
+    ``p-f1:msp,stopwords=...:p-f1``): the comparisons a paired test of their correlations answers."""
+    def family(column: str) -> tuple[str, str]:
+        return column.split(":", 1)[0].split(",", 1)[0], column.rsplit(":", 1)[1]
+
+    return [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:] if family(a) == family(b)]
+
+
+def paired_spearman_differences(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000,
+                                seed: int = 12345, exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
+    """Δρ = ρ(b) − ρ(a) for every :func:`same_metric_pairs` pair and aspect, with a CI and a two-sided p-value
+    from the same item resamples (paired: both correlations are computed on each resample; the bootstrap test of a
+    difference of dependent correlations, Wilcox 2009)."""
+    from scipy.stats import spearmanr
+
+    aspects, names, x, y, unique_items, (_, boot_s) = _resampled(human, metrics, resamples, seed, exclude_systems)
+    interval = ItemResampler(unique_items, resamples, seed).interval
+    out = []
+    for a, b in same_metric_pairs(names):
+        i, k = names.index(a), names.index(b)
+        for j, aspect in enumerate(aspects):
+            if np.ptp(x[:, i]) == 0 or np.ptp(x[:, k]) == 0 or np.ptp(y[:, j]) == 0:
+                continue  # a correlation with a constant is undefined
+            delta = float(spearmanr(x[:, k], y[:, j]).statistic - spearmanr(x[:, i], y[:, j]).statistic)
+            draws = boot_s[:, k, j] - boot_s[:, i, j]
+            draws = draws[np.isfinite(draws)]
+            p = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0)))) if len(draws) else None
+            out.append({"metric_a": a, "metric_b": b, "aspect": aspect, "n": len(x), "delta_spearman": delta,
+                        "delta_ci": interval(np.r_[0.0, draws]), "p_bootstrap": p})
+    return pd.DataFrame(out)
+
+
+def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000, seed: int = 12345,
+                             exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
+    """Pearson, Spearman (with item-bootstrap CIs) and Kendall τ-b of every metric column with every aspect; where
+    either side is constant the correlation is undefined (NaN) and ``undefined`` says why."""
+    from scipy.stats import kendalltau, pearsonr, spearmanr
+
+    aspects, names, x, y, unique_items, (boot_p, boot_s) = _resampled(human, metrics, resamples, seed,
+                                                                      exclude_systems)
     interval = ItemResampler(unique_items, resamples, seed).interval
     out = []
     for i, name in enumerate(names):

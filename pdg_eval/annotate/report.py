@@ -284,6 +284,15 @@ def _section_correlation(a: Analysis, out: Path, md: list[str]) -> None:
         label, _, reason = line.partition(": ")
         md.append(f"- Left out of the table: `{label}`: {reason}.")
     md.append(f"\n![Correlation]({plot_correlation(table, out / 'correlation.png')})\n")
+    differences = a.correlation_differences
+    if differences is not None and len(differences):
+        md.append("### Same metric, other options: paired difference of Spearman's ρ\n")
+        md.append("Δρ = ρ(b) − ρ(a) on the same responses; CI and two-sided p from the same item resamples (both "
+                  "correlations computed on each resample).\n")
+        md.append(markdown_table(["a", "b", "aspect", "Δρ [95% CI]", "p"], [
+            [f"`{r.metric_a}`", f"`{r.metric_b}`", r.aspect,
+             f"{_num(r.delta_spearman, 3)} {_ci(r.delta_ci, lambda v: _num(v, 3))}".strip(),
+             "–" if r.p_bootstrap is None else _num(r.p_bootstrap, 3)] for r in differences.itertuples()]))
 
 
 def render(a: Analysis, out: Path) -> str:
@@ -342,7 +351,9 @@ def summary(a: Analysis) -> dict[str, Any]:
             "agreement": {aspect: [s.to_json() for s in stats] for aspect, stats in a.agreement.items()},
             "correlation": None if a.correlation is None else
             [{k: _jsonable(v) for k, v in row.items()} for row in a.correlation.to_dict("records")],
-            "correlation_left_out": a.correlation_left_out}
+            "correlation_left_out": a.correlation_left_out,
+            "correlation_differences": None if a.correlation_differences is None else
+            [{k: _jsonable(v) for k, v in row.items()} for row in a.correlation_differences.to_dict("records")]}
 
 
 def write_report(a: Analysis, out: str | Path) -> Path:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .args import non_negative_int, port
+from .args import add_model_options, non_negative_int, port
 from ..outputs import all_or_nothing, atomic_writer, check_outputs
 
 DEFAULT_PORT = 8501
@@ -73,8 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--preset", help="metrics for the correlation (default: pdg when no --metric is given)")
     r.add_argument("--metric", "-m", action="append", default=[], metavar="NAME[:VARIANT][,key=value...]",
                    help="add a metric to the correlation, e.g. p-f1:msp,stopwords=sklearn (repeatable)")
-    r.add_argument("--nli-model", metavar="DIR_OR_HUB_ID", help="NLI model for the C-score metrics of the preset")
-    r.add_argument("--cohcon-model", metavar="DIR", help="triple classifier for Con/Coh-Con of the preset")
+    add_model_options(r)
     r.add_argument("--exclude-system", action="append", default=[], metavar="NAME",
                    help="leave a system out of the correlation (e.g. the one the references come from)")
     r.add_argument("--resamples", type=non_negative_int, default=1000, help="bootstrap resamples for CIs (default 1000)")
@@ -216,7 +215,7 @@ def _report(args: argparse.Namespace) -> int:
     analysis = analyse(loaded.frame, loaded.task, loaded.name, options, checks=loaded.checks)
     if loaded.records and loaded.task != "pairwise" and not args.no_correlation:
         from ..annotate.correlation import (floor_warnings, human_scores, metric_human_correlation,
-                                            metric_item_values)
+                                            metric_item_values, paired_spearman_differences)
 
         metrics, signatures, left_out = metric_item_values(
             loaded.records, args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
@@ -227,6 +226,8 @@ def _report(args: argparse.Namespace) -> int:
             excluded = loaded.exclude_from_correlation + args.exclude_system
             human = human_scores(loaded.frame, loaded.task, gold, loaded.aspects)
             analysis.correlation = metric_human_correlation(human, metrics, args.resamples, args.seed, excluded)
+            analysis.correlation_differences = paired_spearman_differences(human, metrics, args.resamples, args.seed,
+                                                                           excluded)
             analysis.metric_signatures = signatures
             analysis.correlation_notes = loaded.notes + (
                 [f"Left out of the correlation: {', '.join(excluded)}."] if excluded else [])

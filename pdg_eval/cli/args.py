@@ -30,3 +30,17 @@ port = _argument_type("port", lambda text: read_int(text, low=1, high=65535))
 positive_float = _argument_type("positive_float", lambda text: read_float(text, low=0, open_interval=True))
 #: a probability strictly between 0 and 1 (significance level, target power)
 probability = _argument_type("probability", lambda text: read_float(text, low=0, high=1, open_interval=True))
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--nli-model`` and ``--cohcon-model``: the scorers behind C-score and Con/Coh-Con (default: the ones shipped
+    with pdg-eval)."""
+    from ..scoring import MODEL_SLOTS
+
+    parser.add_argument("--nli-model", metavar="DIR_OR_HUB_ID",
+                        help="NLI model for the C-score metrics of presets and of -m c-score "
+                             f"(default: {MODEL_SLOTS['nli'].default}; build one with `pdg-eval scorers train nli`)")
+    parser.add_argument("--cohcon-model", metavar="DIR",
+                        help="triple classifier for Con/Coh-Con of presets and of -m cohcon "
+                             f"(default: {MODEL_SLOTS['cohcon'].default}; build one with "
+                             "`pdg-eval scorers train cohcon`)")

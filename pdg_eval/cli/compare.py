@@ -13,7 +13,7 @@ from ..outputs import atomic_writer, check_outputs
 from ..scoring import requested_metrics, score_records
 from ..tables import FORMATS as TABLE_FORMATS, render
 from ..tokenize import TOKENIZERS
-from .args import non_negative_int, positive_int, probability
+from .args import add_model_options, non_negative_int, positive_int, probability
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="ConvAI2 ParlAI text file for formats that need it (see `pdg-eval score`)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="paper preset (default: pdg when no --metric)")
     p.add_argument("--metric", "-m", action="append", default=[], help="add a metric spec (repeatable)")
-    p.add_argument("--nli-model", help="NLI model for C-score metrics")
-    p.add_argument("--cohcon-model", help="triple classifier for Con/Coh-Con")
+    add_model_options(p)
     p.add_argument("--tokenizer", choices=TOKENIZERS, help="override the tokenizer of every metric")
     p.add_argument("--test", choices=TESTS, default="ar",
                    help="ar: paired approximate randomization (default); bootstrap: paired bootstrap; t: paired t-test "

@@ -19,7 +19,7 @@ from ..readers import open_records
 from ..scoring import requested_metrics, score_records
 from ..shared import shared_path
 from ..tokenize import file_sha256
-from .args import non_negative_int, positive_int
+from .args import add_model_options, non_negative_int, positive_int
 
 
 #: the options of ``leaderboard run`` that change its numbers, with their defaults
@@ -47,8 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for option, default in _RUN_DEFAULTS.items():
         q.add_argument(f"--{option.replace('_', '-')}", default=default,
                        type=positive_int if option == "resamples" else non_negative_int)
-    q.add_argument("--nli-model")
-    q.add_argument("--cohcon-model")
+    add_model_options(q)
     q.set_defaults(func=run_records)
     q = sub.add_parser("import-reported", help="copy the board's rows of ../shared/data/reported/*.csv",
                        parents=[root])

@@ -38,7 +38,7 @@ def _list_presets(args: argparse.Namespace) -> int:
         for spec in preset.metrics:
             metric, tag = split_model_tag(spec)
             note = ("   (when the records have the field)" if spec.endswith("?")
-                    else f"   (when {MODEL_SLOTS[tag].option} is given)" if tag else "")
+                    else f"   (model: {MODEL_SLOTS[tag].option}, default {MODEL_SLOTS[tag].default})" if tag else "")
             print(f"    {metric}{note}")
         if preset.notes:
             print(f"  note: {preset.notes}")

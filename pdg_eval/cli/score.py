@@ -14,7 +14,7 @@ from ..inputs import MAX_RECORD_BYTES
 from ..report import format_table, write_json, write_per_item_csv
 from ..scoring import requested_metrics, score_records
 from ..tokenize import TOKENIZERS
-from .args import positive_int
+from .args import add_model_options, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,10 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="paper preset (default: pdg when no --metric is given)")
     p.add_argument("--metric", "-m", action="append", default=[], metavar="NAME[:VARIANT][,key=value...]",
                    help="add a metric, e.g. bleu:sacrebleu or distinct:corpus,tok=cl100k (repeatable)")
-    p.add_argument("--nli-model", metavar="DIR_OR_HUB_ID",
-                   help="NLI model for the C-score metrics of presets and of -m c-score (see `pdg-eval scorers train nli`)")
-    p.add_argument("--cohcon-model", metavar="DIR",
-                   help="triple classifier for Con/Coh-Con of presets and of -m cohcon (see `pdg-eval scorers train cohcon`)")
+    add_model_options(p)
     p.add_argument("--tokenizer", choices=TOKENIZERS, help="override the tokenizer of every metric that tokenizes")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write values, signatures and per-item statistics")
     p.add_argument("--no-item-stats", action="store_true", help="leave per-item statistics out of --json")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 
 from ..shared import shared_path
 from .args import non_negative_int, positive_float, positive_int
@@ -25,32 +27,42 @@ def _default_files(*parts: str) -> list[str]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("scorers", help="train or evaluate pdg-eval's own consistency scorers")
     sub = p.add_subparsers(dest="scorer_command", required=True)
-    train = sub.add_parser("train", help="fine-tune a scorer by its recorded recipe")
+    train = sub.add_parser("train", help="fine-tune a scorer (LoRA adapter + head) by its recorded recipe")
     train.add_argument("kind", choices=("nli", "cohcon"),
                        help="nli: C-score pair classifier; cohcon: CLV's (persona, context, response) classifier")
-    train.add_argument("--out", required=True, help="output folder (model, tokenizer, manifest.json)")
+    train.add_argument("--out", required=True, help="output folder (adapter, config, manifest.json)")
     train.add_argument("--backbone", help="encoder folder or hub id (default: offline all-MiniLM-L6-v2)")
     train.add_argument("--train", dest="train_files", action="append",
-                       help="nli: DNLI-style pairs (repeatable; default: the RCDG nli-train.txt); cohcon: the ConvAI2 "
-                            "per/src/tgt files as PER,SRC,TGT (default: the convai2_train_sample train files)")
-    train.add_argument("--valid", dest="valid_file", help="nli: held-out pairs (default: the RCDG nli-valid.txt); "
-                                                          "cohcon: held out are 10%% of the training dialogues")
+                       help="repeatable. nli: DNLI-style pairs, or a triple-annotated ConvAI2 dialogue file whose "
+                            "pairs are rebuilt (default: the RCDG nli-train.txt and the ConvAI2 test triples); "
+                            "cohcon: ConvAI2 per/src/tgt files as PER,SRC,TGT, or a both-persona dialogue file "
+                            "(default: the convai2_train_sample train files and the ConvAI2 test dialogues)")
+    train.add_argument("--valid", dest="valid_files", action="append",
+                       help="held-out data, never trained on (training items sharing an utterance are left out). "
+                            "nli: repeatable, as --train (default: the RCDG nli-valid.txt and the ConvAI2 valid "
+                            "triples); cohcon: one PER,SRC,TGT (default: the whole ConvAI2 valid set)")
     train.add_argument("--epochs", type=positive_int, help="default: nli 4, cohcon 2")
     train.add_argument("--batch-size", type=positive_int, default=32)
-    train.add_argument("--lr", type=positive_float, default=5e-5)
-    train.add_argument("--max-length", type=positive_int, help="default: nli 64, cohcon 256 (CLV)")
+    train.add_argument("--lr", type=positive_float, default=1e-3, help="default: 1e-3 (LoRA)")
+    train.add_argument("--lora-rank", type=positive_int, default=8)
+    train.add_argument("--max-length", type=positive_int, help="tokens per input: nli per pair, cohcon per sentence (default 64)")
     train.add_argument("--seed", type=non_negative_int, default=13)
     train.add_argument("--premise-order", choices=("persona", "response", "both"), default="persona",
                        help="nli: which text the model reads first: the persona sentence (chanliang, pal_max, "
                             "idl_pairwise), the response (paml_sum), or both (every pair in both orders); recorded in "
                             "manifest.json, and C-score refuses variants that feed the other order (default: persona)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out from its last checkpoint")
     train.add_argument("--quiet", "-q", action="store_true")
     train.set_defaults(func=run_train)
-    ev = sub.add_parser("eval", help="held-out accuracy and confusion matrix of a scorer")
+    ev = sub.add_parser("eval", help="held-out accuracy, per-class recall and confusion matrix of a scorer")
     ev.add_argument("kind", choices=("nli", "cohcon"))
-    ev.add_argument("--model", required=True)
-    ev.add_argument("--data", help="nli: DNLI-style pairs (default: the RCDG nli-valid.txt); cohcon: PER,SRC,TGT "
-                                   "files (default: the full ConvAI2 valid set from convai2_train_sample)")
+    ev.add_argument("--model", help="scorer folder or name (default: the scorer shipped with pdg-eval)")
+    ev.add_argument("--data", action="append",
+                    help="nli: repeatable, DNLI-style pairs or a triple-annotated dialogue file (default: the RCDG "
+                         "nli-valid.txt and the ConvAI2 valid triples); cohcon: PER,SRC,TGT (default: the whole "
+                         "ConvAI2 valid set from convai2_train_sample)")
+    ev.add_argument("--limit", type=positive_int, help="only the first N items of each set")
     ev.set_defaults(func=run_eval)
     pairs = sub.add_parser("pairs", help="rebuild DNLI-style pairs from triple-annotated ConvAI2 dialogues",
                            description="Entailment = same triple, neutral = no shared relation, contradiction = same "
@@ -65,49 +77,57 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pairs.set_defaults(func=run_pairs)
 
 
-def _self_turn_files(value: str | None, split: str) -> list[str]:
-    """PER,SRC,TGT from the command line, or the convai2_train_sample files of ``split``."""
+def _self_turn_files(split: str) -> str:
+    """PER,SRC,TGT of the convai2_train_sample files of ``split``."""
     from ..errors import ConfigError
 
-    if value:
-        files = value.split(",")
-        if len(files) != 3:
-            raise ConfigError(f"expected three comma-separated files PER,SRC,TGT, got {value!r}")
-        return files
     files = [_default_data("convai2_train_sample", f"{kind}-{split}.txt") for kind in ("per", "src", "tgt")]
     if None in files:
         raise ConfigError("no ConvAI2 per/src/tgt files found: pass them as PER,SRC,TGT")
-    return files  # type: ignore[return-value]
+    return ",".join(files)  # type: ignore[arg-type]
+
+
+def default_sources(kind: str, role: str) -> list[str]:
+    """The shared data a scorer trains on (``role="train"``) or is evaluated on (``"valid"``) by default."""
+    triples = "consistency", "dnli_triples_convai2"
+    if kind == "nli":
+        pairs = "consistency", "dnli_style_pairs", f"nli-{role}.txt"
+        split = "test" if role == "train" else "valid"
+        return [*_default_files(*pairs), *_default_files(*triples, f"{split}_both_original_final.txt")]
+    if role == "train":
+        return [_self_turn_files("train"), *_default_files(*triples, "test_both_original_final.txt")]
+    return [_self_turn_files("val")]
 
 
 def run_train(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..models.runtime import default_sentence_encoder
+    from ..scorers.training import LoraSettings
 
     backbone = args.backbone or default_sentence_encoder()
+    train = args.train_files or default_sources(args.kind, "train")
+    valid = args.valid_files or default_sources(args.kind, "valid")
+    if not train or not valid:
+        raise ConfigError("no training or held-out data found: pass --train and --valid")
+    lora = LoraSettings(rank=args.lora_rank, alpha=2 * args.lora_rank)
+    command = shlex.join(["pdg-eval", *sys.argv[1:]])
     if args.kind == "cohcon":
         from ..scorers.cohcon import CohConRecipe, train_cohcon
 
-        if args.train_files and len(args.train_files) > 1:
-            raise ConfigError("cohcon takes one --train PER,SRC,TGT")
-        per, src, tgt = _self_turn_files(args.train_files[0] if args.train_files else None, "train")
-        recipe = CohConRecipe(backbone=backbone, persona_file=per, source_file=src, target_file=tgt,
-                              epochs=args.epochs or 2, batch_size=args.batch_size, lr=args.lr,
-                              max_length=args.max_length or 256, seed=args.seed)
-        manifest = train_cohcon(recipe, args.out, progress=not args.quiet)
+        if len(valid) > 1:
+            raise ConfigError("cohcon takes one --valid PER,SRC,TGT")
+        recipe = CohConRecipe(backbone=backbone, train=tuple(train), valid=valid[0], epochs=args.epochs or 2,
+                              batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64,
+                              seed=args.seed, lora=lora)
+        manifest = train_cohcon(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
     else:
         from ..models.nli_labels import PREMISE_ORDERS
         from ..scorers.nli import NliRecipe, train_nli
 
-        train_files = args.train_files or _default_files("consistency", "dnli_style_pairs", "nli-train.txt")
-        valid_file = args.valid_file or _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
-        if not train_files or not valid_file:
-            raise ConfigError("no training data: pass --train and --valid "
-                              "(DNLI-style 'utterance</s>persona</s>label' files)")
-        recipe = NliRecipe(backbone=backbone, train=tuple(train_files), valid=valid_file, epochs=args.epochs or 4,
+        recipe = NliRecipe(backbone=backbone, train=tuple(train), valid=tuple(valid), epochs=args.epochs or 4,
                            batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64, seed=args.seed,
-                           premise_order=PREMISE_ORDERS[args.premise_order])
-        manifest = train_nli(recipe, args.out, progress=not args.quiet)
+                           premise_order=PREMISE_ORDERS[args.premise_order], lora=lora)
+        manifest = train_nli(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
     print(json.dumps({"out": args.out, "heldout": manifest["heldout"], "weights_sha256": manifest["weights_sha256"],
                       "train_seconds": manifest["train_seconds"]}, indent=2))
     return 0
@@ -115,21 +135,28 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 
-    if args.kind == "cohcon":
-        from ..scorers.cohcon import clv_examples, evaluate, read_self_turns
-
-        dialogues = read_self_turns(*_self_turn_files(args.data, "val"))
-        print(json.dumps(evaluate(args.model, [e for d in dialogues for e in clv_examples(d)]), indent=2))
-        return 0
-    from ..models.runtime import ModelFolder
-    from ..scorers.nli import evaluate as evaluate_nli, in_order, read_dnli_pairs
-
-    data = args.data or _default_data("consistency", "dnli_style_pairs", "nli-valid.txt")
+    data = args.data or default_sources(args.kind, "valid")
     if not data:
         raise ConfigError("no evaluation data: pass --data")
-    order = ModelFolder(args.model).premise_order or "persona_first"  # the order it was trained on
-    print(json.dumps(evaluate_nli(args.model, in_order(read_dnli_pairs(data), order)), indent=2))
+    report = {}
+    if args.kind == "cohcon":
+        from ..scorers.cohcon import clv_examples, evaluate, read_dialogue_source
+
+        model = args.model or SHIPPED_COHCON
+        for source in data:
+            examples = [e for d in read_dialogue_source(source) for e in clv_examples(d)][:args.limit]
+            report[source] = evaluate(model, examples)
+    else:
+        from ..models.runtime import ModelFolder
+        from ..scorers.nli import evaluate as evaluate_nli, in_order, read_nli_source
+
+        model = args.model or SHIPPED_NLI
+        order = ModelFolder(model).premise_order or "persona_first"  # the order it was trained on
+        for source in data:
+            report[source] = evaluate_nli(model, in_order(read_nli_source(source)[:args.limit], order))
+    print(json.dumps({"model": model, "sets": report}, indent=2))
     return 0
 
 

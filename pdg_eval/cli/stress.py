@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .args import non_negative_int, positive_int
+from .args import add_model_options, non_negative_int, positive_int
 
 SELF_FILE = ("data", "convai2", "valid_self_original.txt")
 BOTH_FILE = ("data", "convai2", "valid_both_original_no_cands.txt")
@@ -30,8 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the draw and the perturbations")
     p.add_argument("--metric", "-m", action="append", default=[], metavar="SPEC",
                    help="metric to test instead of every persona/consistency metric (repeatable)")
-    p.add_argument("--nli-model", metavar="DIR_OR_HUB_ID", help="NLI model for the C-score metrics")
-    p.add_argument("--cohcon-model", metavar="DIR", help="triple classifier for Con/Coh-Con")
+    add_model_options(p)
     p.add_argument("--idf", metavar="FILE", help="global idf table for p-cover:msp (skipped without)")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write all numbers, signatures and settings")
     p.add_argument("--plot", metavar="FILE.png", help="heatmap metrics x perturbations, normalised per metric")

@@ -1,8 +1,9 @@
-"""Con.Score / Coh-Con.Score: CLV's 3-way classifier over (persona, last context turn, response)
+"""Con.Score / Coh-Con.Score: a 3-way classifier over (persona, last context turn, response) with CLV's labels
 (Toyhom/CLV@a4c7bfe).
 
-No classifier of CLV or MORPHEUS was released; the model is a required option (``model=DIR``, built by
-``pdg-eval scorers train cohcon``), named in the signature by its weights hash. Both label mappings are
+No classifier of CLV or MORPHEUS was released; the default is the one shipped with pdg-eval
+(:mod:`pdg_eval.models.triple_classifier`), any other folder built by ``pdg-eval scorers train cohcon`` is taken
+with ``model=DIR``; the signature names its architecture, adapter and backbone hashes. Both label mappings are
 offered as variants and recorded in the signature (:func:`pdg_eval.metrics.consistency.triple_scores`):
 ``released`` counts what the released scorers count, ``training`` what the training labels mean.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Sequence
 
-from ..errors import ConfigError
+from ..models.adapters import SHIPPED_COHCON
 from ..models.cache import cached_predictions
 from ..models.runtime import argmax
 from ..models.triple_classifier import TripleExample
@@ -23,10 +24,10 @@ from .consistency import triple_scores
 if TYPE_CHECKING:
     from ..models.triple_classifier import TripleClassifier
 
-_NO_MODEL = ("cohcon needs a triple classifier: cohcon,model=DIR or --cohcon-model DIR "
-             "(build one with `pdg-eval scorers train cohcon --out DIR`)")
-#: the triple classifier (required) and its input length in tokens (CLV: 256)
-_CLASSIFIER = {"model": None, "max_length": "256"}
+#: the class of an empty response: the other speaker's (neither consistent nor coherent)
+EMPTY_LABEL = 1
+#: the triple classifier and its input length in tokens per sentence
+_CLASSIFIER = {"model": SHIPPED_COHCON, "max_length": "64"}
 
 
 @register_metric
@@ -57,8 +58,6 @@ class CohConScore(Metric):
         from ..models.cache import ScoreCache, default_cache_path
         from ..models.triple_classifier import triple_classifier_folder
 
-        if not self.options["model"]:
-            raise ConfigError(_NO_MODEL)
         self.folder = triple_classifier_folder(self.options["model"])
         self.cache = ScoreCache(default_cache_path())
 
@@ -70,19 +69,24 @@ class CohConScore(Metric):
                                       self.options["batch_size"])
 
     def signature_options(self) -> dict:
-        return {"model": self.options["model"], "sha256": self.folder.weights_sha256[:12], "context": "last_turn",
+        return {"model": self.options["model"], **self.folder.signature_fields(),
+                "arch": self.folder.manifest.get("architecture", "unknown"), "context": "last_turn", "empty": "neither",
                 "max_length": self.options["max_length"]}
 
     def item_stats(self, record: Record) -> int:
         return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[int]:
-        triples = [TripleExample(tuple(r.persona), r.context[-1] if r.context else "", r.response) for r in records]
+        """Per record the predicted class; an empty response is neither consistent nor coherent (class 1) without
+        asking the model (a classifier never trained on empty inputs guesses)."""
+        triples = [TripleExample(tuple(r.persona), r.context[-1] if r.context else "", r.response) for r in records
+                   if r.response.strip()]
         probs = cached_predictions(self.cache, self.folder.weights_sha256,
                                    f"cohcon|max_length={self.options['max_length']}", triples,
                                    lambda t: (*t.persona, "\x1f", t.context, t.response),
                                    lambda todo: self.model.predict_proba(todo))
-        return [argmax(p) for p in probs]
+        labels = iter(argmax(p) for p in probs)
+        return [next(labels) if r.response.strip() else EMPTY_LABEL for r in records]
 
     def item_values(self, stats: int) -> dict[str, float]:
         return self.aggregate([stats])

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError, UnsuitableModelError
+from ..models.adapters import SHIPPED_NLI
 from ..models.cache import cached_predictions
 from ..models.nli_labels import LABELS, canonical_label_map, fits_premise
 from ..models.runtime import argmax
@@ -24,11 +25,9 @@ from .consistency import c_score
 if TYPE_CHECKING:
     from ..models.runtime import PairClassifier
 
-_NO_MODEL = ("c-score needs an NLI model: c-score,model=PATH_OR_HUB_ID (a 3-way contradiction/neutral/entailment "
-             "sequence classifier; e.g. a local folder, or a hub id such as a DNLI-tuned RoBERTa when online)")
 _LABEL_IDS = {name: i for i, name in enumerate(LABELS)}
 #: the pair classifier (required), its label order (unset: read from the model) and input length in tokens
-_CLASSIFIER = {"model": None, "label_map": None, "max_length": "128"}
+_CLASSIFIER = {"model": SHIPPED_NLI, "label_map": None, "max_length": "128"}
 
 
 def parse_label_map(text: str) -> dict[int, int]:
@@ -47,7 +46,7 @@ def parse_label_map(text: str) -> dict[int, int]:
 @register_metric
 class CScore(Metric):
     name = "c-score"
-    default_variant = "paml_sum"
+    default_variant = "chanliang"  # persona first, the order of the shipped scorer
     display_factor = 1.0
     option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("PATH_OR_HUB_ID"),
                     "label_map": text_option("ID:LABEL,..."), "max_length": int_option(1),
@@ -75,8 +74,6 @@ class CScore(Metric):
         from ..models.cache import ScoreCache, default_cache_path
         from ..models.runtime import ModelFolder
 
-        if not self.options["model"]:
-            raise ConfigError(_NO_MODEL)
         if self.variant == "idl_pairwise":
             self.display_factor = 100.0
         self.folder = ModelFolder(self.options["model"])
@@ -101,7 +98,7 @@ class CScore(Metric):
                                     self.options["batch_size"])
 
     def signature_options(self) -> dict:
-        return {"model": self.options["model"], "sha256": self.folder.weights_sha256[:12],
+        return {"model": self.options["model"], **self.folder.signature_fields(), "empty": "neutral",
                 "premise": self.options["premise"], "premise_order": self.folder.premise_order or "unknown",
                 "max_length": self.options["max_length"],
                 "labels": ",".join(f"{i}:{LABELS[c]}" for i, c in sorted(self.label_map.items()))}
@@ -120,18 +117,17 @@ class CScore(Metric):
         return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[list[int]]:
-        pairs = []
-        for rec in records:
-            for sentence in rec.persona:
-                pairs.append((sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence))
-        probs = cached_predictions(self.cache, self.folder.weights_sha256, f"nli|max_length={self.options['max_length']}",
-                                   pairs, lambda pair: pair, lambda todo: self.model.predict_proba(todo))
-        labels = [self.label_map[argmax(p)] for p in probs]
-        out, pos = [], 0
-        for rec in records:
-            out.append(labels[pos:pos + len(rec.persona)])
-            pos += len(rec.persona)
-        return out
+        """Per record the canonical label of each persona sentence; an empty response says nothing about the persona
+        and is labelled neutral without asking the model (a classifier never trained on empty inputs guesses)."""
+        judged = [rec for rec in records if rec.response.strip()]
+        pairs = [(sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence)
+                 for rec in judged for sentence in rec.persona]
+        probs = cached_predictions(self.cache, self.folder.weights_sha256,
+                                   f"nli|max_length={self.options['max_length']}", pairs, lambda pair: pair,
+                                   lambda todo: self.model.predict_proba(todo))
+        labels = iter(self.label_map[argmax(p)] for p in probs)
+        neutral = _LABEL_IDS["neutral"]
+        return [[next(labels) if rec.response.strip() else neutral for _ in rec.persona] for rec in records]
 
     def item_values(self, stats: list[int]) -> dict[str, float] | None:
         if self.variant == "idl_pairwise":

@@ -35,7 +35,13 @@ def select_device(device: str = "auto"):
 
 
 def resolve_model_dir(name_or_path: str) -> Path:
-    """A local folder for ``name_or_path``: the path itself, or the hub snapshot (offline: only if cached)."""
+    """A local folder for ``name_or_path``: a scorer shipped with pdg-eval (``pdg-eval/<name>``), the path itself,
+    or the hub snapshot (offline: only if cached)."""
+    from .adapters import shipped_dir
+
+    shipped = shipped_dir(name_or_path)
+    if shipped is not None:
+        return shipped
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -74,6 +80,22 @@ class ModelFolder:
     @cached_property
     def weights_sha256(self) -> str:
         return weights_sha256(str(self.path))
+
+    @cached_property
+    def backbone_sha256(self) -> str | None:
+        """For a LoRA adapter folder (:mod:`pdg_eval.models.adapters`), the sha256 of the backbone it was trained
+        over (from its manifest); None for a complete model."""
+        from .adapters import is_adapter_folder
+
+        return self.manifest.get("backbone_sha256") if is_adapter_folder(self.path) else None
+
+    def signature_fields(self) -> dict[str, str]:
+        """What a signature names the model by: its weights' sha256 (an adapter's) and, for an adapter, the
+        backbone's."""
+        fields = {"sha256": self.weights_sha256[:12]}
+        if self.backbone_sha256:
+            fields["backbone"] = self.backbone_sha256[:12]
+        return fields
 
     @cached_property
     def id2label(self) -> dict[int, str]:
@@ -134,6 +156,10 @@ class PairClassifier:
     def _load(self):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from .adapters import is_adapter_folder, load_adapted_classifier
+
+        if is_adapter_folder(self.model_dir):
+            return load_adapted_classifier(self.model_dir)
         return AutoTokenizer.from_pretrained(self.model_dir), AutoModelForSequenceClassification.from_pretrained(
             self.model_dir)
 

@@ -1,15 +1,19 @@
-"""pdg-eval's Con.Score / Coh-Con.Score classifier: CLV's 3-way (persona, context, response) classifier
-(Toyhom/CLV@a4c7bfe), trained by ``pdg-eval scorers train cohcon`` (:mod:`pdg_eval.scorers.cohcon`).
+"""pdg-eval's Con.Score / Coh-Con.Score classifier: a 3-way classifier over (persona, context, response) with CLV's
+labels (Toyhom/CLV@8399b56:Consis_Model.py:48-71): 0 = coherent and consistent (the gold reply), 1 = neither (the
+other speaker's reply), 2 = consistent, not coherent (the same persona's later reply). Trained by ``pdg-eval scorers
+train cohcon`` (:mod:`pdg_eval.scorers.cohcon`).
 
-Model (``Toyhom/CLV@a4c7bfe:Consis_Model.py:120-148``): the string
-``[CLS] {persona} [PERSONA] {context} [CONTEXT] {response} [RESPONSE]`` (no other special tokens,
-``max_length=256``), segment ids 0/1/2 through an extra ``nn.Embedding(3, hidden)`` added to the word
-embeddings, a sequence-classification head with 3 classes. The offline default backbone is all-MiniLM-L6-v2
-(CLV used xlm-roberta-base, MORPHEUS' code bert-base-uncased; any hub id works online). The segment
-embedding is initialised with the backbone's ``initializer_range`` (CLV leaves PyTorch's N(0, 1)).
+Architecture (pdg-eval's; CLV's classifier was never released): a Siamese sentence encoder. The context, the
+response and every persona sentence are encoded separately by one LoRA-adapted sentence encoder (mean pooling,
+unit length; all-MiniLM-L6-v2 offline), and a small head reads the interaction features of InferSent (Conneau et al.
+2017) — ``c, r, c*r, |c-r|`` for context and response, ``p*r, |p-r|`` for the persona sentences pooled by their
+similarity to the response — plus three cosines (context-response, best and mean persona-response). CLV feeds one
+concatenation ``[CLS] persona [PERSONA] context [CONTEXT] response [RESPONSE]`` to a cross-encoder
+(``Toyhom/CLV@a4c7bfe:Consis_Model.py:120-148``); on the MiniLM backbone that model never learned class 2, while
+the sentence encoder's pretraining on conversational pairs carries the coherence signal the labels need.
 
-Labels (``Toyhom/CLV@8399b56:Consis_Model.py:48-71``): 0 = coherent and consistent, 1 = neither (the other
-speaker's reply), 2 = consistent, not coherent (the same persona's later reply).
+A classifier folder holds the encoder's LoRA adapter (peft), ``triple_head.safetensors`` and ``manifest.json``
+(backbone id and sha256, recipe, held-out report); :func:`load_triple_model` merges the adapter into the backbone.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from typing import Sequence
 from ..errors import InputError
 from .runtime import ModelFolder, PairClassifier
 
-MARKERS = ("[PERSONA]", "[CONTEXT]", "[RESPONSE]")
 LABELS = ("coherent_consistent", "other_speaker", "same_persona_other_turn")
-SEGMENTS_FILE = "segment_embeddings.safetensors"
+HEAD_FILE = "triple_head.safetensors"
+ARCHITECTURE = "siamese-meanpool-v1"
+#: similarity temperature of the persona pooling (cosines are in [-1, 1])
+POOL_TEMPERATURE = 0.05
 
 
 @dataclass(frozen=True)
@@ -35,116 +41,144 @@ class TripleExample:
     label: int = 0
 
 
-def persona_text(persona: Sequence[str]) -> str:
-    """Persona sentences as one string, each ending in ' .' (the RCDG files drop the final period, ConvAI2 keeps it)."""
-    return " ".join(s.strip().rstrip(".").rstrip() + " ." for s in persona if s.strip())
-
-
-def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int) -> dict:
-    """Input ids, attention mask and segment ids (0 persona, 1 context, 2 response), right-padded tensors."""
+def _model_class():
     import torch
 
-    texts = [text for e in examples for text in (persona_text(e.persona), e.context, e.response)]
-    pieces = tokenizer(texts, add_special_tokens=False)["input_ids"]  # one batched call for all segments
-    markers = tokenizer.convert_tokens_to_ids(list(MARKERS))
-    rows = []
-    for k in range(len(examples)):
-        ids, segments = [tokenizer.cls_token_id], [0]
-        for segment, marker in enumerate(markers):
-            piece = pieces[3 * k + segment] + [marker]
-            ids += piece
-            segments += [segment] * len(piece)
-        rows.append((ids[:max_length], segments[:max_length]))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id
-    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
-            "segment_ids": torch.tensor([seg + [0] * (width - len(seg)) for _, seg in rows])}
+    class SiameseTripleModel(torch.nn.Module):
+        """Sentence encoder (mean pooling) + interaction-feature head; ``forward`` returns the 3-way logits."""
 
-
-def _segmented_classifier_class():
-    import torch
-
-    class SegmentedClassifier(torch.nn.Module):
-        """A sequence classifier whose word embeddings get a learned segment embedding added (CLV)."""
-
-        def __init__(self, classifier, segments: torch.nn.Embedding):
+        def __init__(self, encoder, head_hidden: int):
             super().__init__()
-            self.classifier, self.segments = classifier, segments
+            width = encoder.config.hidden_size
+            self.encoder = encoder
+            self.head = torch.nn.Sequential(torch.nn.Linear(6 * width + 3, head_hidden), torch.nn.GELU(),
+                                            torch.nn.Dropout(0.1), torch.nn.Linear(head_hidden, len(LABELS)))
 
-        def forward(self, input_ids, attention_mask, segment_ids, labels=None):
-            embeds = self.classifier.get_input_embeddings()(input_ids) + self.segments(segment_ids)
-            return self.classifier(inputs_embeds=embeds, attention_mask=attention_mask,
-                                   token_type_ids=torch.zeros_like(input_ids), labels=labels)
+        def embed(self, input_ids, attention_mask):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return torch.nn.functional.normalize(pooled, dim=-1)
 
-    return SegmentedClassifier
+        def forward(self, chunks, position, context_index, response_index, persona_index, persona_mask,
+                    labels=None):
+            vectors = torch.cat([self.embed(ids, mask) for ids, mask in chunks])[position]
+            c, r, personas = vectors[context_index], vectors[response_index], vectors[persona_index]
+            cosines = torch.einsum("bsd,bd->bs", personas, r).masked_fill(~persona_mask, -1.0)
+            weights = torch.softmax(cosines / POOL_TEMPERATURE, dim=-1).unsqueeze(-1)
+            p = (weights * personas).sum(1)
+            mean_cos = (cosines * persona_mask).sum(1) / persona_mask.sum(1).clamp(min=1)
+            scalars = torch.stack([(c * r).sum(-1), cosines.max(1).values, mean_cos], dim=-1)
+            logits = self.head(torch.cat([c, r, c * r, (c - r).abs(), p * r, (p - r).abs(), scalars], dim=-1))
+            loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+            return TripleOutput(logits, loss)
+
+    return SiameseTripleModel
 
 
-def new_segmented_classifier(backbone: str | Path):
-    """(tokenizer with the markers, SegmentedClassifier with a fresh 3-way head and segment embedding) from a
-    backbone folder; draws from torch's RNG in a fixed order (head, then segment embedding)."""
+@dataclass
+class TripleOutput:
+    logits: object
+    loss: object = None
+
+
+def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int, chunk_size: int = 64) -> dict:
+    """Every distinct text of the batch tokenized once, in chunks of similar length (padding only within a chunk;
+    ``position`` puts the chunk outputs back in text order), and per example the text index of its context, its
+    response and its persona sentences (padded with index 0 and masked). An empty text is ``[CLS] [SEP]``."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(backbone)
-    tokenizer.add_special_tokens({"additional_special_tokens": list(MARKERS)})
-    classifier = AutoModelForSequenceClassification.from_pretrained(
-        backbone, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
-    classifier.resize_token_embeddings(len(tokenizer))
-    segments = torch.nn.Embedding(3, classifier.config.hidden_size)
-    torch.nn.init.normal_(segments.weight, std=getattr(classifier.config, "initializer_range", 0.02))
-    return tokenizer, _segmented_classifier_class()(classifier, segments)
+    rows: dict[str, int] = {}
+
+    def row(text: str) -> int:
+        return rows.setdefault(text.strip(), len(rows))
+
+    context = [row(e.context) for e in examples]
+    response = [row(e.response) for e in examples]
+    personas = [[row(s) for s in e.persona if s.strip()] or [row("")] for e in examples]
+    width = max(map(len, personas))
+    ids = tokenizer(list(rows), truncation=True, max_length=max_length)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    chunks = []
+    for start in range(0, len(order), chunk_size):
+        part = order[start:start + chunk_size]
+        longest = max(len(ids[i]) for i in part)
+        chunks.append((torch.tensor([ids[i] + [tokenizer.pad_token_id] * (longest - len(ids[i])) for i in part]),
+                       torch.tensor([[1] * len(ids[i]) + [0] * (longest - len(ids[i])) for i in part])))
+    position = [0] * len(order)
+    for k, i in enumerate(order):
+        position[i] = k
+    return {"chunks": chunks, "position": torch.tensor(position),
+            "context_index": torch.tensor(context), "response_index": torch.tensor(response),
+            "persona_index": torch.tensor([p + [0] * (width - len(p)) for p in personas]),
+            "persona_mask": torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in personas])}
 
 
-def save_segmented_classifier(tokenizer, model, out_dir: str | Path) -> None:
-    """Write the folder :func:`load_segmented_classifier` reads: classifier, tokenizer and segment embedding."""
+def to_device(encoded: dict, device) -> dict:
+    """:func:`encode_triples` output moved to ``device``."""
+    return {k: [(a.to(device), b.to(device)) for a, b in v] if k == "chunks" else v.to(device)
+            for k, v in encoded.items()}
+
+
+def new_triple_model(backbone: str | Path, head_hidden: int = 128):
+    """(tokenizer, SiameseTripleModel) with a fresh head over the backbone encoder (draws from torch's RNG)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(backbone), _model_class()(AutoModel.from_pretrained(backbone), head_hidden)
+
+
+def save_triple_model(model, out_dir: str | Path, backbone: str | Path) -> None:
+    """The encoder's adapter (:func:`pdg_eval.models.adapters.save_adapter`), the head (fp16) and its shape."""
+    import torch
     from safetensors.torch import save_file
 
+    from .adapters import save_adapter
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.classifier.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    save_file({"weight": model.segments.weight.detach().contiguous()}, str(out / SEGMENTS_FILE))
+    save_adapter(model.encoder, out, backbone)
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.head.state_dict().items()},
+              str(out / HEAD_FILE), metadata={"architecture": ARCHITECTURE,
+                                              "head_hidden": str(model.head[0].out_features)})
 
 
 def check_triple_classifier(model_dir: str | Path) -> None:
-    """Refuse a folder that is not a triple classifier (no segment embedding), without loading anything."""
-    if not (Path(model_dir) / SEGMENTS_FILE).is_file():
-        raise InputError(str(model_dir), None, None, f"not a pdg-eval triple classifier (no {SEGMENTS_FILE}); "
+    """Refuse a folder that is not a pdg-eval triple classifier, without loading anything."""
+    if not (Path(model_dir) / HEAD_FILE).is_file():
+        raise InputError(str(model_dir), None, None, f"not a pdg-eval triple classifier (no {HEAD_FILE}); "
                                                      "build one with `pdg-eval scorers train cohcon --out DIR`")
 
 
-def load_segmented_classifier(model_dir: str | Path):
-    """(tokenizer, SegmentedClassifier) from a folder written by :func:`save_segmented_classifier`."""
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_triple_model(model_dir: str | Path):
+    """(tokenizer, SiameseTripleModel) from a folder written by :func:`save_triple_model`."""
+    from safetensors import safe_open
+
+    from .adapters import load_adapted_encoder
 
     model_dir = Path(model_dir)
     check_triple_classifier(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    classifier = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    weight = load_file(str(model_dir / SEGMENTS_FILE))["weight"]
-    segments = torch.nn.Embedding(*weight.shape)
-    segments.weight.data.copy_(weight)
-    return tokenizer, _segmented_classifier_class()(classifier, segments)
+    with safe_open(str(model_dir / HEAD_FILE), "pt") as handle:
+        head = {k: handle.get_tensor(k).float() for k in handle.keys()}
+        hidden = int(handle.metadata()["head_hidden"])
+    tokenizer, encoder = load_adapted_encoder(model_dir)
+    model = _model_class()(encoder, hidden)
+    model.head.load_state_dict(head)
+    return tokenizer, model.eval()
 
 
 class TripleClassifier(PairClassifier):
-    """CLV's (persona, context, response) classifier as built by ``pdg-eval scorers train cohcon``."""
+    """The (persona, context, response) classifier built by ``pdg-eval scorers train cohcon``."""
 
-    def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 256, batch_size: int = 64):
+    def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 64, batch_size: int = 64):
         super().__init__(name_or_path, device, max_length, batch_size)
 
     def _load(self):
-        return load_segmented_classifier(self.model_dir)
+        return load_triple_model(self.model_dir)
 
     def _length(self, item) -> int:
         return sum(map(len, item.persona)) + len(item.context) + len(item.response)
 
     def _logits(self, items: Sequence):
-        enc = encode_triples(self.tokenizer, items, self.max_length)
-        return self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits
+        return self.model(**to_device(encode_triples(self.tokenizer, items, self.max_length), self.device)).logits
 
 
 def triple_classifier_folder(name_or_path: str) -> ModelFolder:
@@ -155,6 +189,6 @@ def triple_classifier_folder(name_or_path: str) -> ModelFolder:
 
 
 @lru_cache(maxsize=4)
-def load_triple_classifier(name_or_path: str, device: str = "auto", max_length: int = 256,
+def load_triple_classifier(name_or_path: str, device: str = "auto", max_length: int = 64,
                            batch_size: int = 64) -> TripleClassifier:
     return TripleClassifier(name_or_path, device, max_length, batch_size)

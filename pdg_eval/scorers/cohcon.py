@@ -9,51 +9,57 @@ Training samples (``Toyhom/CLV@8399b56:Consis_Model.py:48-71``), built here from
 - label 2 = (P, src_t, tgt_{t+1}): the same persona's later reply — consistent, not coherent.
 
 (CLV's alternating-speaker samples give the same three triples.) CLV splits samples 90/10 at random; here the
-split is by dialogue with a fixed seed, so no dialogue is on both sides. Scoring: :func:`pdg_eval.metrics.
+held-out dialogues are a separate set (ConvAI2 valid by default), and every training triple sharing a persona, context
+or response with them is left out. Scoring: :func:`pdg_eval.metrics.
 consistency.triple_scores` with the ``released`` or ``training`` label mapping.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
 from ..inputs import iter_lines
-from ..models.triple_classifier import LABELS, TripleExample
-from ..tokenize import file_sha256
-from .training import confusion_report, fine_tune, seed_everything, write_manifest
+from ..models.triple_classifier import ARCHITECTURE, LABELS, TripleExample
+from ..tokenize import casefold_spaces, file_sha256
+from .training import (LoraSettings, confusion_report, fine_tune, prepare_checkpoint, seed_everything, with_lora,
+                       write_manifest)
 
 KIND = "pdg-eval triple classifier (CLV Con/Coh-Con)"
+#: the first held-out triples, evaluated again by the test suite against the manifest
+CHECK_SLICE = 300
+
+
+SelfTurn = tuple[tuple[str, ...], str, str]  # (persona sentences, partner's last utterance, response)
 
 
 @dataclass
 class CohConRecipe:
     backbone: str
-    persona_file: str
-    source_file: str
-    target_file: str
+    train: tuple[str, ...]   # 'PER,SRC,TGT' line-aligned files, or a triple-annotated both-persona dialogue file
+    valid: str               # 'PER,SRC,TGT' of the held-out dialogues (never trained on)
     epochs: int = 2
     batch_size: int = 32
-    lr: float = 5e-5
+    lr: float = 1e-3
     weight_decay: float = 1e-3
     warmup_ratio: float = 0.1
-    max_length: int = 256
-    valid_fraction: float = 0.1
+    max_length: int = 64     # per sentence
+    head_hidden: int = 128
     seed: int = 13
+    lora: LoraSettings = field(default_factory=LoraSettings)
 
 
 def read_self_turns(persona_file: str | Path, source_file: str | Path,
-                    target_file: str | Path) -> list[list[tuple[tuple[str, ...], str, str]]]:
+                    target_file: str | Path) -> list[list[SelfTurn]]:
     """Line-aligned ``per``/``src``/``tgt`` files (RCDG format) grouped into dialogues (runs of one persona)."""
     files = [list(iter_lines(p)) for p in (persona_file, source_file, target_file)]
     if len({len(f) for f in files}) != 1:
         raise InputError(str(target_file), None, None,
                          f"persona/source/target files differ in length ({', '.join(str(len(f)) for f in files)} lines)")
-    dialogues: list[list[tuple[tuple[str, ...], str, str]]] = []
+    dialogues: list[list[SelfTurn]] = []
     last = None
     for (number, per), (_, src), (_, tgt) in zip(*files):
         if not per.strip():
@@ -66,7 +72,34 @@ def read_self_turns(persona_file: str | Path, source_file: str | Path,
     return dialogues
 
 
-def clv_examples(dialogue: Sequence[tuple[tuple[str, ...], str, str]]) -> list[TripleExample]:
+def both_speakers_self_turns(path: str | Path) -> list[list[SelfTurn]]:
+    """Self turns of both speakers of every dialogue of a triple-annotated both-persona file
+    (``jasonwu0731/GettingToKnowYou@85108fb:data/ConvAI2/*_both_original_final.txt``): the speaker of ``your
+    persona`` answers each partner line; the partner, who opens, answers each earlier line of the other speaker."""
+    from .dnli_rebuild import read_triple_dialogues
+
+    out = []
+    for partner, me in read_triple_dialogues(path):
+        mine, theirs = [u for u, _ in me.utterances], [u for u, _ in partner.utterances]
+        persona_me, persona_partner = tuple(s for s, _ in me.persona), tuple(s for s, _ in partner.persona)
+        out.append([(persona_me, theirs[t], mine[t]) for t in range(min(len(mine), len(theirs)))])
+        out.append([(persona_partner, mine[t - 1], theirs[t]) for t in range(1, min(len(theirs), len(mine) + 1))])
+    return [d for d in out if d]
+
+
+def read_dialogue_source(source: str) -> list[list[SelfTurn]]:
+    """``PER,SRC,TGT`` files or one triple-annotated both-persona dialogue file."""
+    from ..errors import ConfigError
+
+    files = source.split(",")
+    if len(files) == 3:
+        return read_self_turns(*files)
+    if len(files) == 1:
+        return both_speakers_self_turns(files[0])
+    raise ConfigError(f"expected PER,SRC,TGT or one dialogue file, got {source!r}")
+
+
+def clv_examples(dialogue: Sequence[SelfTurn]) -> list[TripleExample]:
     """CLV's three labels for every turn of one dialogue (see the module docstring)."""
     out = []
     for t, (persona, src, tgt) in enumerate(dialogue):
@@ -77,16 +110,18 @@ def clv_examples(dialogue: Sequence[tuple[tuple[str, ...], str, str]]) -> list[T
     return out
 
 
-def split_dialogues(dialogues: list, valid_fraction: float, seed: int) -> tuple[list, list]:
-    order = list(range(len(dialogues)))
-    random.Random(seed).shuffle(order)
-    n_valid = max(1, round(valid_fraction * len(dialogues))) if len(dialogues) > 1 else 0
-    valid = set(order[:n_valid])
-    return ([d for i, d in enumerate(dialogues) if i not in valid], [d for i, d in enumerate(dialogues) if i in valid])
+def without_held_out(examples: Sequence[TripleExample],
+                     held_out: Sequence[Sequence[SelfTurn]]) -> list[TripleExample]:
+    """Training triples that share no persona, context or response with the held-out dialogues (normalised text)."""
+    personas = {tuple(casefold_spaces(s) for s in turn[0]) for d in held_out for turn in d}
+    sentences = {casefold_spaces(text) for d in held_out for _, src, tgt in d for text in (src, tgt)}
+    return [e for e in examples if tuple(casefold_spaces(s) for s in e.persona) not in personas
+            and casefold_spaces(e.context) not in sentences and casefold_spaces(e.response) not in sentences]
 
 
 def evaluate(model_dir: str | Path, examples: Sequence[TripleExample], batch_size: int = 64) -> dict:
-    """Accuracy and confusion matrix (rows = gold, columns = predicted, label order :data:`LABELS`)."""
+    """Accuracy, per-class recall and confusion matrix (rows = gold, columns = predicted, label order
+    :data:`LABELS`)."""
     from ..models.runtime import argmax
     from ..models.triple_classifier import TripleClassifier
 
@@ -94,35 +129,53 @@ def evaluate(model_dir: str | Path, examples: Sequence[TripleExample], batch_siz
     return confusion_report([e.label for e in examples], [argmax(p) for p in probs], LABELS)
 
 
-def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = True) -> dict:
-    """Fine-tune on CLV triples of the training dialogues, evaluate on the held-out ones, save model + manifest."""
+def training_triples(recipe: CohConRecipe) -> tuple[list[list[SelfTurn]], list[list[list[SelfTurn]]],
+                                                    list[list[TripleExample]]]:
+    """(held-out dialogues, the dialogues of each training source, the training triples kept from each source)."""
+    held_out = read_dialogue_source(recipe.valid)
+    sources = [read_dialogue_source(source) for source in recipe.train]
+    return held_out, sources, [without_held_out([e for d in dialogues for e in clv_examples(d)], held_out)
+                               for dialogues in sources]
+
+
+def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = True, resume: bool = False,
+             command: str | None = None) -> dict:
+    """Fine-tune the encoder's LoRA adapter and the head on CLV triples of the training dialogues
+    (without anything of the held-out ones), evaluate on the held-out dialogues, save adapter + manifest."""
     import torch
 
     from ..models.runtime import resolve_model_dir
-    from ..models.triple_classifier import encode_triples, new_segmented_classifier, save_segmented_classifier
+    from ..models.triple_classifier import encode_triples, new_triple_model, save_triple_model
 
     seed_everything(recipe.seed)
-    dialogues = read_self_turns(recipe.persona_file, recipe.source_file, recipe.target_file)
-    train_dialogues, valid_dialogues = split_dialogues(dialogues, recipe.valid_fraction, recipe.seed)
-    train = [e for d in train_dialogues for e in clv_examples(d)]
-    valid = [e for d in valid_dialogues for e in clv_examples(d)]
+    held_out, sources, per_source = training_triples(recipe)
+    train = [e for examples in per_source for e in examples]
     backbone = resolve_model_dir(recipe.backbone)
-    tokenizer, model = new_segmented_classifier(backbone)
+    tokenizer, model = new_triple_model(backbone, recipe.head_hidden)
+    model.encoder = with_lora(model.encoder, recipe.lora, head=None)
 
     def batch_loss(batch: list[TripleExample]):
         return model(**encode_triples(tokenizer, batch, recipe.max_length),
                      labels=torch.tensor([e.label for e in batch])).loss
 
+    out = Path(out_dir)
+    checkpoint = prepare_checkpoint(out, resume)
     started = time.time()
     fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
               weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, seed=recipe.seed,
-              desc="train cohcon", progress=progress)
-    save_segmented_classifier(tokenizer, model, out_dir)
-    result = evaluate(out_dir, valid)
-    return write_manifest(out_dir, {
-        "scorer": KIND, "recipe": asdict(recipe), "labels": list(LABELS),
-        "data": {name: {"path": path, "sha256": file_sha256(path)} for name, path in
-                 (("persona", recipe.persona_file), ("source", recipe.source_file), ("target", recipe.target_file))},
-        "split": {"dialogues_train": len(train_dialogues), "dialogues_valid": len(valid_dialogues),
-                  "examples_train": len(train), "examples_valid": len(valid)},
-    }, backbone, result, started)
+              desc="train cohcon", progress=progress, checkpoint=checkpoint, group_of=lambda e: e.persona)
+    train_seconds = time.time() - started
+    save_triple_model(model, out, backbone)
+    checkpoint.unlink()  # before anything hashes the folder's weight files
+    valid = [e for d in held_out for e in clv_examples(d)]
+    manifest = write_manifest(out, {
+        "scorer": KIND, "architecture": ARCHITECTURE, "command": command, "recipe": asdict(recipe),
+        "labels": list(LABELS),
+        "data": {"train": [{"source": source, "sha256": [file_sha256(p) for p in source.split(",")],
+                            "dialogues": len(dialogues), "examples": len(examples)}
+                           for source, dialogues, examples in zip(recipe.train, sources, per_source)],
+                 "valid": {"source": recipe.valid, "sha256": [file_sha256(p) for p in recipe.valid.split(",")],
+                           "dialogues": len(held_out), "examples": len(valid)}},
+    }, backbone, {"convai2_valid_clv": evaluate(out, valid),
+                  f"convai2_valid_clv[:{CHECK_SLICE}]": evaluate(out, valid[:CHECK_SLICE])}, train_seconds)
+    return manifest

@@ -30,6 +30,7 @@ from typing import Iterable, Sequence, TextIO
 
 from ..errors import InputError
 from ..inputs import iter_lines
+from ..tokenize import casefold_spaces
 from .nli import NliExample
 
 Triple = tuple[str, str, str]
@@ -90,7 +91,7 @@ def rebuild_pairs(paths: Iterable[str | Path], exclude: Iterable[str] = (), seed
                   contradictions_per_utterance: int = 4) -> list[NliExample]:
     """DNLI-style pairs (premise = persona sentence) from triple-annotated dialogues; see the module docstring."""
     rng = random.Random(seed)
-    held_out = {_norm(u) for u in exclude}
+    held_out = {casefold_spaces(u) for u in exclude}
     speakers = [s for path in paths for dialogue in read_triple_dialogues(path) for s in dialogue]
     by_slot: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)  # (subject, relation) -> (object, sentence)
     for speaker in speakers:
@@ -109,7 +110,7 @@ def rebuild_pairs(paths: Iterable[str | Path], exclude: Iterable[str] = (), seed
 
     for speaker in speakers:
         for utterance, triples in speaker.utterances:
-            if not triples or _norm(utterance) in held_out:
+            if not triples or casefold_spaces(utterance) in held_out:
                 continue
             relations = {rel for _, rel, _ in triples}
             entailed = [s for s, t in speaker.persona if t & triples]
@@ -129,10 +130,6 @@ def rebuild_pairs(paths: Iterable[str | Path], exclude: Iterable[str] = (), seed
 def _shares_object(sentence: str, triples: frozenset[Triple], speaker: Speaker) -> bool:
     """True when the sentence is one of the speaker's own persona sentences that agrees with the utterance."""
     return any(s == sentence and t & triples for s, t in speaker.persona)
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def write_pairs(examples: Sequence[NliExample], handle: TextIO) -> None:

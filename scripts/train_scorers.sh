@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Train every consistency scorer that ships with pdg-eval, by the recipes recorded in their manifests
+# (pdg_eval/models/shipped/*/manifest.json). Run from the repository root with the shared data at ../shared.
+#   scripts/train_scorers.sh [OUT_DIR] [extra options for both, e.g. --backbone DIR or --epochs N]
+# An interrupted run continues with --resume (checkpoints every 200 steps). On a CUDA machine the same commands
+# use the GPU (the manifest records the device and the wall time).
+set -euo pipefail
+out=${1:-pdg_eval/models/shipped}
+shift || true
+data=../shared/data
+pdg-eval scorers train nli --out "$out/nli-minilm-l6" \
+    --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
+    --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
+    --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
+    --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
+    --epochs 4 "$@"
+sample=$data/convai2_train_sample
+pdg-eval scorers train cohcon --out "$out/cohcon-minilm-l6" \
+    --train "$sample/per-train.txt,$sample/src-train.txt,$sample/tgt-train.txt" \
+    --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
+    --valid "$sample/per-val.txt,$sample/src-val.txt,$sample/tgt-val.txt" \
+    --epochs 1 "$@"

@@ -1,0 +1,90 @@
+"""The consistency scorers shipped with pdg-eval: small files, manifests that name what trained them, the installed
+backbone they were trained over, and held-out accuracy that the shipped weights reproduce on a fixed slice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pdg_eval.metrics.base import build_metric
+from pdg_eval.models.adapters import SHIPPED_COHCON, SHIPPED_NLI, shipped_dir
+from pdg_eval.models.runtime import default_sentence_encoder, weights_sha256
+from pdg_eval.tokenize import file_sha256
+from tests.conftest import shared_or_skip
+
+SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON)
+
+
+def manifest(name: str) -> dict:
+    return json.loads((shipped_dir(name) / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_files_are_small_and_hashed(name):
+    folder = shipped_dir(name)
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    assert max(sizes.values()) < 1_000_000, sizes
+    recorded = manifest(name)
+    assert recorded["weights_sha256"] == weights_sha256(str(folder))
+    assert {k: sizes[k] for k in recorded["weight_files"]} == recorded["weight_files"]
+    assert recorded["backbone_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert recorded["backbone_sha256"] == weights_sha256(default_sentence_encoder())
+    assert recorded["command"].startswith(f"pdg-eval scorers train {'nli' if 'nli' in name else 'cohcon'} ")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_manifest_names_the_training_files_by_their_sha256(name):
+    recorded = manifest(name)
+    root = shared_or_skip()
+    if "nli" in name:
+        files = [d["path"] for d in recorded["data"]["train"]] + [d["path"] for d in recorded["data"]["valid"]]
+        hashes = [d["sha256"] for d in recorded["data"]["train"]] + [d["sha256"] for d in recorded["data"]["valid"]]
+    else:
+        sources = [*recorded["data"]["train"], recorded["data"]["valid"]]
+        files = [p for d in sources for p in d["source"].split(",")]
+        hashes = [h for d in sources for h in d["sha256"]]
+    for path, digest in zip(files, hashes):
+        assert path.startswith("../shared/data/")
+        assert file_sha256(root / path.removeprefix("../shared/")) == digest
+
+
+def test_shipped_nli_reproduces_its_manifest_accuracy_on_a_fixed_slice(capsys):
+    from pdg_eval.cli.main import main
+
+    data = shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-valid.txt")
+    expected = manifest(SHIPPED_NLI)["heldout"]["nli-valid.txt[:300]"]
+    assert main(["scorers", "eval", "nli", "--data", str(data), "--limit", "300"]) == 0
+    got = json.loads(capsys.readouterr().out)["sets"][str(data)]
+    assert got["n"] == expected["n"] == 300
+    # the same weights on another CPU may flip a pair whose two top classes tie to the last bit; no more than one
+    assert abs(got["accuracy"] - expected["accuracy"]) * 300 <= 1 + 1e-9
+
+
+def test_shipped_cohcon_reproduces_its_manifest_accuracy_on_a_fixed_slice(capsys):
+    from pdg_eval.cli.main import main
+
+    expected = manifest(SHIPPED_COHCON)["heldout"]["convai2_valid_clv[:300]"]
+    shared_or_skip("data", "convai2_train_sample")
+    assert main(["scorers", "eval", "cohcon", "--limit", "300"]) == 0
+    got = next(iter(json.loads(capsys.readouterr().out)["sets"].values()))
+    assert got["n"] == expected["n"] == 300
+    assert abs(got["accuracy"] - expected["accuracy"]) * 300 <= 1 + 1e-9
+
+
+def test_metrics_default_to_the_shipped_scorers_and_sign_both_hashes():
+    nli = manifest(SHIPPED_NLI)
+    signature = str(build_metric("c-score:chanliang").signature())
+    assert f"model:{SHIPPED_NLI}" in signature and f"backbone:{nli['backbone_sha256'][:12]}" in signature
+    assert f"sha256:{nli['weights_sha256'][:12]}" in signature and "premise_order:persona_first" in signature
+    cohcon = manifest(SHIPPED_COHCON)
+    signature = str(build_metric("cohcon:released").signature())
+    assert f"model:{SHIPPED_COHCON}" in signature and f"sha256:{cohcon['weights_sha256'][:12]}" in signature
+    assert f"arch:{cohcon['architecture']}" in signature
+
+
+def test_an_unknown_shipped_name_is_refused_with_the_known_ones():
+    from pdg_eval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a scorer shipped with pdg-eval .*pdg-eval/nli-minilm-l6"):
+        build_metric("c-score:chanliang,model=pdg-eval/nli-large")
