@@ -101,10 +101,10 @@ def default_sources(kind: str, role: str) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..models.runtime import default_sentence_encoder
+    from ..models.adapters import MINILM_ID
     from ..scorers.training import LoraSettings
 
-    backbone = args.backbone or default_sentence_encoder()
+    backbone = args.backbone or MINILM_ID  # resolved to the offline copy
     train = args.train_files or default_sources(args.kind, "train")
     valid = args.valid_files or default_sources(args.kind, "valid")
     if not train or not valid:

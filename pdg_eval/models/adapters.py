@@ -56,11 +56,11 @@ def backbone_reference(backbone: str | Path) -> str:
 
 def adapter_backbone(folder: str | Path) -> Path:
     """The backbone folder an adapter was trained over, checked against the sha256 in its manifest."""
-    from .runtime import default_sentence_encoder, resolve_model_dir, weights_sha256
+    from .runtime import resolve_model_dir, weights_sha256
 
     manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
     backbone_id, expected = manifest["backbone_id"], manifest["backbone_sha256"]
-    path = Path(default_sentence_encoder()) if backbone_id == MINILM_ID else resolve_model_dir(backbone_id)
+    path = resolve_model_dir(backbone_id)
     found = weights_sha256(str(path))
     if found != expected:
         raise ConfigError(f"the adapter in {folder} was trained over {backbone_id} with weights sha256 "

@@ -35,13 +35,19 @@ def select_device(device: str = "auto"):
 
 
 def resolve_model_dir(name_or_path: str) -> Path:
-    """A local folder for ``name_or_path``: a scorer shipped with pdg-eval (``pdg-eval/<name>``), the path itself,
-    or the hub snapshot (offline: only if cached)."""
-    from .adapters import shipped_dir
+    """A local folder for ``name_or_path``: a scorer shipped with pdg-eval (``pdg-eval/<name>``), all-MiniLM-L6-v2's
+    offline copy for its hub id (byte-identical weights), the path itself, or the hub snapshot (offline: only if
+    cached)."""
+    from .adapters import MINILM_ID, shipped_dir
 
     shipped = shipped_dir(name_or_path)
     if shipped is not None:
         return shipped
+    if name_or_path == MINILM_ID:
+        try:
+            return Path(default_sentence_encoder())
+        except ConfigError:  # the wheel is not installed: the hub (cache) below
+            pass
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path

@@ -101,16 +101,14 @@ def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: 
     return confusion_report([e.label for e in examples], [to_canonical[argmax(p)] for p in probs], LABELS)
 
 
-def held_out_utterances(paths: Sequence[str | Path], seed: int = 13) -> set[str]:
-    """The utterances of held-out pairs (files read by :func:`read_nli_source`), case and spaces folded."""
-    return {casefold_spaces(e.hypothesis) for path in paths for e in read_nli_source(path, seed)}
-
-
-def training_pairs(recipe: NliRecipe) -> tuple[list[list[NliExample]], list[list[NliExample]]]:
-    """Per training file: all its pairs, and those kept (utterance in no held-out set)."""
-    held_out = held_out_utterances(recipe.valid, recipe.seed)
+def training_pairs(recipe: NliRecipe, held_out: dict[str, list[NliExample]] | None = None
+                   ) -> tuple[list[list[NliExample]], list[list[NliExample]]]:
+    """Per training file: all its pairs, and those kept (utterance in no held-out set; ``held_out``: the pairs of
+    ``recipe.valid`` when already read)."""
+    held_out = held_out or {path: read_nli_source(path, recipe.seed) for path in recipe.valid}
+    utterances = {casefold_spaces(e.hypothesis) for pairs in held_out.values() for e in pairs}
     train_pairs = [read_nli_source(path, recipe.seed) for path in recipe.train]
-    return train_pairs, [[e for e in pairs if casefold_spaces(e.hypothesis) not in held_out] for pairs in train_pairs]
+    return train_pairs, [[e for e in pairs if casefold_spaces(e.hypothesis) not in utterances] for pairs in train_pairs]
 
 
 def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, resume: bool = False,
@@ -124,7 +122,8 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
     from ..models.runtime import resolve_model_dir
 
     seed_everything(recipe.seed)
-    train_pairs, kept = training_pairs(recipe)
+    held_out = {path: read_nli_source(path, recipe.seed) for path in recipe.valid}
+    train_pairs, kept = training_pairs(recipe, held_out)
     train = in_order([e for pairs in kept for e in pairs], recipe.premise_order)
     backbone = resolve_model_dir(recipe.backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -146,11 +145,11 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
     train_seconds = time.time() - started
     save_adapter(model, out, backbone)
     checkpoint.unlink()  # before anything hashes the folder's weight files
-    heldout = {Path(path).name: evaluate(out, in_order(read_nli_source(path, recipe.seed), recipe.premise_order))
-               for path in recipe.valid}
+    heldout = {Path(path).name: evaluate(out, in_order(pairs, recipe.premise_order))
+               for path, pairs in held_out.items()}
     first = recipe.valid[0]  # a small fixed slice that a test re-scores to check the shipped weights
     heldout[f"{Path(first).name}[:{CHECK_SLICE}]"] = evaluate(
-        out, in_order(read_nli_source(first, recipe.seed)[:CHECK_SLICE], recipe.premise_order))
+        out, in_order(held_out[first][:CHECK_SLICE], recipe.premise_order))
     manifest = write_manifest(out, {
         "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "command": command,
         "recipe": asdict(recipe),

@@ -170,9 +170,6 @@ def write_manifest(out_dir: str | Path, recipe_fields: dict, backbone: str | Pat
     from ..models.runtime import WEIGHT_SUFFIXES, weights_sha256
 
     out = Path(out_dir)
-    if isinstance(recipe_fields.get("recipe"), dict):  # the offline MiniLM by its hub id, not this machine's path
-        recipe_fields = {**recipe_fields, "recipe": {**recipe_fields["recipe"],
-                                                     "backbone": backbone_reference(recipe_fields["recipe"]["backbone"])}}
     manifest = {**recipe_fields, "backbone_id": backbone_reference(backbone),
                 "backbone_sha256": weights_sha256(str(backbone)), "heldout": heldout,
                 "weights_sha256": weights_sha256(str(out)),
