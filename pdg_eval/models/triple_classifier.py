@@ -11,6 +11,9 @@ similarity to the response — plus three cosines (context-response, best and me
 concatenation ``[CLS] persona [PERSONA] context [CONTEXT] response [RESPONSE]`` to a cross-encoder
 (``Toyhom/CLV@a4c7bfe:Consis_Model.py:120-148``); on the MiniLM backbone that model never learned class 2, while
 the sentence encoder's pretraining on conversational pairs carries the coherence signal the labels need.
+``siamese-cross-v2`` adds one cross-encoding of the pair ``context [SEP] response`` by the same encoder (mean
+pooling, unit length) to the head's input: the next-utterance signal of a cross-encoder (Humeau et al. 2020), where
+class 2 differs from class 0.
 
 A classifier folder holds the encoder's LoRA adapter (peft), ``triple_head.safetensors`` and ``manifest.json``
 (backbone id and sha256, recipe, held-out report); :func:`load_triple_model` merges the adapter into the backbone.
@@ -28,6 +31,8 @@ from .runtime import ModelFolder, PairClassifier
 
 LABELS = ("coherent_consistent", "other_speaker", "same_persona_other_turn")
 HEAD_FILE = "triple_head.safetensors"
+#: architecture name → whether the head also reads the cross-encoded (context, response) pair
+ARCHITECTURES = {"siamese-meanpool-v1": False, "siamese-cross-v2": True}
 ARCHITECTURE = "siamese-meanpool-v1"
 #: similarity temperature of the persona pooling (cosines are in [-1, 1])
 POOL_TEMPERATURE = 0.05
@@ -47,21 +52,25 @@ def _model_class():
     class SiameseTripleModel(torch.nn.Module):
         """Sentence encoder (mean pooling) + interaction-feature head; ``forward`` returns the 3-way logits."""
 
-        def __init__(self, encoder, head_hidden: int):
+        def __init__(self, encoder, head_hidden: int, architecture: str = ARCHITECTURE):
             super().__init__()
             width = encoder.config.hidden_size
             self.encoder = encoder
-            self.head = torch.nn.Sequential(torch.nn.Linear(6 * width + 3, head_hidden), torch.nn.GELU(),
+            self.architecture = architecture
+            self.cross_pair = ARCHITECTURES[architecture]
+            features = (7 if self.cross_pair else 6) * width + 3
+            self.head = torch.nn.Sequential(torch.nn.Linear(features, head_hidden), torch.nn.GELU(),
                                             torch.nn.Dropout(0.1), torch.nn.Linear(head_hidden, len(LABELS)))
 
-        def embed(self, input_ids, attention_mask):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def embed(self, input_ids, attention_mask, token_type_ids=None):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             return torch.nn.functional.normalize(pooled, dim=-1)
 
         def forward(self, chunks, position, context_index, response_index, persona_index, persona_mask,
-                    labels=None):
+                    pair=None, labels=None):
             vectors = torch.cat([self.embed(ids, mask) for ids, mask in chunks])[position]
             c, r, personas = vectors[context_index], vectors[response_index], vectors[persona_index]
             cosines = torch.einsum("bsd,bd->bs", personas, r).masked_fill(~persona_mask, -1.0)
@@ -69,7 +78,10 @@ def _model_class():
             p = (weights * personas).sum(1)
             mean_cos = (cosines * persona_mask).sum(1) / persona_mask.sum(1).clamp(min=1)
             scalars = torch.stack([(c * r).sum(-1), cosines.max(1).values, mean_cos], dim=-1)
-            logits = self.head(torch.cat([c, r, c * r, (c - r).abs(), p * r, (p - r).abs(), scalars], dim=-1))
+            features = [c, r, c * r, (c - r).abs(), p * r, (p - r).abs(), scalars]
+            if self.cross_pair:
+                features.append(self.embed(*pair))
+            logits = self.head(torch.cat(features, dim=-1))
             loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
             return TripleOutput(logits, loss)
 
@@ -82,10 +94,13 @@ class TripleOutput:
     loss: object = None
 
 
-def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int, chunk_size: int = 64) -> dict:
+def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int, chunk_size: int = 64,
+                   cross_pair: bool = False) -> dict:
     """Every distinct text of the batch tokenized once, in chunks of similar length (padding only within a chunk;
     ``position`` puts the chunk outputs back in text order), and per example the text index of its context, its
-    response and its persona sentences (padded with index 0 and masked). An empty text is ``[CLS] [SEP]``."""
+    response and its persona sentences (padded with index 0 and masked). An empty text is ``[CLS] [SEP]``. With
+    ``cross_pair``, also ``pair``: ``[CLS] context [SEP] response [SEP]`` per example (ids, mask, segment ids; each
+    side cut to ``max_length``)."""
     import torch
 
     rows: dict[str, int] = {}
@@ -108,23 +123,35 @@ def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int
     position = [0] * len(order)
     for k, i in enumerate(order):
         position[i] = k
-    return {"chunks": chunks, "position": torch.tensor(position),
-            "context_index": torch.tensor(context), "response_index": torch.tensor(response),
-            "persona_index": torch.tensor([p + [0] * (width - len(p)) for p in personas]),
-            "persona_mask": torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in personas])}
+    encoded = {"chunks": chunks, "position": torch.tensor(position),
+               "context_index": torch.tensor(context), "response_index": torch.tensor(response),
+               "persona_index": torch.tensor([p + [0] * (width - len(p)) for p in personas]),
+               "persona_mask": torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in personas])}
+    if cross_pair:
+        cut = [tokenizer(e.context.strip(), e.response.strip(), truncation="longest_first",
+                         max_length=2 * max_length) for e in examples]
+        longest = max(len(c["input_ids"]) for c in cut)
+        padded = [(c["input_ids"] + [tokenizer.pad_token_id] * (longest - len(c["input_ids"])),
+                   [1] * len(c["input_ids"]) + [0] * (longest - len(c["input_ids"])),
+                   c["token_type_ids"] + [0] * (longest - len(c["input_ids"]))) for c in cut]
+        encoded["pair"] = tuple(torch.tensor([row[k] for row in padded]) for k in range(3))
+    return encoded
 
 
 def to_device(encoded: dict, device) -> dict:
     """:func:`encode_triples` output moved to ``device``."""
-    return {k: [(a.to(device), b.to(device)) for a, b in v] if k == "chunks" else v.to(device)
-            for k, v in encoded.items()}
+    def move(value):
+        return value.to(device) if hasattr(value, "to") else type(value)(move(v) for v in value)
+
+    return {k: move(v) for k, v in encoded.items()}
 
 
-def new_triple_model(backbone: str | Path, head_hidden: int = 128):
+def new_triple_model(backbone: str | Path, head_hidden: int = 128, architecture: str = ARCHITECTURE):
     """(tokenizer, SiameseTripleModel) with a fresh head over the backbone encoder (draws from torch's RNG)."""
     from transformers import AutoModel, AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(backbone), _model_class()(AutoModel.from_pretrained(backbone), head_hidden)
+    return AutoTokenizer.from_pretrained(backbone), _model_class()(AutoModel.from_pretrained(backbone), head_hidden,
+                                                                   architecture)
 
 
 def save_triple_model(model, out_dir: str | Path, backbone: str | Path) -> None:
@@ -137,7 +164,7 @@ def save_triple_model(model, out_dir: str | Path, backbone: str | Path) -> None:
     out = Path(out_dir)
     save_adapter(model.encoder, out, backbone)
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.head.state_dict().items()},
-              str(out / HEAD_FILE), metadata={"architecture": ARCHITECTURE,
+              str(out / HEAD_FILE), metadata={"architecture": model.architecture,
                                               "head_hidden": str(model.head[0].out_features)})
 
 
@@ -159,8 +186,12 @@ def load_triple_model(model_dir: str | Path):
     with safe_open(str(model_dir / HEAD_FILE), "pt") as handle:
         head = {k: handle.get_tensor(k).float() for k in handle.keys()}
         hidden = int(handle.metadata()["head_hidden"])
+        architecture = handle.metadata().get("architecture", ARCHITECTURE)
+    if architecture not in ARCHITECTURES:
+        raise InputError(str(model_dir / HEAD_FILE), None, None, f"unknown triple-classifier architecture "
+                                                                  f"{architecture!r} (known: {', '.join(ARCHITECTURES)})")
     tokenizer, encoder = load_adapted_encoder(model_dir)
-    model = _model_class()(encoder, hidden)
+    model = _model_class()(encoder, hidden, architecture)
     model.head.load_state_dict(head)
     return tokenizer, model.eval()
 
@@ -178,7 +209,8 @@ class TripleClassifier(PairClassifier):
         return sum(map(len, item.persona)) + len(item.context) + len(item.response)
 
     def _logits(self, items: Sequence):
-        return self.model(**to_device(encode_triples(self.tokenizer, items, self.max_length), self.device)).logits
+        encoded = encode_triples(self.tokenizer, items, self.max_length, cross_pair=self.model.cross_pair)
+        return self.model(**to_device(encoded, self.device)).logits
 
 
 def triple_classifier_folder(name_or_path: str) -> ModelFolder:

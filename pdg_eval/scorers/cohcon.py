@@ -48,6 +48,7 @@ class CohConRecipe:
     warmup_ratio: float = 0.1
     max_length: int = 64     # per sentence
     head_hidden: int = 128
+    architecture: str = ARCHITECTURE
     seed: int = 13
     lora: LoraSettings = field(default_factory=LoraSettings)
 
@@ -151,11 +152,11 @@ def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = Tru
     held_out, sources, per_source = training_triples(recipe)
     train = [e for examples in per_source for e in examples]
     backbone = resolve_model_dir(recipe.backbone)
-    tokenizer, model = new_triple_model(backbone, recipe.head_hidden)
+    tokenizer, model = new_triple_model(backbone, recipe.head_hidden, recipe.architecture)
     model.encoder = with_lora(model.encoder, recipe.lora, head=None)
 
     def batch_loss(batch: list[TripleExample]):
-        return model(**encode_triples(tokenizer, batch, recipe.max_length),
+        return model(**encode_triples(tokenizer, batch, recipe.max_length, cross_pair=model.cross_pair),
                      labels=torch.tensor([e.label for e in batch])).loss
 
     out = Path(out_dir)
@@ -169,7 +170,7 @@ def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = Tru
     checkpoint.unlink()  # before anything hashes the folder's weight files
     valid = [e for d in held_out for e in clv_examples(d)]
     manifest = write_manifest(out, {
-        "scorer": KIND, "architecture": ARCHITECTURE, "command": command, "recipe": asdict(recipe),
+        "scorer": KIND, "architecture": recipe.architecture, "command": command, "recipe": asdict(recipe),
         "labels": list(LABELS),
         "data": {"train": [{"source": source, "sha256": [file_sha256(p) for p in source.split(",")],
                             "dialogues": len(dialogues), "examples": len(examples)}

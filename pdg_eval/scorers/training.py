@@ -79,6 +79,10 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
     import torch
     from transformers import get_linear_schedule_with_warmup
 
+    from ..errors import ConfigError
+
+    if not examples:
+        raise ConfigError(f"{desc}: no training examples (none left after removing the held-out data's texts?)")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [{"params": [p for n, p in named if not n.endswith(NO_DECAY)], "weight_decay": weight_decay},
               {"params": [p for n, p in named if n.endswith(NO_DECAY)], "weight_decay": 0.0}]
