@@ -99,8 +99,8 @@ def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int
     """Every distinct text of the batch tokenized once, in chunks of similar length (padding only within a chunk;
     ``position`` puts the chunk outputs back in text order), and per example the text index of its context, its
     response and its persona sentences (padded with index 0 and masked). An empty text is ``[CLS] [SEP]``. With
-    ``cross_pair``, also ``pair``: ``[CLS] context [SEP] response [SEP]`` per example (ids, mask, segment ids; each
-    side cut to ``max_length``)."""
+    ``cross_pair``, also ``pair``: ``[CLS] context [SEP] response [SEP]`` per example (ids, mask, segment ids; at
+    most ``2 * max_length`` tokens, cut from the longer side first)."""
     import torch
 
     rows: dict[str, int] = {}
