@@ -17,6 +17,7 @@ from typing import Sequence
 from methods.common.config import DecodingConfig
 from methods.common.data import Example, dialogues, load_dataset, sessions_by_speaker
 from methods.common.method import register
+from pdg_eval.records import SELF, speaker_roles
 
 from .causal_lm import CausalLMMethod, CausalLMOptions
 
@@ -43,7 +44,8 @@ class ICLOptions(CausalLMOptions):
 
 def transcript(turns: Sequence[str]) -> str:
     """A finished dialogue as ``Partner:`` / ``You:`` lines (the last turn is the speaker's)."""
-    return "\n".join(f"{'You' if (len(turns) - 1 - i) % 2 == 0 else 'Partner'}: {turn}" for i, turn in enumerate(turns))
+    return "\n".join(f"{'You' if role == SELF else 'Partner'}: {turn}"
+                     for role, turn in zip(speaker_roles(len(turns), last=SELF), turns))
 
 
 @register("llm_icl")

@@ -18,6 +18,15 @@ from typing import Any, Iterable, Iterator
 from .errors import InputError
 from .inputs import MAX_RECORD_BYTES, decode_json, iter_lines, load_schema, schema_problem
 
+PARTNER, SELF = "partner", "you"
+
+
+def speaker_roles(n_turns: int, last: str = PARTNER) -> list[str]:
+    """Who spoke each of ``n_turns`` alternating turns, the last one being ``last``: in a record's context the last
+    turn is the partner's (the response answers it); in a finished dialogue it is the speaker's own."""
+    other = SELF if last == PARTNER else PARTNER
+    return [last if (n_turns - 1 - i) % 2 == 0 else other for i in range(n_turns)]
+
 
 @dataclass(slots=True)
 class Record:

@@ -129,6 +129,29 @@ def test_chat_format_targets_the_assistant_turn(examples):
         Formatter(gpt2_tokenizer(), "chat")
 
 
+def test_instruction_prompts_in_both_formats():
+    from methods.common.backbones import smollm2_tokenizer
+
+    plain = Formatter(gpt2_tokenizer())
+    assert plain.instruction("Say hi.\n", "person2: ") == "Say hi.\n\nperson2: "  # PAL's GPT-2 path
+    assert plain.instruction("Pick one.\n") == "Pick one.\n"
+    feature = plain.instruction_turn("Say hi.\n", "person2: ", " hello there ", max_length=64)
+    prompt_ids = plain.ids("Say hi.\n\nperson2: ")
+    assert feature["input_ids"] == prompt_ids + plain.ids("hello there") + [plain.tokenizer.eos_token_id]
+    assert feature["labels"] == [-100] * len(prompt_ids) + feature["input_ids"][len(prompt_ids):]
+    cut = plain.instruction_turn("Say hi.\n", "person2: ", "hello there", max_length=4)
+    assert len(cut["input_ids"]) == 4 and cut["labels"][1:] == plain.ids("hello there") + [plain.tokenizer.eos_token_id]
+
+    chat = Formatter(smollm2_tokenizer(), "chat")
+    prompt = chat.instruction("Say hi.", "person2: ")
+    assert prompt.endswith("<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\nperson2: ")
+    assert prompt.count("<|im_start|>user") == 1
+    feature = chat.instruction_turn("Say hi.", "person2: ", "hello there", max_length=512)
+    target = chat.tokenizer.decode([t for t, l in zip(feature["input_ids"], feature["labels"]) if l != -100])
+    assert target == "hello there<|im_end|>\n"
+    assert chat.tokenizer.decode(feature["input_ids"]) == prompt + target
+
+
 # -- training and generation ----------------------------------------------------------------------------------------
 
 def test_resumed_training_equals_an_uninterrupted_run(examples, tmp_path):
@@ -313,3 +336,24 @@ def test_dev_split_is_held_out_and_scored(convai2_valid, tmp_path):
     assert split["dev_dialogues"] == 1 and split["train_dialogues"] == 3 and split["seed"] == 13
     assert record["summary"]["examples"] == split["train_examples"]
     assert split["dev_tokens"] > 0 and 1.0 < split["dev_ppl"] < 1e6
+
+
+def test_warmup_steps_override_the_ratio(tmp_path):
+    from methods.common.config import TrainingConfig
+    from methods.common.training import training_arguments
+
+    by_ratio = TrainingConfig(batch_size=4, gradient_accumulation=2, epochs=2.0, warmup_ratio=0.25)
+    assert training_arguments(by_ratio, tmp_path, 0, 80, False).warmup_steps == 5  # 25% of 2 * 80 / 8 steps
+    by_steps = TrainingConfig(batch_size=4, gradient_accumulation=2, epochs=2.0, warmup_ratio=0.25, warmup_steps=100)
+    assert training_arguments(by_steps, tmp_path, 0, 80, False).warmup_steps == 100
+    assert training_arguments(TrainingConfig(warmup_steps=0, warmup_ratio=0.5), tmp_path, 0, 80, False).warmup_steps == 0
+
+
+def test_one_rule_names_the_speakers():
+    from pdg_eval.models.causal_lm import dialogue_prompt
+    from pdg_eval.records import PARTNER, SELF, speaker_roles
+
+    assert speaker_roles(3) == [PARTNER, SELF, PARTNER] and speaker_roles(0) == []
+    assert speaker_roles(4, last=SELF) == [PARTNER, SELF, PARTNER, SELF]
+    assert dialogue_prompt(["i like tea."], ["hi", "hello", "how are you ?"]) == \
+        "Persona: i like tea.\nPartner: hi\nYou: hello\nPartner: how are you ?\nYou:"

@@ -45,6 +45,7 @@ class TrainingConfig:
     optimizer: str = "adamw_torch"  # any transformers TrainingArguments.optim
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
+    warmup_steps: int = -1  # >= 0 overrides warmup_ratio (papers that give a step count, e.g. PAL's 100)
     lr_scheduler: str = "linear"
     max_grad_norm: float = 1.0
     logging_steps: int = 10

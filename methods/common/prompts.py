@@ -20,14 +20,18 @@ from typing import Sequence
 
 from pdg_eval.errors import ConfigError
 from pdg_eval.models.causal_lm import dialogue_prompt
+from pdg_eval.records import PARTNER, SELF, speaker_roles
 
 IDL_SYSTEM = "Here are your persona settings, your reply must be consistent with the persona: {persona}"
 FORMATS = ("plain", "chat")
 
 
-def speaker_of(context: Sequence[str], index: int) -> str:
-    """``partner`` or ``you`` for context turn ``index`` (the last context turn is the partner's)."""
-    return "partner" if (len(context) - 1 - index) % 2 == 0 else "you"
+def loss_on_target(prompt_ids: list[int], target_ids: list[int], max_length: int) -> dict[str, list[int]]:
+    """One training sequence with the loss on the target only: the target keeps at most ``max_length - 1`` tokens,
+    the prompt what is left of ``max_length``, cut from the left."""
+    target_ids = target_ids[:max_length - 1]
+    prompt_ids = prompt_ids[-(max_length - len(target_ids)):] if max_length - len(target_ids) > 0 else []
+    return {"input_ids": prompt_ids + target_ids, "labels": [-100] * len(prompt_ids) + target_ids}
 
 
 @dataclass
@@ -62,14 +66,40 @@ class Formatter:
         if preamble:
             system = f"{system}\n{preamble}".strip()
         messages = [{"role": "system", "content": system}]
-        for i, turn in enumerate(context):
-            messages.append({"role": "user" if speaker_of(context, i) == "partner" else "assistant", "content": turn})
+        for role, turn in zip(speaker_roles(len(context)), context):
+            messages.append({"role": "user" if role == PARTNER else "assistant", "content": turn})
         return messages
 
     def prompt_ids(self, persona: Sequence[str], context: Sequence[str], max_tokens: int, preamble: str = "") -> list[int]:
         """Prompt token ids, cut from the left to ``max_tokens``."""
         ids = self.ids(self.prompt(persona, context, preamble))
         return ids[-max_tokens:] if max_tokens else ids
+
+    def instruction(self, text: str, assistant_prefix: str = "") -> str:
+        """An instruction prompt (PAL's): plain — the text, then ``"\n" + assistant_prefix`` when there is one (as
+        kylokano/PAL@cc8b8b5's GPT-2 path); chat — the text as the only user message, and the assistant turn opened
+        with ``assistant_prefix``."""
+        if self.format == "plain":
+            return f"{text}\n{assistant_prefix}" if assistant_prefix else text
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                  add_generation_prompt=True) + assistant_prefix
+
+    def instruction_turn(self, text: str, assistant_prefix: str, target: str, max_length: int
+                         ) -> dict[str, list[int]]:
+        """:meth:`instruction` + ``target`` (+ end of sequence; chat: the template's end of turn), loss on the
+        target only; the prompt is cut from the left."""
+        prompt = self.instruction(text, assistant_prefix)
+        if self.format == "plain":
+            eos = self.tokenizer.eos_token_id
+            target_ids = self.ids(target.strip()) + ([eos] if eos is not None else [])
+        else:
+            full = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}, {"role": "assistant", "content": assistant_prefix + target.strip()}],
+                tokenize=False)
+            if not full.startswith(prompt):
+                raise ConfigError("the chat template does not extend the prompt with the reply; use format 'plain'")
+            target_ids = self.ids(full[len(prompt):])
+        return loss_on_target(self.ids(prompt), target_ids, max_length)
 
     # -- training sequences --------------------------------------------------------------------------------
     def response_segment(self, response: str, final: bool = True) -> str:
@@ -100,9 +130,7 @@ class Formatter:
         else:
             prompt, target_text = self._chat_target(persona, context, response)
             prompt_ids, target = self.ids(prompt), self.ids(target_text)
-        target = target[:max_length - 1]
-        prompt_ids = prompt_ids[-(max_length - len(target)):] if max_length - len(target) > 0 else []
-        return {"input_ids": prompt_ids + target, "labels": [-100] * len(prompt_ids) + target}
+        return loss_on_target(prompt_ids, target, max_length)
 
     def whole_dialogue(self, persona: Sequence[str], turns: Sequence[str], max_length: int) -> dict[str, list[int]]:
         """A dialogue as one sequence (``turns`` alternate partner/speaker, the speaker's reply last), loss on every
@@ -113,8 +141,9 @@ class Formatter:
         persona = persona if self.with_persona else ()
         input_ids: list[int] = self.ids(f"Persona: {' '.join(s.strip() for s in persona)}\n") if persona else []
         labels = [-100] * len(input_ids)
+        roles = speaker_roles(len(turns), last=SELF)  # the speaker's reply is last
         for i, turn in enumerate(turns):
-            if (len(turns) - 1 - i) % 2 == 1:  # the partner's turn (the speaker's reply is last)
+            if roles[i] == PARTNER:
                 piece = self.ids(f"Partner: {turn}\n")
                 input_ids += piece
                 labels += [-100] * len(piece)

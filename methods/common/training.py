@@ -125,6 +125,11 @@ def apply_lora(model, lora) -> Any:
     return get_peft_model(model, config)
 
 
+def warmup_steps(config: TrainingConfig, total_steps: int) -> int:
+    """``warmup_steps`` when given (>= 0), else ``warmup_ratio`` of the optimizer steps."""
+    return config.warmup_steps if config.warmup_steps >= 0 else int(config.warmup_ratio * total_steps)
+
+
 def training_arguments(config: TrainingConfig, output_dir: Path, seed: int, n_features: int, progress: bool):
     import torch
     from transformers import TrainingArguments
@@ -135,7 +140,7 @@ def training_arguments(config: TrainingConfig, output_dir: Path, seed: int, n_fe
         output_dir=str(output_dir), per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation, learning_rate=config.learning_rate,
         num_train_epochs=config.epochs, max_steps=config.max_steps, optim=config.optimizer,
-        weight_decay=config.weight_decay, warmup_steps=int(config.warmup_ratio * total),
+        weight_decay=config.weight_decay, warmup_steps=warmup_steps(config, total),
         lr_scheduler_type=config.lr_scheduler, max_grad_norm=config.max_grad_norm, logging_steps=config.logging_steps,
         save_steps=config.save_steps, save_total_limit=config.save_total_limit, seed=seed, data_seed=seed,
         bf16=config.bf16, report_to=[], dataloader_num_workers=config.dataloader_workers,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pdg_eval.errors import ConfigError
+from pdg_eval.records import PARTNER, speaker_roles
 
 from methods.common.backbones import load_backbone, saved_tokenizer
 from methods.common.config import DecodingConfig
@@ -101,7 +102,7 @@ class DualAttentionMethod(Method):
 
     def context_ids(self, example: Example) -> list[int]:
         turns = example.context[-self.options.max_context_turns:]
-        lines = [f"{'Q' if (len(turns) - 1 - i) % 2 == 0 else 'R'}: {turn}" for i, turn in enumerate(turns)]
+        lines = [f"{'Q' if role == PARTNER else 'R'}: {turn}" for role, turn in zip(speaker_roles(len(turns)), turns)]
         ids = self.ids("\n".join(lines))
         return [self.tokenizer.eos_token_id] + ids[-(self.options.max_context_tokens - 1):]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError
+from ..records import PARTNER, speaker_roles
 from .offline_weights import models_dir
 from .runtime import resolve_model_dir, select_device, weights_sha256
 
@@ -31,8 +32,8 @@ def dialogue_prompt(persona: Sequence[str], context: Sequence[str]) -> str:
     """``Persona: ...`` then the turns as ``Partner:`` / ``You:`` lines (the last context turn is the partner's),
     ending with ``You:`` for the response (format ``pdg-v1``)."""
     lines = [f"Persona: {' '.join(s.strip() for s in persona)}"] if persona else []
-    for i, turn in enumerate(context):
-        lines.append(f"{'Partner' if (len(context) - 1 - i) % 2 == 0 else 'You'}: {turn}")
+    for role, turn in zip(speaker_roles(len(context)), context):
+        lines.append(f"{'Partner' if role == PARTNER else 'You'}: {turn}")
     lines.append("You:")
     return "\n".join(lines)
 
