@@ -12,6 +12,7 @@ from pdg_eval.errors import ConfigError
 from pdg_eval.models import offline_weights
 from pdg_eval.models.adapters import backbone_reference
 from pdg_eval.models.runtime import resolve_model_dir
+from pdg_eval.tokenize import file_sha256
 
 
 def split_zip(tmp_path: Path, files: dict[str, bytes], parts: int = 3) -> list[Path]:
@@ -86,5 +87,5 @@ def test_the_real_wheels_give_the_published_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("PDG_EVAL_MODELS", str(tmp_path))
     folder = offline_weights.mpnet_dir()
     assert (folder / "model.safetensors").stat().st_size == 437_971_872
-    assert offline_weights.file_sha256_hex(folder / "model.safetensors") == offline_weights.MPNET_WEIGHTS_SHA256
+    assert file_sha256(folder / "model.safetensors") == offline_weights.MPNET_WEIGHTS_SHA256
     assert SentenceTransformer(str(folder), device="cpu").get_embedding_dimension() == 768

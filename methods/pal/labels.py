@@ -19,6 +19,8 @@ import re
 from collections import Counter
 from typing import Sequence
 
+from pdg_eval.tokenize import casefold_spaces
+
 from .prompts import NO_PERSONA
 
 LABEL_METHODS = ("nli", "cosine", "overlap")
@@ -84,16 +86,20 @@ def nli_scores(pairs: Sequence[tuple[str, str]], model: str, progress: bool = Fa
 
 
 def cosine_scores(pairs: Sequence[tuple[str, str]], encoder: str) -> list[float]:
-    """Cosine of the sentence embeddings of each (persona sentence, response) pair."""
+    """Cosine of the sentence embeddings of each (persona sentence, response) pair (each text encoded once)."""
+    import numpy as np
+
     from pdg_eval.models.runtime import load_sentence_encoder
 
     texts = sorted({t for pair in pairs for t in pair})
-    vectors = dict(zip(texts, load_sentence_encoder(encoder).encode(texts)))
-    return [sum(a * b for a, b in zip(vectors[x], vectors[y])) for x, y in pairs]
+    row = {text: i for i, text in enumerate(texts)}
+    vectors = np.asarray(load_sentence_encoder(encoder).encode(texts))  # unit length
+    left, right = vectors[[row[x] for x, _ in pairs]], vectors[[row[y] for _, y in pairs]]
+    return np.einsum("nd,nd->n", left, right).tolist()
 
 
 def _normalise(text: str) -> str:
-    return " ".join(text.lower().split()).rstrip(".。 ")
+    return casefold_spaces(text).rstrip(".。 ")
 
 
 def parse_selection(text: str, persona: Sequence[str], language: str = "en") -> int:

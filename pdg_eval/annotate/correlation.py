@@ -8,6 +8,7 @@ resamples (an item's responses stay together); Kendall's τ-b is reported with i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -150,9 +151,30 @@ def _bootstrap(x: np.ndarray, y: np.ndarray, rows_of_item: list[np.ndarray], res
     return (np.array(pearson).reshape(-1, *shape[1:]), np.array(spearman).reshape(-1, *shape[1:]))
 
 
-def _resampled(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int, seed: int, exclude_systems: Sequence[str]):
-    """(aspects, metric columns, x, y, items, (Pearson, Spearman) bootstrap stacks) of the judged responses that have
-    metric values; the same ``seed`` draws the same item resamples."""
+@dataclass(frozen=True)
+class Resampled:
+    """The judged responses that have metric values (``x`` metric columns, ``y`` aspects) and their Pearson and
+    Spearman matrices over item resamples (resamples × metrics × aspects); one draw serves both correlation tables."""
+
+    aspects: list[str]
+    names: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    items: list[str]
+    pearson: np.ndarray
+    spearman: np.ndarray
+    resamples: int
+    seed: int
+
+    @property
+    def interval(self):
+        return ItemResampler(self.items, self.resamples, self.seed).interval
+
+
+def resample_correlations(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000, seed: int = 12345,
+                          exclude_systems: Sequence[str] = ()) -> Resampled:
+    """Join human scores and metric values and bootstrap their correlations by item (the same ``seed`` draws the same
+    item resamples)."""
     joined = human.join(metrics, how="inner")
     joined = joined[~joined.index.get_level_values("system").isin(list(exclude_systems))]
     if len(joined) < 3:
@@ -162,8 +184,8 @@ def _resampled(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int, seed:
     x, y = joined[names].to_numpy(float), joined[aspects].to_numpy(float)
     items = joined.index.get_level_values("item").astype(str)
     unique_items = sorted(set(items))
-    boots = _bootstrap(x, y, [np.flatnonzero(items == item) for item in unique_items], resamples, seed)
-    return aspects, names, x, y, unique_items, boots
+    pearson, spearman = _bootstrap(x, y, [np.flatnonzero(items == item) for item in unique_items], resamples, seed)
+    return Resampled(aspects, names, x, y, unique_items, pearson, spearman, resamples, seed)
 
 
 def same_metric_pairs(columns: Sequence[str]) -> list[tuple[str, str]]:
@@ -176,14 +198,15 @@ def same_metric_pairs(columns: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def paired_spearman_differences(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000,
-                                seed: int = 12345, exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
+                                seed: int = 12345, exclude_systems: Sequence[str] = (), *,
+                                resampled: Resampled | None = None) -> pd.DataFrame:
     """Δρ = ρ(b) − ρ(a) for every :func:`same_metric_pairs` pair and aspect, with a CI and a two-sided p-value
     from the same item resamples (paired: both correlations are computed on each resample; the bootstrap test of a
-    difference of dependent correlations, Wilcox 2009)."""
+    difference of dependent correlations, Wilcox 2009). ``resampled``: the draw already made for these arguments."""
     from scipy.stats import spearmanr
 
-    aspects, names, x, y, unique_items, (_, boot_s) = _resampled(human, metrics, resamples, seed, exclude_systems)
-    interval = ItemResampler(unique_items, resamples, seed).interval
+    r = resampled or resample_correlations(human, metrics, resamples, seed, exclude_systems)
+    aspects, names, x, y, boot_s, interval = r.aspects, r.names, r.x, r.y, r.spearman, r.interval
     out = []
     for a, b in same_metric_pairs(names):
         i, k = names.index(a), names.index(b)
@@ -200,14 +223,16 @@ def paired_spearman_differences(human: pd.DataFrame, metrics: pd.DataFrame, resa
 
 
 def metric_human_correlation(human: pd.DataFrame, metrics: pd.DataFrame, resamples: int = 1000, seed: int = 12345,
-                             exclude_systems: Sequence[str] = ()) -> pd.DataFrame:
+                             exclude_systems: Sequence[str] = (), *, resampled: Resampled | None = None
+                             ) -> pd.DataFrame:
     """Pearson, Spearman (with item-bootstrap CIs) and Kendall τ-b of every metric column with every aspect; where
-    either side is constant the correlation is undefined (NaN) and ``undefined`` says why."""
+    either side is constant the correlation is undefined (NaN) and ``undefined`` says why. ``resampled``: the draw
+    already made for these arguments."""
     from scipy.stats import kendalltau, pearsonr, spearmanr
 
-    aspects, names, x, y, unique_items, (boot_p, boot_s) = _resampled(human, metrics, resamples, seed,
-                                                                      exclude_systems)
-    interval = ItemResampler(unique_items, resamples, seed).interval
+    r = resampled or resample_correlations(human, metrics, resamples, seed, exclude_systems)
+    aspects, names, x, y, unique_items = r.aspects, r.names, r.x, r.y, r.items
+    boot_p, boot_s, interval = r.pearson, r.spearman, r.interval
     out = []
     for i, name in enumerate(names):
         for j, aspect in enumerate(aspects):

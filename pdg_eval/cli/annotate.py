@@ -215,7 +215,7 @@ def _report(args: argparse.Namespace) -> int:
     analysis = analyse(loaded.frame, loaded.task, loaded.name, options, checks=loaded.checks)
     if loaded.records and loaded.task != "pairwise" and not args.no_correlation:
         from ..annotate.correlation import (floor_warnings, human_scores, metric_human_correlation,
-                                            metric_item_values, paired_spearman_differences)
+                                            metric_item_values, paired_spearman_differences, resample_correlations)
 
         metrics, signatures, left_out = metric_item_values(
             loaded.records, args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
@@ -225,9 +225,9 @@ def _report(args: argparse.Namespace) -> int:
             analysis.correlation_left_out = left_out
             excluded = loaded.exclude_from_correlation + args.exclude_system
             human = human_scores(loaded.frame, loaded.task, gold, loaded.aspects)
-            analysis.correlation = metric_human_correlation(human, metrics, args.resamples, args.seed, excluded)
-            analysis.correlation_differences = paired_spearman_differences(human, metrics, args.resamples, args.seed,
-                                                                           excluded)
+            resampled = resample_correlations(human, metrics, args.resamples, args.seed, excluded)
+            analysis.correlation = metric_human_correlation(human, metrics, resampled=resampled)
+            analysis.correlation_differences = paired_spearman_differences(human, metrics, resampled=resampled)
             analysis.metric_signatures = signatures
             analysis.correlation_notes = loaded.notes + (
                 [f"Left out of the correlation: {', '.join(excluded)}."] if excluded else [])

@@ -115,14 +115,14 @@ def run_train(args: argparse.Namespace) -> int:
     lora = LoraSettings(rank=args.lora_rank, alpha=2 * args.lora_rank)
     command = shlex.join(["pdg-eval", *sys.argv[1:]])
     if args.kind == "cohcon":
+        from ..models.triple_classifier import ARCHITECTURE
         from ..scorers.cohcon import CohConRecipe, train_cohcon
 
         if len(valid) > 1:
             raise ConfigError("cohcon takes one --valid PER,SRC,TGT")
         recipe = CohConRecipe(backbone=backbone, train=tuple(train), valid=valid[0], epochs=args.epochs or 2,
                               batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64,
-                              seed=args.seed, lora=lora, **({"architecture": args.architecture}
-                                                             if args.architecture else {}))
+                              seed=args.seed, lora=lora, architecture=args.architecture or ARCHITECTURE)
         manifest = train_cohcon(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
     else:
         if args.architecture:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..models.runtime import PairClassifier
 
 _LABEL_IDS = {name: i for i, name in enumerate(LABELS)}
-#: the pair classifier (required), its label order (unset: read from the model) and input length in tokens
+#: the pair classifier (default: the shipped scorer), its label order (unset: read from the model) and input length
 _CLASSIFIER = {"model": SHIPPED_NLI, "label_map": None, "max_length": "128"}
 
 

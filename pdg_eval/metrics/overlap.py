@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -86,6 +87,7 @@ def load_word_list(path: str) -> frozenset[str]:
 BUILTIN_STOPWORDS = ("sklearn",)
 
 
+@lru_cache(maxsize=None)
 def builtin_stopwords(name: str) -> frozenset[str]:
     """``sklearn``: scikit-learn's ``ENGLISH_STOP_WORDS`` (318 words, from the Glasgow IR group's list)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS

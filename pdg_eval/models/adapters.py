@@ -115,7 +115,8 @@ def save_adapter(model, out_dir: str | Path, backbone: str | Path, dtype: str = 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.peft_config["default"].base_model_name_or_path = backbone_reference(backbone)  # not a local path
+    reference = backbone_reference(backbone)
+    model.peft_config["default"].base_model_name_or_path = reference  # not a local path
     model.save_pretrained(str(out))
     weights = out / "adapter_model.safetensors"
     tensors = load_file(str(weights))
@@ -123,6 +124,6 @@ def save_adapter(model, out_dir: str | Path, backbone: str | Path, dtype: str = 
               metadata={"format": "pt"})
     model.base_model.model.config.save_pretrained(str(out))
     (out / "README.md").unlink(missing_ok=True)  # peft's model-card stub; the manifest describes the scorer
-    (out / "manifest.json").write_text(json.dumps({"backbone_id": backbone_reference(backbone),
+    (out / "manifest.json").write_text(json.dumps({"backbone_id": reference,
                                                    "backbone_sha256": weights_sha256(str(backbone))}, indent=2) + "\n",
                                        encoding="utf-8")

