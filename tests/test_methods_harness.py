@@ -249,10 +249,22 @@ def test_icl_demonstrations_are_the_speakers_other_sessions(examples):
     assert "Conversation 1" not in method.tokenizer.decode(method.prompt_ids(lonely, DecodingConfig()))
 
 
+def test_training_objective_is_checked(convai2_valid, tmp_path, capsys):
+    args = [f"--set={s}" for s in TINY + [f"data.train={convai2_valid}", "data.train_dialogues=1"]]
+    assert main(["run", "causal_lm_ft", "train", "--out", str(tmp_path / "a"), "-q", *args,
+                 "--set=training.objective=rl"]) == 2
+    assert "training.objective must be one of lm, preference" in capsys.readouterr().err
+    assert main(["run", "causal_lm_ft", "train", "--out", str(tmp_path / "b"), "-q", *args,
+                 "--set=training.objective=preference"]) == 2
+    assert "causal_lm_ft builds no preference pairs" in capsys.readouterr().err
+    assert main(["run", "causal_lm_ft", "train", "--out", str(tmp_path / "c"), "-q", *args,
+                 "--set=training.preference.temperature=2"]) == 2  # unknown key of the nested section
+
+
 def test_run_list_and_unknown_method(capsys):
     assert main(["run", "list"]) == 0
     listed = capsys.readouterr().out
-    for name in ("causal_lm_ft", "dialogue_ft", "encoder_gpt2", "attention_routing", "llm_system", "llm_icl"):
+    for name in ("causal_lm_ft", "dialogue_ft", "encoder_gpt2", "attention_routing", "llm_system", "llm_icl", "pal"):
         assert name in listed and name in method_names()
     assert main(["run", "nope", "train", "--out", "x"]) == 2
 

@@ -2,9 +2,10 @@
 
 import pytest
 
-from methods.pal.labels import (NO_LABEL, best_above, cosine_scores, label_statistics, nli_scores, overlap_scores,
-                                parse_selection, persona_labels)
+from methods.pal.labels import (NO_LABEL, THRESHOLDS, best_above, calibrate_threshold, cosine_scores,
+                                label_statistics, nli_scores, overlap_scores, parse_selection, persona_labels)
 from pdg_eval.errors import ConfigError
+from tests.conftest import shared_or_skip
 
 PERSONA = ("i read twenty books a year.", "i'm a stunt double as my second job.", "i only eat kosher.",
            "i was raised in a single parent household.")
@@ -75,3 +76,28 @@ def test_nli_labels_refuse_a_response_first_scorer(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime.ModelFolder, "premise_order", property(lambda self: "response_first"))
     with pytest.raises(ConfigError, match="trained response_first; PAL's labels feed the persona sentence first"):
         nli_scores([("a", "b")], "pdg-eval/nli-minilm-l6")
+
+
+def test_calibrate_threshold_maximises_accuracy():
+    # scores 0.9, 0.8 positive; 0.7 negative; 0.6 positive; 0.1 negative -> best cut between 0.8 and 0.7 (or 0.6/0.1)
+    threshold, accuracy = calibrate_threshold([0.9, 0.8, 0.7, 0.6, 0.1], [True, True, False, True, False])
+    assert accuracy == pytest.approx(0.8) and threshold == pytest.approx(0.35)  # the lowest of the tied best cuts
+    assert calibrate_threshold([0.5, 0.5], [True, False]) == (0.5, 0.5)  # ties cannot be split
+    assert calibrate_threshold([0.2, 0.4], [False, False])[0] > 0.4  # nothing called positive
+    with pytest.raises(ValueError):
+        calibrate_threshold([0.1], [True, False])
+
+
+def test_shipped_thresholds_are_the_calibrated_ones():
+    from pdg_eval.models.runtime import default_sentence_encoder
+    from pdg_eval.scorers.nli import read_dnli_pairs
+
+    pairs = read_dnli_pairs(shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-valid.txt"))
+    assert len(pairs) == 3158
+    positive = [p.label == 2 for p in pairs]
+    overlap = [overlap_scores([p.premise], p.hypothesis)[0] for p in pairs]
+    threshold, accuracy = calibrate_threshold(overlap, positive)
+    assert round(threshold, 4) == THRESHOLDS["overlap"] and round(accuracy, 3) == 0.819
+    cosine = cosine_scores([(p.premise, p.hypothesis) for p in pairs], default_sentence_encoder())
+    threshold, accuracy = calibrate_threshold(cosine, positive)
+    assert round(threshold, 4) == THRESHOLDS["cosine"] and round(accuracy, 3) == 0.836

@@ -36,6 +36,21 @@ class LoraConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    """The preference objective (``training.objective: preference``; :mod:`methods.common.preference`)."""
+
+    loss: str = "dpo"  # dpo | dpoc_paper | dpoc_code
+    beta: float = 0.1
+    penalty: float | None = None  # DPOC's ordering penalty (None: the loss' default); dpo takes none
+    label_smoothing: float = 0.0  # conservative DPO (dpo only)
+    sft_weight: float = 0.0  # + γ · mean-token NLL of the chosen completion (IDL's dpo_ftx)
+    precompute_reference: bool = False  # reference log-probs computed once before training (no second model)
+
+
+OBJECTIVES = ("lm", "preference")
+
+
+@dataclass
 class TrainingConfig:
     learning_rate: float = 5e-5
     batch_size: int = 8
@@ -55,6 +70,12 @@ class TrainingConfig:
     bf16: bool = False
     lora: LoraConfig | None = None
     dataloader_workers: int = 0
+    objective: str = "lm"  # lm (the method's training features) | preference (its chosen/rejected pairs)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+
+    def check(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"training.objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
 
 
 @dataclass
@@ -143,7 +164,7 @@ def _coerce(value: Any, annotation: Any, where: str, key: str) -> Any:
 
 
 _NESTED = {"DataConfig": DataConfig, "TrainingConfig": TrainingConfig, "DecodingConfig": DecodingConfig,
-           "LoraConfig": LoraConfig}
+           "LoraConfig": LoraConfig, "PreferenceConfig": PreferenceConfig}
 
 
 def _dataclass_type(annotation: Any) -> type | None:
@@ -211,4 +232,5 @@ def load_run_config(path: str | Path | None, method: str, overrides: Sequence[st
         raise InputError(where, None, "method", f"the file configures {given!r}, not {method!r}")
     config = from_dict(RunConfig, {"method": method, **data}, where)
     config.decoding.check()
+    config.training.check()
     return config

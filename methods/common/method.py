@@ -22,7 +22,7 @@ from .data import Example
 METHODS: dict[str, type["Method"]] = {}
 #: modules that register methods when imported (kept lazy: importing torch models is slow)
 METHOD_MODULES = ("baselines.causal_lm", "baselines.llm_prompting", "baselines.encoder_gpt2",
-                  "baselines.attention_routing", "baselines.seq2seq_gru", "methods.paa.method")
+                  "baselines.attention_routing", "baselines.seq2seq_gru", "methods.paa.method", "methods.pal.method")
 RUN_FILE = "run.json"
 
 
@@ -62,8 +62,11 @@ class Method(ABC):
     """A trainable (or prompt-only) response generator.
 
     Subclasses set ``Options`` (a dataclass of the ``model:`` section), implement :meth:`build`, :meth:`features`
-    (training) and :meth:`generate`, and may override :meth:`training_examples`, :meth:`collate` and :meth:`save`.
+    (training) and :meth:`generate`, and may override :meth:`training_examples`, :meth:`collate`, :meth:`save`,
+    :meth:`fit` (a method with stages) and :meth:`preference_features` (``training.objective: preference``).
     ``self.model`` is what the trainer optimises: its ``forward(**batch)`` returns an object or dict with ``loss``.
+    ``self.notes`` (JSON) goes into the run record as ``method_notes``; ``self.record_meta`` (one dict per example,
+    set by :meth:`generate`) into each written record's ``meta.method``.
     """
 
     name: ClassVar[str]
@@ -72,6 +75,9 @@ class Method(ABC):
     description: ClassVar[str] = ""
     #: causal LMs predict labels[t + 1] at position t; encoder–decoders and the GRU decoder align logits with labels
     shift_labels: ClassVar[bool] = True
+    #: ``model`` options read only at generation time: ``generate --checkpoint`` takes them from the command, every
+    #: other option from the trained run
+    generation_options: ClassVar[tuple[str, ...]] = ()
     #: configuration defaults of the method (e.g. its paper's hyper-parameters), under the file and ``--set``
     config_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -81,6 +87,9 @@ class Method(ABC):
         self.model: Any = None
         self.tokenizer: Any = None
         self.backbone_info: dict[str, Any] = {}
+        self.init_from: Path | None = None  # the run folder a training stage starts from (--init-from)
+        self.notes: dict[str, Any] = {}
+        self.record_meta: list[dict[str, Any]] | None = None
 
     # -- building and persistence -------------------------------------------------------------------------------
     @abstractmethod
@@ -102,6 +111,20 @@ class Method(ABC):
             self.tokenizer.save_pretrained(folder)
 
     # -- training -----------------------------------------------------------------------------------------------
+    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
+        """Train ``self.model`` on ``examples`` (run folder ``out``) and return the
+        :class:`~methods.common.training.TrainSummary`; the default is the harness' :func:`~methods.common.training.train`
+        with the configured objective."""
+        from .training import train
+
+        return train(self, examples, out, resume=resume, progress=progress)
+
+    def preference_features(self, examples: Sequence[Example], out: Path, progress: bool = False
+                            ) -> list[dict[str, Any]]:
+        """Preference features (:func:`methods.common.preference.preference_features`: one prompt, K completions,
+        chosen first) for ``training.objective: preference``."""
+        raise ConfigError(f"{self.name} builds no preference pairs: training.objective preference is not available")
+
     def training_examples(self, examples: Sequence[Example]) -> Sequence[Example]:
         """The examples that become training sequences (default: all; e.g. one per dialogue for IDL's FT)."""
         return examples
@@ -131,7 +154,7 @@ class Method(ABC):
         device = next(self.model.parameters()).device
         with torch.inference_mode():
             for start in progress_bar(starts, progress, "gold NLL"):
-                batch = self.collate([f for e in examples[start:start + batch_size] for f in self.features(e)[:1]])
+                batch = self.collate([self.nll_feature(e) for e in examples[start:start + batch_size]])
                 logits = self.model(**{k: v.to(device) for k, v in batch.items()})["logits"].float()
                 labels = batch["labels"].to(device)
                 if self.shift_labels:
@@ -140,6 +163,10 @@ class Method(ABC):
                 for row, mask in zip(nll, labels != -100):
                     out.append(row[mask].tolist())
         return out
+
+    def nll_feature(self, example: Example) -> dict[str, Any]:
+        """The sequence whose labelled tokens :meth:`reference_nll` scores (default: the first training feature)."""
+        return self.features(example)[0]
 
     # -- generation ---------------------------------------------------------------------------------------------
     def prepare(self, examples: Sequence[Example]) -> None:

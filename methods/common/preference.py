@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from pdg_eval.errors import ConfigError
 
-from .config import TrainingConfig
-from .training import CHECKPOINTS, FeatureDataset, _last_checkpoint, apply_lora, pad_batch, training_arguments
+from .config import PreferenceConfig, TrainingConfig
+from .training import FeatureDataset, fit_model, is_peft_model, pad_batch
 
 if TYPE_CHECKING:
     import torch
@@ -202,14 +202,6 @@ def batch_logps(model, batch: dict[str, Any], k: int) -> tuple[torch.Tensor, tor
     return regroup(logps, k), regroup(counts, k)
 
 
-def is_peft_model(model) -> bool:
-    try:
-        from peft import PeftModel
-    except ImportError:  # pragma: no cover - peft is a dependency
-        return False
-    return isinstance(model, PeftModel)
-
-
 def disable_dropout(model) -> None:
     """Set every dropout probability to 0 (PAL and TRL train DPO without dropout in policy and reference)."""
     import torch
@@ -374,61 +366,62 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# -- convenience ---------------------------------------------------------------------------------------------------
+# -- training ------------------------------------------------------------------------------------------------------
+
+def preference_setup(model, tokenizer, features: list[dict[str, Any]], config: TrainingConfig, ref_model=None
+                     ) -> tuple[list[dict[str, Any]], Callable, type, dict[str, Any]]:
+    """What :func:`methods.common.training.fit_model` needs to train ``model`` on preference ``features``
+    (:func:`preference_features`) under ``config.preference``: the features (with ``ref_logps`` when
+    ``precompute_reference``: computed once, from ``ref_model``, the adapters-disabled peft model, or the initial
+    policy itself, so that no second model is kept in memory), the collate function, the trainer class and its
+    loss options."""
+    import contextlib
+
+    options = config.preference
+    spec = get_loss(options.loss)
+    spec.check(options.penalty, options.label_smoothing)
+    if not features:
+        raise ConfigError("no preference features: the training data is empty")
+    if any(len(f["input_ids"]) != spec.k for f in features):
+        raise ConfigError(f"loss {options.loss} takes {spec.k} completions per prompt")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return collate_preference(batch, pad_id)
+
+    if options.precompute_reference and not all("ref_logps" in f for f in features):
+        reference = ref_model if ref_model is not None else model
+        context = model.disable_adapter() if ref_model is None and is_peft_model(model) else contextlib.nullcontext()
+        with context:
+            table = precompute_reference_logps(reference, FeatureDataset(features), collate,
+                                               batch_size=config.batch_size)
+        features = [{**f, "ref_logps": row.tolist()} for f, row in zip(features, table)]
+        ref_model = None
+    kwargs = {"loss": options.loss, "beta": options.beta, "penalty": options.penalty,
+              "label_smoothing": options.label_smoothing, "sft_weight": options.sft_weight, "ref_model": ref_model}
+    return features, collate, trainer_class(), kwargs
+
 
 def train_preference(model, tokenizer, features: list[dict[str, Any]], output_dir: str | Path,
                      training_config: TrainingConfig, loss: str = "dpo", beta: float = 0.1,
                      penalty: float | None = None, ref_model=None, seed: int = 13, progress: bool = False, *,
                      label_smoothing: float = 0.0, sft_weight: float = 0.0, precompute_reference: bool = False,
                      resume: bool = False, callbacks: Sequence[Any] = ()) -> tuple[list[dict[str, Any]], Any]:
-    """Train ``model`` on preference ``features`` (:func:`preference_features`); checkpoints go to
-    ``output_dir/checkpoints``. Returns (the trainer state's log history, the final model).
+    """Train a bare ``model`` (no :class:`~methods.common.method.Method` around it) on preference ``features``;
+    checkpoints go to ``output_dir/checkpoints``. Returns (the trainer state's log history, the final model).
 
     With ``training_config.lora`` and a plain model, a new LoRA adapter is trained over it (IDL's DPOC: the
     reference is then the model with adapters disabled, i.e. the SFT model) and merged at the end; a peft model
-    passed in is returned unmerged. ``precompute_reference`` computes the reference log-probs once before training
-    (from ``ref_model``, the adapters-disabled peft model, or the initial policy itself) so that no second model is
-    kept in memory."""
+    passed in is returned unmerged. Methods train the same way through ``training.objective: preference``."""
+    import dataclasses
+
     from transformers import set_seed
-    from transformers.trainer_callback import PrinterCallback
 
-    spec = get_loss(loss)
-    if not features:
-        raise ConfigError("no preference features: the training data is empty")
-    if any(len(f["input_ids"]) != spec.k for f in features):
-        raise ConfigError(f"loss {loss} takes {spec.k} completions per prompt")
+    config = dataclasses.replace(training_config, objective="preference", preference=PreferenceConfig(
+        loss=loss, beta=beta, penalty=penalty, label_smoothing=label_smoothing, sft_weight=sft_weight,
+        precompute_reference=precompute_reference))
     set_seed(seed)
-    merge = training_config.lora is not None and not is_peft_model(model)
-    if merge:
-        model = apply_lora(model, training_config.lora)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-    def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return collate_preference(batch, pad_id)
-
-    if precompute_reference and not all("ref_logps" in f for f in features):
-        import contextlib
-
-        reference = ref_model if ref_model is not None else model
-        context = model.disable_adapter() if ref_model is None and is_peft_model(model) else contextlib.nullcontext()
-        with context:
-            table = precompute_reference_logps(reference, FeatureDataset(features), collate,
-                                               batch_size=training_config.batch_size)
-        features = [{**f, "ref_logps": row.tolist()} for f, row in zip(features, table)]
-        ref_model = None
-    output_dir = Path(output_dir)
-    args = training_arguments(training_config, output_dir / CHECKPOINTS, seed, len(features), progress)
-    trainer = trainer_class()(model=model, args=args, train_dataset=FeatureDataset(features), data_collator=collate,
-                              callbacks=list(callbacks), loss=loss, beta=beta, penalty=penalty,
-                              label_smoothing=label_smoothing, sft_weight=sft_weight, ref_model=ref_model)
-    if not progress:
-        trainer.remove_callback(PrinterCallback)
-    last = _last_checkpoint(output_dir / CHECKPOINTS) if resume else None
-    if resume and last is None:
-        raise ConfigError(f"--resume: no checkpoint in {output_dir / CHECKPOINTS}")
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
-    final = trainer.model
-    if merge:
-        final = final.merge_and_unload()
-    return trainer.state.log_history, final
-
+    features, collate, trainer, options = preference_setup(model, tokenizer, features, config, ref_model)
+    fit = fit_model(model, features, collate, config, output_dir, seed, progress, resume, callbacks, trainer,
+                    **options)
+    return fit.state.log_history, fit.model

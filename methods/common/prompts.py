@@ -84,10 +84,9 @@ class Formatter:
         return self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                                   add_generation_prompt=True) + assistant_prefix
 
-    def instruction_turn(self, text: str, assistant_prefix: str, target: str, max_length: int
-                         ) -> dict[str, list[int]]:
-        """:meth:`instruction` + ``target`` (+ end of sequence; chat: the template's end of turn), loss on the
-        target only; the prompt is cut from the left."""
+    def instruction_parts(self, text: str, assistant_prefix: str, target: str) -> tuple[list[int], list[int]]:
+        """Token ids of :meth:`instruction` and of ``target`` after it (+ end of sequence; chat: the template's end
+        of turn) — the prompt and the completion of a training or preference sequence."""
         prompt = self.instruction(text, assistant_prefix)
         if self.format == "plain":
             eos = self.tokenizer.eos_token_id
@@ -99,7 +98,13 @@ class Formatter:
             if not full.startswith(prompt):
                 raise ConfigError("the chat template does not extend the prompt with the reply; use format 'plain'")
             target_ids = self.ids(full[len(prompt):])
-        return loss_on_target(self.ids(prompt), target_ids, max_length)
+        return self.ids(prompt), target_ids
+
+    def instruction_turn(self, text: str, assistant_prefix: str, target: str, max_length: int
+                         ) -> dict[str, list[int]]:
+        """:meth:`instruction` + ``target`` (:meth:`instruction_parts`), loss on the target only; the prompt is cut
+        from the left."""
+        return loss_on_target(*self.instruction_parts(text, assistant_prefix, target), max_length)
 
     # -- training sequences --------------------------------------------------------------------------------
     def response_segment(self, response: str, final: bool = True) -> str:

@@ -72,12 +72,16 @@ def compact(provenance: dict[str, Any]) -> dict[str, Any]:
 
 def write_predictions(examples: Sequence[Example], responses: Sequence[str], path: str | Path, system: str,
                       provenance: dict[str, Any], nll: Sequence[list[float]] | None = None,
-                      candidate_scores: Sequence[list[float]] | None = None) -> int:
-    """pdg-eval records (gold as the reference; candidates kept; the gold's ``nll`` and the candidates' scores when
-    given), written atomically."""
-    meta = {"run": compact(provenance)}
-    records: list[Record] = [example.to_record(response=response, system=system, meta=meta)
-                             for example, response in zip(examples, responses, strict=True)]
+                      candidate_scores: Sequence[list[float]] | None = None,
+                      method_meta: Sequence[dict[str, Any]] | None = None) -> int:
+    """pdg-eval records (gold as the reference; candidates kept; the gold's ``nll``, the candidates' scores and the
+    method's per-example notes — ``meta.method``, e.g. PAL's selected persona — when given), written atomically."""
+    run = compact(provenance)
+    per_example = [None] * len(examples) if method_meta is None else method_meta
+    records: list[Record] = [
+        example.to_record(response=response, system=system,
+                          meta={"run": run} if extra is None else {"run": run, "method": extra})
+        for example, response, extra in zip(examples, responses, per_example, strict=True)]
     if nll is not None:
         for record, values in zip(records, nll, strict=True):
             record.nll = values

@@ -15,7 +15,6 @@ from .config import RunConfig, from_dict
 from .data import Example, fingerprint, load_dataset, split_by_dialogue, take_dialogues
 from .method import Method, get_method, read_run_file, write_json, write_run_file
 from .provenance import decoding_signature, environment, git_commit, now, write_predictions
-from .training import train
 
 MODEL_DIR = "model"
 
@@ -63,9 +62,10 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
             raise ConfigError(f"--init-from {init_from} holds a {initial['method']} run, not {name}")
         method.build(Path(init_from) / MODEL_DIR)
         method.backbone_info = initial["backbone"]
+        method.init_from = Path(init_from)
     else:
         method.build()
-    summary = train(method, examples, out, resume=resume, progress=progress)
+    summary = method.fit(examples, out, resume=resume, progress=progress)
     method.save(out / MODEL_DIR)
     if dev:  # held-out perplexity of the gold responses (token level), as PAA selects its checkpoints
         nll = [x for values in method.reference_nll(dev, config.decoding.batch_size) for x in values]
@@ -77,18 +77,23 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
         "init_from": None if initial is None else {"folder": str(init_from), "git": initial["git"],
                                                    "finished": initial["finished"]},
         "summary": dataclasses.asdict(summary) | {"first_loss": summary.first_loss, "last_loss": summary.last_loss},
+        "method_notes": method.notes,
     }
     write_run_file(out, record)
     return record
 
 
 def config_from_run(folder: str | Path, record: dict[str, Any], name: str, decoding: Any, data: Any,
-                    seed: int | None) -> RunConfig:
-    """The configuration of the trained run in ``folder`` (its ``run.json``: ``record``), with this command's decoding
-    and evaluation data."""
+                    seed: int | None, model: dict[str, Any] | None = None) -> RunConfig:
+    """The configuration of the trained run in ``folder`` (its ``run.json``: ``record``), with this command's decoding,
+    evaluation data and the ``model`` options the method reads only at generation time
+    (:attr:`~methods.common.method.Method.generation_options`, e.g. PAL's ``strategy``)."""
     if record["method"] != name:
         raise ConfigError(f"{folder} holds a {record['method']} run, not {name}")
     config = from_dict(RunConfig, record["config"], str(Path(folder) / "run.json"))
+    for key in get_method(name).generation_options:
+        if model and key in model:
+            config.model[key] = model[key]
     config.decoding = decoding
     config.data.eval, config.data.eval_dialogues = data.eval, data.eval_dialogues
     if seed is not None:
@@ -105,7 +110,7 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
     trained = None
     if checkpoint is not None:
         trained = read_run_file(checkpoint)
-        config = config_from_run(checkpoint, trained, name, config.decoding, config.data, None)
+        config = config_from_run(checkpoint, trained, name, config.decoding, config.data, None, config.model)
     method: Method = get_method(name)(config)
     method_note = "untrained backbone (no --checkpoint)" if method.trainable and checkpoint is None else None
     examples, data_info = load_examples(config.data.eval, config.data.eval_dialogues, "eval")
@@ -139,13 +144,13 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
         "trained": {"git": trained["git"], "finished": trained["finished"], "data": trained["data"]} if trained else None,
         "data": {"eval": data_info, "fingerprint": data_info["fingerprint"]}, "seed": config.seed,
         "decoding": decoding_signature(config.decoding), "git": git, "environment": environment(),
-        "finished": now(), "note": method_note,
+        "finished": now(), "note": method_note, "method_notes": method.notes,
         "cost": {"wall_s": wall, "examples": len(examples), "examples_per_s": len(examples) / wall if wall else None,
                  "generated_tokens": generated, "tokens_per_s": generated / wall if wall and generated else None,
                  "batch_size": config.decoding.batch_size, "nll_wall_s": nll_wall,
                  "candidates_wall_s": scores_wall},
     }
-    write_predictions(examples, responses, out, name, provenance, nll, scores)
+    write_predictions(examples, responses, out, name, provenance, nll, scores, method.record_meta)
     write_json(out.with_name(out.name + ".run.json"), provenance)
     return provenance
 

@@ -65,7 +65,9 @@ def build_features(method, examples: Sequence[Example], progress: bool = False) 
 
 
 def count_tokens(features: Sequence[dict[str, Any]]) -> int:
-    return sum(len(f["input_ids"]) for f in features)
+    """Tokens of the training sequences (a preference feature holds one sequence per completion)."""
+    return sum(sum(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+               for ids in (f["input_ids"] for f in features))
 
 
 @dataclass
@@ -81,6 +83,9 @@ class TrainSummary:
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss) as logged
     resumed_from: str | None = None
     device: str = "cpu"
+    objective: str = "lm"
+    #: preference objective: the logged reward metrics, one dict per logging step (step, rewards/…, logps/…)
+    rewards: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def first_loss(self) -> float | None:
@@ -148,26 +153,41 @@ def training_arguments(config: TrainingConfig, output_dir: Path, seed: int, n_fe
         include_num_input_tokens_seen="non_padding")
 
 
-def train(method, examples: Sequence[Example], output_dir: str | Path, resume: bool = False,
-          progress: bool = False, callbacks: Sequence[Any] = ()) -> TrainSummary:
-    """Train ``method.model`` on ``examples``; checkpoints go to ``output_dir/checkpoints``. The trained model stays
-    in ``method.model`` (LoRA adapters merged) for the caller to save."""
-    import torch
-    from transformers import set_seed
+def is_peft_model(model) -> bool:
+    from peft import PeftModel
 
-    config = method.config.training
-    if not method.trainable:
-        raise ConfigError(f"{method.name} is prompt-only: there is nothing to train")
-    set_seed(method.config.seed)
-    features = build_features(method, examples, progress)
+    return isinstance(model, PeftModel)
+
+
+@dataclass
+class Fit:
+    """What :func:`fit_model` returns: the trained model (a LoRA adapter it added merged), the trainer state, the
+    checkpoint it resumed from, and the wall time of ``trainer.train``."""
+
+    model: Any
+    state: Any
+    resumed_from: str | None
+    wall_s: float
+
+
+def fit_model(model, features: list[dict[str, Any]], collate, config: TrainingConfig, output_dir: str | Path,
+              seed: int, progress: bool = False, resume: bool = False, callbacks: Sequence[Any] = (),
+              trainer_class: type | None = None, **trainer_kwargs: Any) -> Fit:
+    """The one training loop of the harness: LoRA (``config.lora``, over a model that has no adapter yet, merged at
+    the end), ``TrainingArguments`` from ``config``, checkpoints in ``output_dir/checkpoints``, ``resume`` from the
+    last of them. ``trainer_class`` defaults to the harness' ``Trainer`` (language-model loss from the model's
+    forward); :mod:`methods.common.preference` passes its ``PreferenceTrainer`` and loss options as
+    ``trainer_kwargs``. The caller seeds the RNGs first."""
     if not features:
         raise ConfigError("no training features: the training data is empty")
-    if config.lora is not None:
-        method.model = apply_lora(method.model, config.lora)
+    merge = config.lora is not None and not is_peft_model(model)
+    if merge:
+        model = apply_lora(model, config.lora)
     output_dir = Path(output_dir)
-    args = training_arguments(config, output_dir / CHECKPOINTS, method.config.seed, len(features), progress)
-    trainer = harness_trainer_class()(model=method.model, args=args, train_dataset=FeatureDataset(features),
-                      data_collator=method.collate, callbacks=list(callbacks))
+    args = training_arguments(config, output_dir / CHECKPOINTS, seed, len(features), progress)
+    trainer = (trainer_class or harness_trainer_class())(
+        model=model, args=args, train_dataset=FeatureDataset(features), data_collator=collate,
+        callbacks=list(callbacks), **trainer_kwargs)
     if not progress:  # without progress bars the trainer prints every log dict
         from transformers.trainer_callback import PrinterCallback
 
@@ -178,18 +198,45 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.perf_counter() - start
-    model = trainer.model
-    if config.lora is not None:
-        model = model.merge_and_unload()
-    method.model = model
-    state = trainer.state
-    losses = [(int(entry["step"]), float(entry["loss"])) for entry in state.log_history if "loss" in entry]
-    seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
-    return TrainSummary(steps=int(state.global_step), epochs=float(state.epoch or 0.0), examples=len(examples),
+    final = trainer.model.merge_and_unload() if merge else trainer.model
+    return Fit(final, trainer.state, str(last) if last else None, wall)
+
+
+def train(method, examples: Sequence[Example], output_dir: str | Path, resume: bool = False,
+          progress: bool = False, callbacks: Sequence[Any] = ()) -> TrainSummary:
+    """Train ``method.model`` on ``examples`` with the configured objective: ``lm`` — the method's
+    :meth:`~methods.common.method.Method.features`; ``preference`` — its
+    :meth:`~methods.common.method.Method.preference_features` under the configured preference loss. Checkpoints go
+    to ``output_dir/checkpoints``; the trained model stays in ``method.model`` for the caller to save."""
+    import torch
+    from transformers import set_seed
+
+    config = method.config.training
+    config.check()
+    if not method.trainable:
+        raise ConfigError(f"{method.name} is prompt-only: there is nothing to train")
+    set_seed(method.config.seed)
+    if config.objective == "preference":
+        from .preference import preference_setup
+
+        pairs = method.preference_features(examples, Path(output_dir), progress)
+        features, collate, trainer_class, options = preference_setup(method.model, method.tokenizer, pairs, config)
+    else:
+        features, collate, trainer_class, options = build_features(method, examples, progress), method.collate, None, {}
+    fit = fit_model(method.model, features, collate, config, output_dir, method.config.seed, progress, resume,
+                    callbacks, trainer_class, **options)
+    method.model = fit.model
+    history = fit.state.log_history
+    losses = [(int(entry["step"]), float(entry["loss"])) for entry in history if "loss" in entry]
+    rewards = [{"step": int(entry["step"])} | {k: float(v) for k, v in entry.items() if k.startswith(("rewards/", "logps/"))}
+               for entry in history if "rewards/margins" in entry]
+    seen = int(getattr(fit.state, "num_input_tokens_seen", 0) or 0)
+    return TrainSummary(steps=int(fit.state.global_step), epochs=float(fit.state.epoch or 0.0), examples=len(examples),
                         features=len(features), tokens_per_epoch=count_tokens(features), tokens_seen=seen,
-                        wall_s=wall, tokens_per_s=seen / wall if wall and seen else float("nan"), losses=losses,
-                        resumed_from=str(last) if last else None,
-                        device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")))
+                        wall_s=fit.wall_s, tokens_per_s=seen / fit.wall_s if fit.wall_s and seen else float("nan"),
+                        losses=losses, resumed_from=fit.resumed_from,
+                        device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
+                        objective=config.objective, rewards=rewards)
 
 
 def _last_checkpoint(folder: Path) -> Path | None:

@@ -24,6 +24,10 @@ from pdg_eval.tokenize import casefold_spaces
 from .prompts import NO_PERSONA
 
 LABEL_METHODS = ("nli", "cosine", "overlap")
+#: per label method, the score a sentence must reach. nli: P(entailment) 0.5. cosine (all-MiniLM-L6-v2) and overlap:
+#: :func:`calibrate_threshold` on the 3,158 DNLI-style pairs of RCDG's nli-valid.txt (entailment vs the rest), where
+#: they reach 83.6% and 81.9% accuracy (``tests/test_pal_labels.py`` recomputes both)
+THRESHOLDS = {"nli": 0.5, "cosine": 0.4542, "overlap": 0.0455}
 NO_LABEL = -1
 #: difflib similarity a selection must reach to count as a persona sentence written without its number
 FUZZY_CUTOFF = 0.8
@@ -36,6 +40,32 @@ def best_above(scores: Sequence[float], threshold: float) -> int:
         return NO_LABEL
     best = max(range(len(scores)), key=scores.__getitem__)
     return best if scores[best] >= threshold else NO_LABEL
+
+
+def calibrate_threshold(scores: Sequence[float], positive: Sequence[bool]) -> tuple[float, float]:
+    """The threshold t that maximises the accuracy of "score ≥ t ⇔ positive" on labelled pairs (a midpoint between
+    two consecutive distinct scores; the smallest such t on ties) and that accuracy."""
+    import numpy as np
+
+    values, truth = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    if values.size == 0 or values.size != truth.size:
+        raise ValueError("calibrate_threshold needs as many labels as scores, at least one")
+    order = np.argsort(-values, kind="stable")
+    values, truth = values[order], truth[order]
+    # cut i: the first i scores (the highest) are called positive; only cuts between distinct values are possible
+    true_pos = np.concatenate([[0], np.cumsum(truth)])
+    cuts = np.arange(values.size + 1)
+    correct = true_pos + ((~truth).sum() - (cuts - true_pos))
+    allowed = np.ones(values.size + 1, dtype=bool)
+    allowed[1:-1] = values[:-1] != values[1:]
+    best = int(np.flatnonzero(allowed & (correct == correct[allowed].max()))[-1])
+    if best == 0:
+        threshold = float(values[0]) + 1.0
+    elif best == values.size:
+        threshold = float(values[-1])
+    else:
+        threshold = float(values[best - 1] + values[best]) / 2
+    return threshold, float(correct[best] / values.size)
 
 
 def persona_labels(score_rows: Sequence[Sequence[float]], threshold: float) -> list[int]:

@@ -20,7 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration field, e.g. training.learning_rate=1e-5 (repeatable)")
     p.add_argument("--out", metavar="PATH", help="train: the run folder; generate: the records file (.jsonl)")
-    p.add_argument("--checkpoint", metavar="RUN_DIR", help="generate: a folder written by `train`")
+    p.add_argument("--checkpoint", metavar="RUN_DIR",
+                   help="generate: a folder written by `train` (its model and training settings are used; decoding, "
+                        "evaluation data and generation-time model options such as PAL's strategy come from this "
+                        "command)")
     p.add_argument("--resume", action="store_true", help="train: continue from the last checkpoint in --out")
     p.add_argument("--init-from", metavar="RUN_DIR",
                    help="train: start from the weights of a trained run (a second stage, e.g. PAA's Hits@1 head)")

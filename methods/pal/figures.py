@@ -1,0 +1,155 @@
+"""PAL's Figure 3 (inference strategies) and Figure 4 (scores against persona-alignment training steps), on
+pdg-eval's own runs, scored with the ``pal`` preset (``--preset`` to change).
+
+    python -m methods.pal.figures strategies --config configs/pal_smollm2.yaml --checkpoint runs/pal_stage2 --out DIR
+    python -m methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --init-from runs/pal_stage1 \\
+        --every 10 --out DIR
+
+``strategies`` generates with ``direct`` (no persona highlighted), ``select_then_generate`` and ``gold`` (the label
+line highlighted: an oracle) from one trained run. ``alignment-steps`` trains stage 2 (DPO) from a stage-1 run,
+keeping a checkpoint every ``--every`` steps, and generates (select-then-generate) with the stage-1 model (step 0)
+and every checkpoint. Each writes ``OUT/<name>.jsonl`` records, their scores (``.scores.json``), ``summary.json``,
+``summary.md`` and a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
+from pdg_eval.errors import ConfigError, PdgEvalError
+from pdg_eval.outputs import atomic_writer
+
+from methods.common.method import method_config, read_run_file, write_run_file
+from methods.common.runner import MODEL_DIR, generate_run, train_run
+
+from .method import STRATEGIES
+
+
+def score(records: Path, preset: str) -> dict[str, float]:
+    """``pdg-eval score RECORDS --preset PRESET``: every value of every metric, by its key."""
+    from pdg_eval.cli.main import main
+
+    out = records.with_suffix(".scores.json")
+    if main(["score", str(records), "--preset", preset, "--json", str(out), "-q"]) != 0:
+        raise ConfigError(f"scoring {records} failed")
+    scores = json.loads(out.read_text("utf-8"))
+    return {key: value for metric in scores["metrics"] for key, value in metric["values"].items()}
+
+
+def strategies(config_path: str | None, overrides: Sequence[str], checkpoint: Path, out: Path, preset: str,
+               progress: bool = True) -> dict:
+    rows = []
+    for strategy in STRATEGIES:
+        config = method_config("pal", config_path, [*overrides, f"model.strategy={strategy}"])
+        records = out / f"{strategy}.jsonl"
+        provenance = generate_run("pal", config, records, checkpoint=checkpoint, progress=progress)
+        rows.append({"name": strategy, "scores": score(records, preset), "wall_s": provenance["cost"]["wall_s"],
+                     "selection": provenance["method_notes"].get("selection")})
+        print(json.dumps({k: rows[-1][k] for k in ("name", "wall_s")}), file=sys.stderr)
+    summary = {"figure": "strategies", "checkpoint": str(checkpoint), "preset": preset, "rows": rows}
+    write_summary(summary, out, "name")
+    return summary
+
+
+def step_run(stage2: Path, checkpoint: Path, step: int) -> Path:
+    """A run folder for the DPO checkpoint at ``step``: its weights, the final run's tokenizer and record."""
+    folder = stage2 / "steps" / f"step-{step}"
+    model = folder / MODEL_DIR
+    if model.exists():
+        shutil.rmtree(model)
+    model.mkdir(parents=True)
+    for source in [*checkpoint.glob("*.safetensors"), checkpoint / "config.json", checkpoint / "generation_config.json",
+                   *(p for p in (stage2 / MODEL_DIR).iterdir() if "token" in p.name or p.name == "chat_template.jinja")]:
+        if source.is_file():
+            (model / source.name).symlink_to(source.resolve())
+    record = read_run_file(stage2) | {"note": f"DPO checkpoint at step {step} of {stage2}"}
+    write_run_file(folder, record)
+    return folder
+
+
+def alignment_steps(config_path: str | None, overrides: Sequence[str], init_from: Path, every: int, out: Path,
+                    preset: str, progress: bool = True) -> dict:
+    if every < 1:
+        raise ConfigError("--every must be >= 1")
+    stage2 = out / "stage2"
+    config = method_config("pal", config_path, [*overrides, "model.stage=align",
+                                                f"model.align_training.save_steps={every}",
+                                                "model.align_training.save_total_limit=100000"])
+    record = train_run("pal", config, stage2, progress=progress, init_from=init_from)
+    runs = [(0, init_from)] + sorted(
+        (int(p.name.split("-")[1]), step_run(stage2, p, int(p.name.split("-")[1])))
+        for p in (stage2 / "checkpoints").glob("checkpoint-*"))
+    rows = []
+    for step, folder in runs:
+        records = out / f"step-{step}.jsonl"
+        generate_run("pal", method_config("pal", config_path, overrides), records, checkpoint=folder,
+                     progress=progress)
+        rows.append({"name": step, "scores": score(records, preset)})
+        print(json.dumps({"step": step}), file=sys.stderr)
+    summary = {"figure": "alignment-steps", "init_from": str(init_from), "every": every, "preset": preset,
+               "train": record["summary"], "rows": rows}
+    write_summary(summary, out, "DPO step")
+    return summary
+
+
+def write_summary(summary: dict, out: Path, label: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(out / "summary.json") as handle:
+        json.dump(summary, handle, indent=1, default=str)
+        handle.write("\n")
+    keys = list(summary["rows"][0]["scores"])
+    table = markdown_table([label, *keys], [[row["name"], *(f"{row['scores'][k]:.4g}" for k in keys)]
+                                            for row in summary["rows"]])
+    with atomic_writer(out / "summary.md") as handle:
+        handle.write(f"# PAL: {summary['figure']} (preset `{summary['preset']}`)\n\n{table}")
+    fig, axes = pyplot().subplots(1, len(keys), figsize=(2.6 * len(keys), 2.8), squeeze=False)
+    names = [str(row["name"]) for row in summary["rows"]]
+    for ax, key in zip(axes[0], keys):
+        values = [row["scores"][key] for row in summary["rows"]]
+        if summary["figure"] == "strategies":
+            ax.bar(names, values)
+            ax.tick_params(axis="x", labelrotation=30)
+        else:
+            ax.plot([int(n) for n in names], values, "o-")
+            ax.set_xlabel(label)
+        ax.set_title(key, fontsize=9)
+    save_figure(fig, out / f"{summary['figure']}.png")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("figure", choices=("strategies", "alignment-steps"))
+    p.add_argument("--config")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--checkpoint", help="strategies: the trained run to generate with")
+    p.add_argument("--init-from", help="alignment-steps: the stage-1 run")
+    p.add_argument("--every", type=int, default=10, help="alignment-steps: checkpoint interval in DPO steps")
+    p.add_argument("--preset", default="pal")
+    p.add_argument("--out", required=True)
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        if args.figure == "strategies":
+            if not args.checkpoint:
+                raise ConfigError("strategies needs --checkpoint RUN")
+            strategies(args.config, args.overrides, Path(args.checkpoint), Path(args.out), args.preset,
+                       progress=not args.quiet)
+        else:
+            if not args.init_from:
+                raise ConfigError("alignment-steps needs --init-from STAGE1_RUN")
+            alignment_steps(args.config, args.overrides, Path(args.init_from), args.every, Path(args.out),
+                            args.preset, progress=not args.quiet)
+    except PdgEvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
