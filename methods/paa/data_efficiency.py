@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
-from pdg_eval.errors import ConfigError, PdgEvalError
+from pdg_eval.cli.main import exit_status
+from pdg_eval.errors import ConfigError
 from pdg_eval.metrics.base import create_metric
 from pdg_eval.outputs import atomic_writer
 
@@ -100,12 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    try:
-        run(args.method, args.config, args.overrides, args.fractions, Path(args.out), progress=not args.quiet)
-    except PdgEvalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: run(args.method, args.config, args.overrides, args.fractions, Path(args.out),
+                                   progress=not args.quiet), prog="data_efficiency")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
-from pdg_eval.errors import ConfigError, PdgEvalError
+from pdg_eval.cli.main import exit_status
+from pdg_eval.errors import ConfigError
 from pdg_eval.outputs import atomic_writer
 
 from methods.common.method import method_config, read_run_file, write_run_file
@@ -134,21 +135,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    try:
-        if args.figure == "strategies":
-            if not args.checkpoint:
-                raise ConfigError("strategies needs --checkpoint RUN")
-            strategies(args.config, args.overrides, Path(args.checkpoint), Path(args.out), args.preset,
-                       progress=not args.quiet)
-        else:
-            if not args.init_from:
-                raise ConfigError("alignment-steps needs --init-from STAGE1_RUN")
-            alignment_steps(args.config, args.overrides, Path(args.init_from), args.every, Path(args.out),
-                            args.preset, progress=not args.quiet)
-    except PdgEvalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: run(args), prog="methods.pal.figures")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.figure == "strategies":
+        if not args.checkpoint:
+            raise ConfigError("strategies needs --checkpoint RUN")
+        strategies(args.config, args.overrides, Path(args.checkpoint), Path(args.out), args.preset,
+                   progress=not args.quiet)
+    else:
+        if not args.init_from:
+            raise ConfigError("alignment-steps needs --init-from STAGE1_RUN")
+        alignment_steps(args.config, args.overrides, Path(args.init_from), args.every, Path(args.out), args.preset,
+                        progress=not args.quiet)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from .. import __version__
 from ..errors import InputError, PdgEvalError
@@ -79,25 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def exit_status(call: Callable[[], object], prog: str = "pdg-eval") -> int:
+    """Run ``call`` as a command: its status (when it returns an int, else 0), or 2 with one line on stderr for bad input or
+    configuration (``file:line: field: problem``) and unreadable or unwritable files."""
     try:
-        status = args.func(args)
+        status = call()
         finish()  # under `accelerate launch` / `torchrun`: leave together
-        return status
+        return status if isinstance(status, int) else 0
     except InputError as exc:  # one line: file:line: field: problem
         print(exc.format(), file=sys.stderr)
         return 2
     except PdgEvalError as exc:
-        print(f"pdg-eval: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted
         # Python's documented recipe (library/signal, "Note on SIGPIPE"): no flush error when the interpreter exits
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # unreadable input or unwritable output
-        print(f"{exc.filename}: {exc.strerror}" if exc.filename else f"pdg-eval: error: {exc}", file=sys.stderr)
+        print(f"{exc.filename}: {exc.strerror}" if exc.filename else f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return exit_status(lambda: args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover
