@@ -77,7 +77,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     generator = torch.Generator().manual_seed(0)
     examples = [(torch.randn(4, generator=generator), int(k % 3)) for k in range(40)]
 
-    def run(checkpoint=None, crash_at=None):
+    def run(checkpoint=None, crash_at=None, epochs=3):
         torch.manual_seed(1)
         model = torch.nn.Linear(4, 3)
         calls = []
@@ -89,7 +89,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
             x = torch.stack([e[0] for e in batch])
             return torch.nn.functional.cross_entropy(model(x), torch.tensor([e[1] for e in batch]))
 
-        fine_tune(model, examples, batch_loss, epochs=3, batch_size=8, lr=0.1, weight_decay=0.0, warmup_ratio=0.2,
+        fine_tune(model, examples, batch_loss, epochs=epochs, batch_size=8, lr=0.1, weight_decay=0.0, warmup_ratio=0.2,
                   seed=5, desc="t", progress=False, checkpoint=checkpoint, checkpoint_every=2,
                   group_of=lambda e: e[1])
         return model.weight.detach().clone(), len(calls)
@@ -101,6 +101,8 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
         run(checkpoint, crash_at=8)  # dies in step 8 of 15: the checkpoint after step 6 survives
     with pytest.raises(ConfigError, match="pass --resume"):
         prepare_checkpoint(tmp_path / "out", resume=False)
+    with pytest.raises(ConfigError, match="a run of 15 steps, this one has 20"):  # another run's options
+        run(prepare_checkpoint(tmp_path / "out", resume=True), epochs=4)
     resumed, remaining = run(prepare_checkpoint(tmp_path / "out", resume=True))
     assert remaining == 15 - 6 and torch.equal(resumed, straight)
     with pytest.raises(ConfigError, match="nothing to resume"):

@@ -94,7 +94,9 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
     if checkpoint and Path(checkpoint).is_file():
         state = torch.load(checkpoint, weights_only=True)
         if state["steps"] != steps:
-            raise ValueError(f"{checkpoint} is from a run of {state['steps']} steps, this one has {steps}")
+            raise ConfigError(f"--resume: {checkpoint} is from a run of {state['steps']} steps, this one has {steps} "
+                              "(other data, epochs or batch size): resume with the interrupted run's options, or "
+                              "choose another --out")
         model.load_state_dict(state["trainable"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

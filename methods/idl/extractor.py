@@ -1,0 +1,115 @@
+"""IDL's persona extractor data (§3.2.1, A.2): PersonaExt sentences with one ⟨subject, relation, object⟩ triple each,
+stacked into multi-sentence samples; the parse of the extractor's output and its sample accuracy.
+
+A sample's input is its sentences joined by ``\\n``; its target one ``<subject, relation, object>`` per sentence, in
+order, joined by ``\\n``. The output is parsed with ``<(.*?),(.*?),(.*?)>``; a sample is right only when every triple
+matches (after trimming and casefolding). PersonaExt (Zhu et al., ACL 2023; Cyn7hia/PAED@f34db8e) ships its zero-shot
+dev/test splits as JSON lines ``{"triplets": [{"tokens", "head", "tail", "label"}]}``: the sentences are deduplicated
+across the files and split 90/10 by sentence before stacking, so no sentence is in both parts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from pdg_eval.errors import InputError
+from pdg_eval.inputs import iter_lines
+
+TRIPLE = re.compile(r"<(.*?),(.*?),(.*?)>")
+STACK_SIZES = (4, 8)  # sentences per stacked sample, inclusive
+
+
+@dataclass(frozen=True)
+class Triple:
+    subject: str
+    relation: str
+    object: str
+
+    def text(self) -> str:
+        return f"<{self.subject}, {self.relation}, {self.object}>"
+
+    def key(self) -> tuple[str, str, str]:
+        return tuple(" ".join(part.split()).casefold() for part in (self.subject, self.relation, self.object))
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    triple: Triple
+
+
+def read_personaext(paths: Iterable[str | Path]) -> list[Sentence]:
+    """Unique sentences (first triple kept for a repeated sentence) of PersonaExt split files, in first-seen order."""
+    seen: dict[str, Sentence] = {}
+    for path in paths:
+        for number, line in iter_lines(path):
+            if not line.strip():
+                continue
+            try:
+                for item in json.loads(line)["triplets"]:
+                    tokens = item["tokens"]
+                    text = " ".join(tokens)
+                    triple = Triple(" ".join(tokens[i] for i in item["head"]), item["label"],
+                                    " ".join(tokens[i] for i in item["tail"]))
+                    seen.setdefault(text, Sentence(text, triple))
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                raise InputError(str(path), number, "triplets", f"not a PersonaExt record ({exc})") from None
+    return list(seen.values())
+
+
+def split_sentences(sentences: Sequence[Sentence], valid_fraction: float = 0.1, seed: int = 13
+                    ) -> tuple[list[Sentence], list[Sentence]]:
+    """(train, valid): a seeded shuffle of the sentences, the last ``valid_fraction`` held out."""
+    order = list(sentences)
+    random.Random(seed).shuffle(order)
+    cut = len(order) - round(len(order) * valid_fraction)
+    return order[:cut], order[cut:]
+
+
+@dataclass(frozen=True)
+class Sample:
+    sentences: tuple[Sentence, ...]
+
+    @property
+    def source(self) -> str:
+        return "\n".join(s.text for s in self.sentences)
+
+    @property
+    def target(self) -> str:
+        return "\n".join(s.triple.text() for s in self.sentences)
+
+
+def stack(sentences: Sequence[Sentence], sizes: tuple[int, int] = STACK_SIZES, seed: int = 13) -> list[Sample]:
+    """Consecutive runs of ``sizes[0]``–``sizes[1]`` sentences (a seeded size per sample; the last run may be
+    shorter), every sentence in exactly one sample."""
+    rng = random.Random(seed)
+    out, start = [], 0
+    while start < len(sentences):
+        size = rng.randint(*sizes)
+        out.append(Sample(tuple(sentences[start:start + size])))
+        start += size
+    return out
+
+
+def parse_triples(text: str) -> list[Triple]:
+    return [Triple(*(part.strip() for part in match)) for match in TRIPLE.findall(text)]
+
+
+def sample_correct(output: str, sample: Sample) -> bool:
+    """Every triple of the sample, in order and nothing more (IDL A.2: a sample is wrong if any element differs)."""
+    return [t.key() for t in parse_triples(output)] == [s.triple.key() for s in sample.sentences]
+
+
+def persona_objects(triples: Iterable[Triple]) -> set[str]:
+    return {" ".join(t.object.split()).casefold() for t in triples if t.object.strip()}
+
+
+def persona_intensive(utterances: Sequence[str], objects: set[str]) -> list[str]:
+    """The utterances that contain an extracted object (word-bounded, casefolded) — IDL's persona-intensive ones."""
+    patterns = [re.compile(rf"(?<!\w){re.escape(o)}(?!\w)") for o in sorted(objects)]
+    return [u for u in utterances if any(p.search(u.casefold()) for p in patterns)]

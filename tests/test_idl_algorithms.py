@@ -1,0 +1,156 @@
+"""IDL's data algorithms: convED and the reference order (DPI), the dialogue groups and references (SPI), the
+persona-extractor data and parse."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from methods.idl import conved, extractor, spi
+from pdg_eval.errors import ConfigError
+from tests.conftest import shared_or_skip
+
+
+def unit(*rows):
+    array = np.asarray(rows, dtype=float)
+    return array / np.linalg.norm(array, axis=1, keepdims=True)
+
+
+# -- convED ----------------------------------------------------------------------------------------------------------
+
+def test_conved_base_case_insertions_and_deletions():
+    assert conved.conv_edit_distance([], ["p", "s"], np.zeros((0, 2))) == 2.0  # lev(0, j) = j
+    assert conved.conv_edit_distance(["p", "s", "p"], [], np.zeros((3, 0))) == 3.0
+    same = np.ones((2, 2))
+    assert conved.conv_edit_distance(["p", "s"], ["p", "s"], same) == 0.0  # identical utterances substitute for free
+
+
+def test_conved_substitution_is_lambda_times_one_minus_cosine():
+    cos = np.array([[0.9]])
+    assert conved.conv_edit_distance(["s"], ["s"], cos, scale=5.0) == pytest.approx(0.5)
+    assert conved.conv_edit_distance(["s"], ["s"], cos, scale=1.0) == pytest.approx(0.1)
+    far = np.array([[0.2]])  # 5 · 0.8 = 4 > delete + insert = 2
+    assert conved.conv_edit_distance(["s"], ["s"], far, scale=5.0) == 2.0
+
+
+def test_conved_never_substitutes_across_speakers():
+    cos = np.array([[1.0]])
+    assert conved.conv_edit_distance(["p"], ["s"], cos) == 2.0  # infinite substitution: delete + insert
+    a = unit([1, 0], [0, 1])
+    b = unit([0, 1], [1, 0])  # B's first utterance is A's second, said by the same speaker: delete, keep, insert
+    assert conved.conv_edit_distance(["p", "s"], ["s", "p"], a @ b.T) == 2.0
+    with pytest.raises(ValueError):
+        conved.conv_edit_distance(["p"], ["s", "p"], cos)
+
+
+def test_distance_matrix_is_symmetric_with_zero_diagonal():
+    rng = np.random.default_rng(0)
+    dialogues = [(["p", "s"] * 2, unit(*rng.normal(size=(4, 5)))) for _ in range(4)]
+    d = conved.distance_matrix(dialogues)
+    assert np.allclose(d, d.T) and np.all(np.diag(d) == 0) and np.all(d[~np.eye(4, dtype=bool)] > 0)
+
+
+# -- ordering --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7])
+def test_exact_order_equals_brute_force(size):
+    rng = np.random.default_rng(size)
+    for trial in range(5):
+        points = rng.normal(size=(size, 3))
+        d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        target = int(rng.integers(size))
+        order = conved.order_exact(d, target)
+        assert order[-1] == target and sorted(order) == list(range(size))
+        others = [i for i in range(size) if i != target]
+        best = min(conved.path_cost(d, [*p, target]) for p in itertools.permutations(others))
+        assert conved.path_cost(d, order) == pytest.approx(best)
+
+
+def test_greedy_order_walks_from_the_target():
+    # points on a line: 0 at 0, 1 at 1, 2 at 3, 3 at 10; target 1 -> nearest 0 (1), then 2 (3), then 3 (7)
+    x = np.array([0.0, 1.0, 3.0, 10.0])
+    d = np.abs(x[:, None] - x[None])
+    assert conved.order_greedy(d, 1) == [0, 2, 3, 1]
+    assert conved.order_exact(d, 1) == [3, 2, 0, 1]  # 7 + 3 + 1 = 11 (greedy order's cost: 3 + 1 + 9 = 13)
+    assert conved.path_cost(d, [3, 2, 0, 1]) == 11.0
+    with pytest.raises(ConfigError):
+        conved.order_references(d, 1, "dijkstra")
+    with pytest.raises(ConfigError, match="limited to 8"):
+        conved.order_exact(np.zeros((10, 10)), 0)
+
+
+# -- SPI -------------------------------------------------------------------------------------------------------------
+
+def test_no_clustering_below_twice_the_cluster_count():
+    vectors = unit(*np.random.default_rng(1).normal(size=(5, 4)))
+    assert spi.groups(vectors) == [[0, 1, 2, 3, 4]]
+    assert spi.groups(vectors[:0]) == []
+
+
+def test_kmeans_groups_three_blobs_and_drops_singletons():
+    rng = np.random.default_rng(2)
+    centres = np.eye(4)[:3] * 10
+    blobs = np.vstack([centres[c] + rng.normal(scale=0.1, size=(3, 4)) for c in range(3)])
+    vectors = unit(*blobs)
+    assert spi.groups(vectors, seed=1) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    lonely = np.vstack([vectors[:3], vectors[3:6], unit(np.eye(4)[3])])  # 7 dialogues, the last alone
+    assert spi.groups(lonely, seed=1) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_references_are_the_top_k_nearest_group_members():
+    vectors = unit([1, 0], [0.9, 0.1], [0.5, 0.5], [0.1, 0.9], [0, 1])
+    assert spi.references_of(0, [0, 1, 2, 3, 4], vectors, top_k=2) == (1, 2)
+    assert spi.references_of(4, [0, 1, 2, 3, 4], vectors, top_k=None) == (3, 2, 1, 0)
+    every = spi.assignments(vectors, targets="all", references="all")
+    assert [a.target for a in every] == [0, 1, 2, 3, 4] and all(len(a.references) == 4 for a in every)
+    drawn = spi.assignments(vectors, targets="random", top_k=2, seed=7)
+    assert len(drawn) == 1 and len(drawn[0].references) == 2
+    assert drawn == spi.assignments(vectors, targets="random", top_k=2, seed=7)  # seeded
+    assert {spi.assignments(vectors, seed=s)[0].target for s in range(20)} != {drawn[0].target}
+    with pytest.raises(ConfigError):
+        spi.assignments(vectors, targets="first")
+
+
+# -- extractor data --------------------------------------------------------------------------------------------------
+
+def test_parse_and_sample_accuracy():
+    triple = extractor.Triple("i", "have_pet", "two dogs")
+    other = extractor.Triple("i", "like_activity", "work out")
+    sample = extractor.Sample((extractor.Sentence("i have two dogs .", triple),
+                               extractor.Sentence("i work out .", other)))
+    assert sample.source == "i have two dogs .\ni work out ."
+    assert sample.target == "<i, have_pet, two dogs>\n<i, like_activity, work out>"
+    assert extractor.sample_correct(sample.target, sample)
+    assert extractor.sample_correct("<I , have_pet,  two  dogs>\n<i,like_activity,work out>", sample)
+    assert not extractor.sample_correct("<i, have_pet, two dogs>", sample)  # one missing
+    assert not extractor.sample_correct("<i, have_pet, dogs>\n<i, like_activity, work out>", sample)
+    assert not extractor.sample_correct(sample.target + "\n<i, job, farmer>", sample)  # one too many
+    assert not extractor.sample_correct("i have_pet two dogs", sample)
+    assert extractor.parse_triples("x <a, b, c> y <d,e,f>") == [extractor.Triple("a", "b", "c"),
+                                                                 extractor.Triple("d", "e", "f")]
+
+
+def test_persona_intensive_utterances_contain_an_object():
+    objects = extractor.persona_objects([extractor.Triple("i", "have_pet", "Two Dogs"),
+                                         extractor.Triple("i", "job", "nurse")])
+    utterances = ["I have two dogs at home", "my nurses are kind", "i am a nurse.", "hello"]
+    assert extractor.persona_intensive(utterances, objects) == ["I have two dogs at home", "i am a nurse."]
+
+
+def test_personaext_sentences_split_and_stacks():
+    root = shared_or_skip("data", "personaext", "splits")
+    sentences = extractor.read_personaext(sorted(Path(root).glob("*/*.jsonl")))
+    assert len(sentences) == 22566 and len({s.triple.relation for s in sentences}) == 76
+    first = sentences[0]
+    assert first.triple.object in first.text and first.triple.subject in first.text.split()
+    train, valid = extractor.split_sentences(sentences)
+    assert len(valid) == 2257 and len(train) + len(valid) == 22566
+    assert not {s.text for s in train} & {s.text for s in valid}
+    samples = extractor.stack(train[:100], seed=3)
+    assert [s for sample in samples for s in sample.sentences] == train[:100]
+    assert all(4 <= len(sample.sentences) <= 8 for sample in samples[:-1])
+    assert math.isclose(sum(len(s.sentences) for s in samples) / len(samples), 6, abs_tol=1.5)
