@@ -88,3 +88,37 @@ def test_an_unknown_shipped_name_is_refused_with_the_known_ones():
 
     with pytest.raises(ConfigError, match="not a scorer shipped with pdg-eval .*pdg-eval/nli-minilm-l6"):
         build_metric("c-score:chanliang,model=pdg-eval/nli-large")
+
+
+def test_a_large_adapter_is_sharded_under_the_limit_and_loads_the_same(tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from pdg_eval.models.adapters import SHARD_INDEX, load_adapted_classifier, save_adapter
+    from pdg_eval.scorers.training import LoraSettings, with_lora
+    from tests.test_nli_metric import make_tiny_nli
+
+    backbone = make_tiny_nli(tmp_path / "backbone", seed=0)
+    model = with_lora(AutoModelForSequenceClassification.from_pretrained(backbone), LoraSettings())
+    torch.manual_seed(1)
+    with torch.no_grad():  # LoRA's B starts at zero: make the adapter change the model
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.5)
+    save_adapter(model, tmp_path / "whole", backbone)
+    save_adapter(model, tmp_path / "sharded", backbone, shard_limit=600)
+    shards = json.loads((tmp_path / "sharded" / SHARD_INDEX).read_text())
+    assert len(shards["shards"]) > 3 and shards["split"]  # some tensors were split by rows
+    assert not (tmp_path / "sharded" / "adapter_model.safetensors").exists()
+    for name in shards["shards"]:
+        assert (tmp_path / "sharded" / name).stat().st_size < 600 + 2048  # tensor data + header
+    _, whole = load_adapted_classifier(tmp_path / "whole")
+    _, sharded = load_adapted_classifier(tmp_path / "sharded")
+    base = AutoModelForSequenceClassification.from_pretrained(backbone).eval()
+    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102]])
+    with torch.no_grad():
+        assert torch.equal(whole(input_ids=ids).logits, sharded(input_ids=ids).logits)
+        assert not torch.allclose(whole(input_ids=ids).logits, base(input_ids=ids).logits)
+    save_adapter(model, tmp_path / "sharded", backbone)  # saved again without sharding: no stale shards left
+    assert not (tmp_path / "sharded" / SHARD_INDEX).exists()
+    assert sorted(p.name for p in (tmp_path / "sharded").glob("*.safetensors")) == ["adapter_model.safetensors"]

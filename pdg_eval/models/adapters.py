@@ -24,6 +24,11 @@ SHIPPED_NLI = "pdg-eval/nli-minilm-l6"
 SHIPPED_COHCON = "pdg-eval/cohcon-minilm-l6"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+#: package data stays under 1 MB a file: a larger adapter is stored as shards of at most this much tensor data
+#: (a tensor larger than that split by rows), listed in :data:`SHARD_INDEX`
+SHARD_BYTES = 900_000
+SHARD_INDEX = "adapter_shards.json"
 
 
 def shipped_dir(name: str) -> Path | None:
@@ -101,13 +106,74 @@ def _load_adapted(folder: str | Path, auto_class, **overrides):
         hf_logging.set_verbosity(verbosity)
     with warnings.catch_warnings():  # peft calls a transformers property deprecated in v5 (FutureWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        if (Path(folder) / SHARD_INDEX).is_file():
+            from peft import PeftConfig, set_peft_model_state_dict
+
+            model = PeftModel(model, PeftConfig.from_pretrained(str(folder)))
+            result = set_peft_model_state_dict(model, read_sharded_adapter(folder))
+            if result.unexpected_keys:
+                raise ConfigError(f"the adapter shards in {folder} hold weights the model does not have: "
+                                  f"{result.unexpected_keys[:3]}")
+        else:
+            model = PeftModel.from_pretrained(model, str(folder))
+        model = model.merge_and_unload()
     return AutoTokenizer.from_pretrained(base_dir), model.eval()
 
 
-def save_adapter(model, out_dir: str | Path, backbone: str | Path, dtype: str = "float16") -> None:
-    """peft's adapter files with the weights stored as ``dtype`` (the head included), the classifier config, and a
-    manifest naming the backbone (the training recipe completes it)."""
+def _nbytes(tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
+def shard_adapter(folder: str | Path, limit: int = SHARD_BYTES) -> list[str]:
+    """Replace ``adapter_model.safetensors`` in ``folder`` by shards of at most ``limit`` bytes of tensor data (a
+    larger tensor split into row blocks ``<name>#rows<start>``) and an index; returns the shard names. peft reads one
+    weights file only: :func:`read_sharded_adapter` puts the tensors back together."""
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(folder)
+    tensors = load_file(str(folder / ADAPTER_WEIGHTS))
+    pieces, split = [], {}
+    for key in sorted(tensors):
+        tensor = tensors[key]
+        if _nbytes(tensor) <= limit or tensor.dim() == 0:
+            pieces.append((key, tensor))
+            continue
+        rows = max(1, limit // max(1, _nbytes(tensor[0])))
+        split[key] = [f"{key}#rows{start}" for start in range(0, tensor.shape[0], rows)]
+        pieces += [(name, tensor[start:start + rows].contiguous())
+                   for name, start in zip(split[key], range(0, tensor.shape[0], rows))]
+    shards: list[dict] = [{}]
+    for name, tensor in pieces:
+        if shards[-1] and sum(map(_nbytes, shards[-1].values())) + _nbytes(tensor) > limit:
+            shards.append({})
+        shards[-1][name] = tensor
+    names = [f"adapter_model-{i:05d}-of-{len(shards):05d}.safetensors" for i in range(1, len(shards) + 1)]
+    for name, shard in zip(names, shards):
+        save_file(shard, str(folder / name), metadata={"format": "pt"})
+    (folder / SHARD_INDEX).write_text(json.dumps({"shards": names, "split": split}, indent=1) + "\n", encoding="utf-8")
+    (folder / ADAPTER_WEIGHTS).unlink()
+    return names
+
+
+def read_sharded_adapter(folder: str | Path) -> dict:
+    """The adapter's state dict from the shards written by :func:`shard_adapter`."""
+    import torch
+    from safetensors.torch import load_file
+
+    index = json.loads((Path(folder) / SHARD_INDEX).read_text(encoding="utf-8"))
+    tensors: dict = {}
+    for name in index["shards"]:
+        tensors.update(load_file(str(Path(folder) / name)))
+    for key, parts in index["split"].items():
+        tensors[key] = torch.cat([tensors.pop(part) for part in parts])
+    return tensors
+
+
+def save_adapter(model, out_dir: str | Path, backbone: str | Path, dtype: str = "float16",
+                 shard_limit: int = SHARD_BYTES) -> None:
+    """peft's adapter files with the weights stored as ``dtype`` (the head included; sharded when larger than
+    ``shard_limit`` bytes), the classifier config, and a manifest naming the backbone (the training recipe completes
+    it)."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -118,10 +184,14 @@ def save_adapter(model, out_dir: str | Path, backbone: str | Path, dtype: str = 
     reference = backbone_reference(backbone)
     model.peft_config["default"].base_model_name_or_path = reference  # not a local path
     model.save_pretrained(str(out))
-    weights = out / "adapter_model.safetensors"
+    weights = out / ADAPTER_WEIGHTS
     tensors = load_file(str(weights))
     save_file({k: v.to(getattr(torch, dtype)).contiguous() for k, v in tensors.items()}, str(weights),
               metadata={"format": "pt"})
+    for stale in [out / SHARD_INDEX, *out.glob("adapter_model-*-of-*.safetensors")]:
+        stale.unlink(missing_ok=True)
+    if weights.stat().st_size > shard_limit:
+        shard_adapter(out, shard_limit)
     model.base_model.model.config.save_pretrained(str(out))
     (out / "README.md").unlink(missing_ok=True)  # peft's model-card stub; the manifest describes the scorer
     (out / "manifest.json").write_text(json.dumps({"backbone_id": reference,
