@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from methods.common.backbones import load_causal_lm
 from methods.common.config import DecodingConfig
-from methods.common.data import Example, dialogues
+from methods.common.data import Example, last_turns
 from methods.common.generation import generate_causal_lm
 from methods.common.method import Method, register
 from methods.common.prompts import Formatter
@@ -75,7 +75,7 @@ class DialogueFineTuning(CausalLMMethod):
 
     def training_examples(self, examples: Sequence[Example]) -> list[Example]:
         """The last turn of each dialogue: its context + response is the whole conversation."""
-        return [max(turns, key=lambda e: e.turn) for turns in dialogues(examples).values()]
+        return last_turns(examples)
 
     def features(self, example: Example) -> list[dict[str, Any]]:
         turns = [*example.context, example.response]

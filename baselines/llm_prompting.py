@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from methods.common.config import DecodingConfig
-from methods.common.data import Example, dialogues, load_dataset, sessions_by_speaker
+from methods.common.data import Example, Session, load_dataset, sessions, sessions_by_speaker
 from methods.common.method import register
-from pdg_eval.records import SELF, speaker_roles
+from pdg_eval.records import SELF
 
 from .causal_lm import CausalLMMethod, CausalLMOptions
 
@@ -38,14 +38,13 @@ class SystemPrompt(CausalLMMethod):
 class ICLOptions(CausalLMOptions):
     format: str = "chat"
     with_persona: bool = False  # IDL's ICL is profile-free
-    demonstrations: int = 2  # at most this many of the speaker's other dialogues
-    demonstration_data: object = None  # a data spec to draw sessions from (default: the evaluation data itself)
+    demonstrations: int = 2  # at most this many of the speaker's other dialogues (from data.reference_pool)
 
 
-def transcript(turns: Sequence[str]) -> str:
+def transcript(session: Session) -> str:
     """A finished dialogue as ``Partner:`` / ``You:`` lines (the last turn is the speaker's)."""
-    return "\n".join(f"{'You' if role == SELF else 'Partner'}: {turn}"
-                     for role, turn in zip(speaker_roles(len(turns), last=SELF), turns))
+    return "\n".join(f"{'You' if role == SELF else 'Partner'}: {turn}" for role, turn in zip(session.roles,
+                                                                                            session.turns))
 
 
 @register("llm_icl")
@@ -55,13 +54,11 @@ class InContextLearning(CausalLMMethod):
     trainable = False
 
     def prepare(self, examples: Sequence[Example]) -> None:
-        """Index every dialogue of the demonstration data by speaker."""
-        pool = list(examples) if self.options.demonstration_data is None else load_dataset(
-            self.options.demonstration_data)
-        by_dialogue = dialogues(pool)
+        """Index every dialogue of ``data.reference_pool`` (default: the evaluation examples) by speaker."""
+        spec = self.config.data.reference_pool
+        pool = list(examples) if spec is None else load_dataset(spec)
         self.sessions = sessions_by_speaker(pool)
-        self.full = {d: [*max(turns, key=lambda e: e.turn).context, max(turns, key=lambda e: e.turn).response]
-                     for d, turns in by_dialogue.items()}
+        self.full = sessions(pool)
 
     def demonstrations_for(self, example: Example) -> list[str]:
         others = [d for d in getattr(self, "sessions", {}).get(example.speaker, []) if d != example.dialogue_id]

@@ -377,6 +377,31 @@ def test_split_by_dialogue(self_orig):
         D.split_by_dialogue(self_orig, 1.5, 1)
 
 
+def test_sessions_are_whole_dialogues_with_the_speaker_last(self_orig):
+    from pdg_eval.records import PARTNER, SELF
+
+    found = D.sessions(self_orig)
+    assert len(found) == 1000 and list(found) == list(D.dialogues(self_orig))
+    first = found[self_orig[0].dialogue_id]
+    turns = [e for e in self_orig if e.dialogue_id == first.dialogue_id]
+    assert first.turns == (*turns[-1].context, turns[-1].response) and len(first.turns) == 2 * len(turns)
+    assert first.turns[1] == turns[0].response and first.speaker == turns[0].speaker
+    assert first.roles[:2] == [PARTNER, SELF] and first.roles[-1] == SELF
+    assert D.last_turns(self_orig)[0] == turns[-1]
+
+
+def test_sampled_distractors_are_seeded_and_never_the_gold(self_orig):
+    example = self_orig[0]
+    drawn = D.sample_distractors(example, (), 3, seed=13)
+    assert len(drawn) == 3 and example.response not in drawn and set(drawn) <= set(example.candidates)
+    assert drawn == D.sample_distractors(example, ("unused",), 3, seed=13)  # candidates come first
+    assert drawn != D.sample_distractors(example, (), 3, seed=14)
+    bare = dataclasses.replace(example, candidates=None)
+    assert D.sample_distractors(bare, ["a", example.response, "b"], 5, seed=1) in (["a", "b"], ["b", "a"])
+    with pytest.raises(ConfigError, match="no distractors"):
+        D.sample_distractors(bare, [example.response], 1, seed=1)
+
+
 def test_take_dialogues_and_fingerprint(self_orig):
     first = D.take_dialogues(self_orig, 3)
     raw = raw_dialogues(convai2_path("valid_self_original.txt"))

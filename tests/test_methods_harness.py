@@ -12,7 +12,7 @@ import torch
 
 from methods.common.backbones import GPT2_PATTERN, gpt2_tiktoken_path, gpt2_tokenizer, load_backbone
 from methods.common.config import DecodingConfig, load_run_config
-from methods.common.data import load_convai2, take_dialogues
+from methods.common.data import load_convai2, sessions_by_speaker, take_dialogues
 from methods.common.generation import generate_causal_lm
 from methods.common.method import get_method, method_names
 from methods.common.prompts import Formatter
@@ -259,6 +259,19 @@ def test_training_objective_is_checked(convai2_valid, tmp_path, capsys):
     assert "causal_lm_ft builds no preference pairs" in capsys.readouterr().err
     assert main(["run", "causal_lm_ft", "train", "--out", str(tmp_path / "c"), "-q", *args,
                  "--set=training.preference.temperature=2"]) == 2  # unknown key of the nested section
+
+
+def test_icl_demonstrations_come_from_the_reference_pool(examples, convai2_valid):
+    overrides = TINY + ["model.format=plain", f"data.reference_pool={convai2_valid}"]
+    method = get_method("llm_icl")(load_run_config(None, "llm_icl", overrides))
+    method.build()
+    answered = [e for e in examples if len(sessions_by_speaker(examples)[e.speaker]) > 1][:1]
+    method.prepare(answered)  # one turn answered, the whole file searched for the speaker's other dialogues
+    assert method.demonstrations_for(answered[0]) and len(method.full) == 1000
+    alone = get_method("llm_icl")(load_run_config(None, "llm_icl", TINY + ["model.format=plain"]))
+    alone.build()
+    alone.prepare(answered)
+    assert alone.demonstrations_for(answered[0]) == []
 
 
 def test_run_list_and_unknown_method(capsys):

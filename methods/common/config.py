@@ -25,6 +25,9 @@ class DataConfig:
     split_seed: int = 13
     train_dialogues: int | None = None  # the first N dialogues only (a fixed, documented subset)
     eval_dialogues: int | None = None
+    #: where a person's other dialogues are looked up (IDL's references, the ICL demonstrations): a loader spec;
+    #: None = the evaluation data as loaded (after eval_dialogues)
+    reference_pool: Any = None
 
 
 @dataclass

@@ -36,7 +36,7 @@ from typing import Any
 from pdg_eval.errors import ConfigError, InputError
 from pdg_eval.readers.parlai import ConvAI2Turn, gold_position, read_convai2
 from pdg_eval.inputs import iter_lines
-from pdg_eval.records import Record
+from pdg_eval.records import SELF, Record, speaker_roles
 from pdg_eval.tokenize import contains_cjk
 
 LANGUAGES = ("en", "zh")
@@ -609,6 +609,41 @@ def dialogues(examples: Iterable[Example]) -> dict[str, list[Example]]:
     for ex in examples:
         groups.setdefault(ex.dialogue_id, []).append(ex)
     return groups
+
+
+def last_turns(examples: Iterable[Example]) -> list[Example]:
+    """The last turn of each dialogue (its context + response is the whole dialogue), dialogues in first-seen order."""
+    return [max(turns, key=lambda e: e.turn) for turns in dialogues(examples).values()]
+
+
+@dataclass(frozen=True)
+class Session:
+    """A whole dialogue of one speaker: every turn, the speaker's reply last."""
+
+    dialogue_id: str
+    speaker: str
+    turns: tuple[str, ...]
+
+    @property
+    def roles(self) -> list[str]:
+        """PARTNER / SELF per turn (:func:`pdg_eval.records.speaker_roles`, the last turn the speaker's)."""
+        return speaker_roles(len(self.turns), last=SELF)
+
+
+def sessions(examples: Iterable[Example]) -> dict[str, Session]:
+    """dialogue id -> its :class:`Session`, dialogues in first-seen order (IDL's units of a person's history)."""
+    return {e.dialogue_id: Session(e.dialogue_id, e.speaker, (*e.context, e.response)) for e in last_turns(examples)}
+
+
+def sample_distractors(example: Example, pool: Sequence[str], k: int, seed: int) -> list[str]:
+    """``k`` responses other than the gold (fewer if there are not that many), drawn from the example's ranking
+    candidates (ConvAI2's: other dialogues' utterances) or else from ``pool``; seeded by (seed, example id), so the
+    same every epoch and run. PAA's Hits@1 training and IDL's rejected replies draw them here."""
+    distractors = [c for c in (example.candidates or pool) if c != example.response]
+    if not distractors:
+        raise ConfigError(f"{example.source}:{example.line}: no distractors: the example has no candidates and the "
+                          "pool holds no other response")
+    return random.Random(f"{seed}:{example.id}").sample(distractors, min(k, len(distractors)))
 
 
 def sessions_by_speaker(examples: Iterable[Example]) -> dict[str, list[str]]:

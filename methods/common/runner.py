@@ -96,6 +96,7 @@ def config_from_run(folder: str | Path, record: dict[str, Any], name: str, decod
             config.model[key] = model[key]
     config.decoding = decoding
     config.data.eval, config.data.eval_dialogues = data.eval, data.eval_dialogues
+    config.data.reference_pool = data.reference_pool
     if seed is not None:
         config.seed = seed
     return config

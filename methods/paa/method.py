@@ -20,7 +20,7 @@ from pdg_eval.records import PARTNER, speaker_roles
 
 from methods.common.backbones import load_backbone, saved_tokenizer
 from methods.common.config import DecodingConfig
-from methods.common.data import Example
+from methods.common.data import Example, sample_distractors
 from methods.common.generation import generate_causal_lm
 from methods.common.method import Method, register
 from methods.common.training import pad_batch
@@ -138,14 +138,8 @@ class DualAttentionMethod(Method):
             return self.sequences(example, [example.response], [True])
         if self.options.objective != "candidates":
             raise ConfigError(f"model.objective must be lm or candidates; got {self.options.objective!r}")
-        import random
-
-        pool = example.candidates or getattr(self, "response_pool", ())
-        distractors = [c for c in pool if c != example.response]
-        if not distractors:
-            raise ConfigError(f"{example.source}:{example.line}: no distractors for the candidates objective")
-        rng = random.Random(f"{self.config.seed}:{example.id}")  # the same distractors every epoch and run
-        chosen = rng.sample(distractors, min(self.options.distractors, len(distractors)))
+        chosen = sample_distractors(example, getattr(self, "response_pool", ()), self.options.distractors,
+                                    self.config.seed)
         rows = self.sequences(example, [example.response, *chosen], [True] + [False] * len(chosen))
         return [row | {"candidate_labels": int(k == 0)} for k, row in enumerate(rows)]
 
