@@ -226,4 +226,9 @@ def test_figure_runners(cli_settings, stage1, tmp_path):
     assert [row["name"] for row in summary["rows"]] == [0, 1, 2]
     assert summary["rows"][0]["scores"] != summary["rows"][2]["scores"]  # lr 1e-3 moves the tiny model
     assert (out / "alignment-steps.png").stat().st_size > 0
+    again = tmp_path / "fig4_again"  # the checkpoints of the finished stage-2 run, nothing trained
+    assert figures.main(["alignment-steps", "--stage2", str(out / "stage2"), "--out", str(again), "-q",
+                         *cli_settings]) == 0
+    assert json.loads((again / "summary.json").read_text())["rows"] == summary["rows"]
     assert figures.main(["strategies", "--out", str(out), "-q"]) == 2
+    assert figures.main(["alignment-steps", "--out", str(out), "-q"]) == 2

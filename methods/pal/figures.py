@@ -2,13 +2,15 @@
 pdg-eval's own runs, scored with the ``pal`` preset (``--preset`` to change).
 
     python -m methods.pal.figures strategies --config configs/pal_smollm2.yaml --checkpoint runs/pal_stage2 --out DIR
+    python -m methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --stage2 runs/pal_stage2 --out DIR
     python -m methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --init-from runs/pal_stage1 \\
         --every 10 --out DIR
 
 ``strategies`` generates with ``direct`` (no persona highlighted), ``select_then_generate`` and ``gold`` (the label
-line highlighted: an oracle) from one trained run. ``alignment-steps`` trains stage 2 (DPO) from a stage-1 run,
-keeping a checkpoint every ``--every`` steps, and generates (select-then-generate) with the stage-1 model (step 0)
-and every checkpoint. Each writes ``OUT/<name>.jsonl`` records, their scores (``.scores.json``), ``summary.json``,
+line highlighted: an oracle) from one trained run. ``alignment-steps`` generates (select-then-generate) with the
+stage-1 model (step 0) and every checkpoint of a stage-2 (DPO) run: one that kept its checkpoints
+(``model.align_training.save_total_limit``), or one trained here from a stage-1 run with a checkpoint every
+``--every`` steps. Each writes ``OUT/<name>.jsonl`` records, their scores (``.scores.json``), ``summary.json``,
 ``summary.md`` and a PNG.
 """
 
@@ -74,18 +76,27 @@ def step_run(stage2: Path, checkpoint: Path, step: int) -> Path:
     return folder
 
 
-def alignment_steps(config_path: str | None, overrides: Sequence[str], init_from: Path, every: int, out: Path,
-                    preset: str, progress: bool = True) -> dict:
-    if every < 1:
-        raise ConfigError("--every must be >= 1")
-    stage2 = out / "stage2"
-    config = method_config("pal", config_path, [*overrides, "model.stage=align",
-                                                f"model.align_training.save_steps={every}",
-                                                "model.align_training.save_total_limit=100000"])
-    record = train_run("pal", config, stage2, progress=progress, init_from=init_from)
-    runs = [(0, init_from)] + sorted(
-        (int(p.name.split("-")[1]), step_run(stage2, p, int(p.name.split("-")[1])))
-        for p in (stage2 / "checkpoints").glob("checkpoint-*"))
+def alignment_steps(config_path: str | None, overrides: Sequence[str], out: Path, preset: str,
+                    init_from: Path | None = None, every: int = 10, stage2: Path | None = None,
+                    progress: bool = True) -> dict:
+    """Scores of the stage-1 model (step 0) and of every kept DPO checkpoint: of ``stage2`` (a finished stage-2 run
+    that kept its checkpoints), or of a stage 2 trained here from ``init_from`` with a checkpoint every ``every``
+    steps."""
+    if stage2 is None:
+        if init_from is None or every < 1:
+            raise ConfigError("alignment-steps needs --stage2 RUN, or --init-from STAGE1_RUN with --every >= 1")
+        stage2 = out / "stage2"
+        config = method_config("pal", config_path, [*overrides, "model.stage=align",
+                                                    f"model.align_training.save_steps={every}",
+                                                    "model.align_training.save_total_limit=100000"])
+        train_run("pal", config, stage2, progress=progress, init_from=init_from)
+    record = read_run_file(stage2)
+    if record["method"] != "pal" or not record.get("init_from"):
+        raise ConfigError(f"{stage2} is not a PAL stage-2 run (trained with --init-from a stage-1 run)")
+    checkpoints = sorted((int(p.name.split("-")[1]), p) for p in (stage2 / "checkpoints").glob("checkpoint-*"))
+    if not checkpoints:
+        raise ConfigError(f"{stage2} kept no checkpoints (model.align_training.save_steps / save_total_limit)")
+    runs = [(0, Path(record["init_from"]["folder"]))] + [(step, step_run(stage2, p, step)) for step, p in checkpoints]
     rows = []
     for step, folder in runs:
         records = out / f"step-{step}.jsonl"
@@ -93,8 +104,8 @@ def alignment_steps(config_path: str | None, overrides: Sequence[str], init_from
                      progress=progress)
         rows.append({"name": step, "scores": score(records, preset)})
         print(json.dumps({"step": step}), file=sys.stderr)
-    summary = {"figure": "alignment-steps", "init_from": str(init_from), "every": every, "preset": preset,
-               "train": record["summary"], "rows": rows}
+    summary = {"figure": "alignment-steps", "stage2": str(stage2), "init_from": record["init_from"]["folder"],
+               "preset": preset, "train": record["summary"], "rows": rows}
     write_summary(summary, out, "DPO step")
     return summary
 
@@ -129,8 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--checkpoint", help="strategies: the trained run to generate with")
-    p.add_argument("--init-from", help="alignment-steps: the stage-1 run")
-    p.add_argument("--every", type=int, default=10, help="alignment-steps: checkpoint interval in DPO steps")
+    p.add_argument("--stage2", help="alignment-steps: a stage-2 run that kept its checkpoints")
+    p.add_argument("--init-from", help="alignment-steps without --stage2: the stage-1 run to train stage 2 from")
+    p.add_argument("--every", type=int, default=10, help="alignment-steps with --init-from: checkpoint interval")
     p.add_argument("--preset", default="pal")
     p.add_argument("--out", required=True)
     p.add_argument("-q", "--quiet", action="store_true")
@@ -145,10 +157,9 @@ def run(args: argparse.Namespace) -> None:
         strategies(args.config, args.overrides, Path(args.checkpoint), Path(args.out), args.preset,
                    progress=not args.quiet)
     else:
-        if not args.init_from:
-            raise ConfigError("alignment-steps needs --init-from STAGE1_RUN")
-        alignment_steps(args.config, args.overrides, Path(args.init_from), args.every, Path(args.out), args.preset,
-                        progress=not args.quiet)
+        alignment_steps(args.config, args.overrides, Path(args.out), args.preset,
+                        init_from=Path(args.init_from) if args.init_from else None, every=args.every,
+                        stage2=Path(args.stage2) if args.stage2 else None, progress=not args.quiet)
 
 
 if __name__ == "__main__":
