@@ -154,3 +154,55 @@ def test_personaext_sentences_split_and_stacks():
     assert [s for sample in samples for s in sample.sentences] == train[:100]
     assert all(4 <= len(sample.sentences) <= 8 for sample in samples[:-1])
     assert math.isclose(sum(len(s.sentences) for s in samples) / len(samples), 6, abs_tol=1.5)
+
+
+# -- criteria --------------------------------------------------------------------------------------------------------
+
+def test_inconsistency_swaps_one_object_for_one_of_the_history():
+    import random
+
+    from methods.idl import criteria
+
+    gold = "i work as a farmer and i love my two dogs ."
+    outs = {criteria.inconsistency(gold, ["farmer", "two dogs"], ["spaceman", "farmer"], random.Random(s))
+            for s in range(20)}  # "farmer" is already in the gold: only "spaceman" can come in
+    assert outs == {"i work as a spaceman and i love my two dogs .", "i work as a farmer and i love my spaceman ."}
+    # an object only replaces itself as a whole word; the history's objects already in the gold are not used
+    assert criteria.inconsistency("i like cats", ["cat"], ["dogs"], random.Random(0)) is None
+    assert criteria.inconsistency("i like cats", ["cats"], ["cats"], random.Random(0)) is None
+    assert criteria.inconsistency("I like Cats", ["cats"], ["dogs"], random.Random(0)) == "I like dogs"
+
+
+def test_fabrication_states_nothing_of_the_history_and_inversion_is_the_nearest_partner_line():
+    import random
+
+    from methods.idl import criteria
+
+    corpus = ["i am a nurse", "i have a cat", "i love pizza", "the gold"]
+    vectors = unit([1, 0.1], [1, 0.2], [1, 0.9], [1, 0])
+    objects = [{"nurse"}, {"cat"}, {"pizza"}, set()]
+    gold_vector = unit([1, 0])[0]
+    picks = {criteria.fabrication(gold_vector, vectors, corpus, objects, {"Nurse"}, "the gold", random.Random(s),
+                                  top_m=2) for s in range(30)}
+    assert picks == {"i have a cat"}  # the nearest two are the nurse and the cat; the nurse is the person's own
+    assert criteria.fabrication(gold_vector, vectors, corpus, objects, set(), "the gold", random.Random(0),
+                                top_m=3, pick="nth") == "i love pizza"
+    assert criteria.fabrication(gold_vector, vectors, corpus, objects, {"pizza"}, "the gold", random.Random(0),
+                                top_m=3, pick="nth") is None
+    partner = ["hello there", "do you like pizza", "i am a cook"]
+    assert criteria.inversion(unit([0, 1])[0], unit([1, 0], [0.2, 1], [1, 1]), partner) == "do you like pizza"
+    assert criteria.inversion(gold_vector, np.zeros((0, 2)), []) is None
+
+
+def test_criterion_falls_through_to_the_next_kind_and_reports_both():
+    import random
+
+    from methods.idl import criteria
+
+    built = criteria.criterion({"inconsistency": lambda: None, "fabrication": lambda: "  ",
+                                "inversion": lambda: "partner line"}, random.Random(3))
+    assert built.text == "partner line" and built.kind == "inversion"
+    kinds = [criteria.criterion({k: (lambda k=k: k) for k in criteria.KINDS}, random.Random(s)).drawn
+             for s in range(300)]
+    assert all(80 < kinds.count(k) < 120 for k in criteria.KINDS)  # uniform
+    assert criteria.criterion({k: (lambda: None) for k in criteria.KINDS}, random.Random(0)) is None
