@@ -382,3 +382,47 @@ def test_one_rule_names_the_speakers():
     assert speaker_roles(4, last=SELF) == [PARTNER, SELF, PARTNER, SELF]
     assert dialogue_prompt(["i like tea."], ["hi", "hello", "how are you ?"]) == \
         "Persona: i like tea.\nPartner: hi\nYou: hello\nPartner: how are you ?\nYou:"
+
+
+def test_conversation_sequences_in_chat_format_train_the_speaker_turns_only():
+    from methods.common.prompts import Turn
+    from pdg_eval.records import PARTNER, SELF
+
+    tokenizer = load_backbone("random:tiny-llama").tokenizer
+    formatter = Formatter(tokenizer, "chat")
+    turns = [Turn("hi there", PARTNER), Turn("hello, i like dogs", SELF, True), Turn("nice", PARTNER),
+             Turn("yes they are", SELF, True)]
+    feature = formatter.conversation(turns, 4096, system="")
+    text = tokenizer.decode(feature["input_ids"])
+    messages = [{"role": "user" if t.role == PARTNER else "assistant", "content": t.text} for t in turns]
+    assert text == tokenizer.apply_chat_template(messages, tokenize=False)
+    trained = [tokenizer.decode([t for t, l in zip(feature["input_ids"], feature["labels"]) if l != -100])]
+    assert trained == ["hello, i like dogs<|im_end|>\nyes they are<|im_end|>\n"]
+    # a prompt: the speaker's opening appended, equal to the template's generation prompt
+    prompt = formatter.conversation([Turn(t.text, t.role) for t in turns[:3]], 4096, generation=True)
+    assert tokenizer.decode(prompt["input_ids"]) == tokenizer.apply_chat_template(messages[:3], tokenize=False,
+                                                                                  add_generation_prompt=True)
+    assert set(prompt["labels"]) == {-100}
+    # too long: the oldest turns are dropped whole, the system message stays
+    full = formatter.conversation(turns, 4096, system="be brief")
+    cut = formatter.conversation(turns, len(full["input_ids"]) - 3, system="be brief")
+    decoded = tokenizer.decode(cut["input_ids"])
+    assert decoded.startswith("<|im_start|>system\nbe brief") and "hi there" not in decoded
+    assert "<|im_start|>assistant\nhello, i like dogs<|im_end|>" in decoded  # one dropped turn was enough
+    assert decoded.endswith("yes they are<|im_end|>\n")
+
+
+def test_conversation_in_plain_format_drops_whole_turns():
+    from methods.common.prompts import Turn
+    from pdg_eval.records import PARTNER, SELF
+
+    tokenizer = gpt2_tokenizer()
+    formatter = Formatter(tokenizer)
+    turns = [Turn("hi there", PARTNER), Turn("hello", SELF, True), Turn("nice day", PARTNER), Turn("yes", SELF, True)]
+    feature = formatter.conversation(turns, 4096, system="Persona: i like dogs.")
+    assert tokenizer.decode(feature["input_ids"]) == ("Persona: i like dogs.\nPartner: hi there\nYou: hello\n"
+                                                      "Partner: nice day\nYou: yes<|endoftext|>")
+    cut = formatter.conversation(turns, len(feature["input_ids"]) - 2, system="Persona: i like dogs.")
+    assert tokenizer.decode(cut["input_ids"]) == "Persona: i like dogs.\nYou: hello\nPartner: nice day\nYou: yes<|endoftext|>"
+    prompt = formatter.conversation(turns[:3], 4096, generation=True)
+    assert tokenizer.decode(prompt["input_ids"]).endswith("Partner: nice day\nYou:")

@@ -140,22 +140,84 @@ class Formatter:
     def whole_dialogue(self, persona: Sequence[str], turns: Sequence[str], max_length: int) -> dict[str, list[int]]:
         """A dialogue as one sequence (``turns`` alternate partner/speaker, the speaker's reply last), loss on every
         speaker turn — IDL's "FT" baseline (each conversation an independent example)."""
-        if self.format != "plain":
-            raise ConfigError("whole-dialogue training uses the plain format")
-        eos = self.tokenizer.eos_token_id
         persona = persona if self.with_persona else ()
-        input_ids: list[int] = self.ids(f"Persona: {' '.join(s.strip() for s in persona)}\n") if persona else []
-        labels = [-100] * len(input_ids)
         roles = speaker_roles(len(turns), last=SELF)  # the speaker's reply is last
-        for i, turn in enumerate(turns):
-            if roles[i] == PARTNER:
-                piece = self.ids(f"Partner: {turn}\n")
-                input_ids += piece
-                labels += [-100] * len(piece)
-                continue
-            head = self.ids("You:")
-            last = i == len(turns) - 1
-            body = self.ids(self.response_segment(turn, final=last)) + ([eos] if last and eos is not None else [])
-            input_ids += head + body
-            labels += [-100] * len(head) + body
+        system = f"Persona: {' '.join(s.strip() for s in persona)}" if persona and self.format == "plain" else (
+            self.system_template.format(persona=" ".join(persona)) if persona else "")
+        return self.conversation([Turn(t, r, r == SELF) for t, r in zip(turns, roles)], max_length, system)
+
+    # -- multi-turn sequences ----------------------------------------------------------------------------------
+    def _segments(self, turns: Sequence["Turn"], system: str, generation: bool) -> list[tuple[list[int], bool]]:
+        """(token ids, carries loss) pieces: the system header, then per turn its header and its body."""
+        eos = self.tokenizer.eos_token_id
+        if self.format == "plain":
+            pieces: list[tuple[list[int], bool]] = [(self.ids(system + "\n"), False)] if system else []
+            for i, turn in enumerate(turns):
+                if turn.role == PARTNER:
+                    pieces.append((self.ids(f"Partner: {turn.text}\n"), False))
+                    continue
+                final = i == len(turns) - 1 and not generation
+                body = self.ids(self.response_segment(turn.text, final=final)) + ([eos] if final and eos is not None
+                                                                                     else [])
+                pieces += [(self.ids("You:"), False), (body, turn.loss)]
+            if generation:
+                pieces.append((self.ids("You:"), False))
+            return pieces
+        messages = [{"role": "system", "content": system}] if system else []
+        rendered = ""
+        pieces = []
+        if messages:
+            rendered = self.tokenizer.apply_chat_template(messages, tokenize=False)
+            pieces.append((self.ids(rendered), False))
+        for turn in turns:
+            role = "user" if turn.role == PARTNER else "assistant"
+            messages = [*messages, {"role": role, "content": turn.text.strip()}]
+            full = self.tokenizer.apply_chat_template(messages, tokenize=False)
+            self._extends(rendered, full)
+            piece = full[len(rendered):]
+            if role == "assistant":  # the turn's opening (role header) carries no loss
+                start = piece.find(turn.text.strip()) if turn.text.strip() else len(piece)
+                if start < 0:
+                    raise ConfigError("the chat template changes the reply's text; use format 'plain'")
+                pieces += [(self.ids(piece[:start]), False), (self.ids(piece[start:]), turn.loss)]
+            else:
+                pieces.append((self.ids(piece), False))
+            rendered = full
+        if generation:
+            opened = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            self._extends(rendered, opened)
+            pieces.append((self.ids(opened[len(rendered):]), False))
+        return pieces
+
+    @staticmethod
+    def _extends(prefix: str, text: str) -> None:
+        if not text.startswith(prefix):
+            raise ConfigError("the chat template does not render a conversation as the extension of its beginning; "
+                              "use format 'plain'")
+
+    def conversation(self, turns: Sequence["Turn"], max_length: int, system: str = "", generation: bool = False
+                     ) -> dict[str, list[int]]:
+        """Whole turns as one sequence — chat: the template's messages (``system`` first when given; partner =
+        user, speaker = assistant); plain: ``system``, then ``Partner:`` / ``You:`` lines — with the loss on the
+        text (and end of turn) of every turn marked ``loss``; ``generation`` appends the speaker's opening (a
+        prompt). Too long for ``max_length``: the oldest turns are dropped whole (the system part stays); a single
+        remaining turn that still does not fit is cut from the left."""
+        turns = list(turns)
+        while True:
+            pieces = self._segments(turns, system, generation)
+            if sum(len(ids) for ids, _ in pieces) <= max_length or len(turns) <= 1:
+                break
+            turns = turns[1:]
+        input_ids = [t for ids, _ in pieces for t in ids]
+        labels = [t if loss else -100 for ids, loss in pieces for t in ids]
         return {"input_ids": input_ids[-max_length:], "labels": labels[-max_length:]}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a :meth:`Formatter.conversation`: its text, its speaker role (PARTNER / SELF), and whether the
+    training loss covers it."""
+
+    text: str
+    role: str
+    loss: bool = False
