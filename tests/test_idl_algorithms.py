@@ -206,3 +206,35 @@ def test_criterion_falls_through_to_the_next_kind_and_reports_both():
              for s in range(300)]
     assert all(80 < kinds.count(k) < 120 for k in criteria.KINDS)  # uniform
     assert criteria.criterion({k: (lambda: None) for k in criteria.KINDS}, random.Random(0)) is None
+
+
+# -- sequences -------------------------------------------------------------------------------------------------------
+
+def test_msl_sequence_holds_references_in_order_then_the_target_and_no_persona(convai2_valid):
+    from methods.common.data import load_convai2, sessions
+    from methods.common.prompts import Formatter
+    from methods.common.backbones import load_backbone
+    from methods.idl.sequences import msl_turns, prompt_turns
+    from pdg_eval.records import PARTNER, SELF
+
+    examples = load_convai2(convai2_valid)
+    found = sessions(examples)
+    speaker = next(s for s in {x.speaker for x in examples}
+                   if sum(v.speaker == s for v in found.values()) >= 3)
+    mine = [v for v in found.values() if v.speaker == speaker][:3]
+    target, references = mine[0], [mine[2], mine[1]]  # a DPI order
+    turns = msl_turns(references, target, "last")
+    assert [t.text for t in turns] == [*mine[2].turns, *mine[1].turns, *target.turns]
+    assert [t.loss for t in turns].count(True) == 1 and turns[-1].loss and turns[-1].text == target.turns[-1]
+    assert sum(t.loss for t in msl_turns(references, target, "all")) == len(target.turns) // 2
+    tokenizer = load_backbone("random:tiny-llama").tokenizer
+    feature = Formatter(tokenizer, "chat").conversation(turns, 4096)
+    trained = tokenizer.decode([t for t, label in zip(feature["input_ids"], feature["labels"]) if label != -100])
+    assert trained == target.turns[-1] + "<|im_end|>\n"
+    text = tokenizer.decode(feature["input_ids"])
+    persona = next(e.persona for e in examples if e.speaker == speaker)
+    assert not any(sentence in text for sentence in persona)  # profile-free (the persona is never shown)
+    prompt = prompt_turns(references, target.turns[:3])
+    assert [t.role for t in prompt[-3:]] == [PARTNER, SELF, PARTNER] and not any(t.loss for t in prompt)
+    with pytest.raises(ConfigError):
+        msl_turns(references, target, "some")
