@@ -114,7 +114,7 @@ class PAL(Method):
         if method == "nli" and any(e.language != "en" for e in todo):
             raise ConfigError("model.label_method nli: the shipped NLI scorer is English; use overlap for Chinese")
         threshold = pal_labels.THRESHOLDS[method] if self.options.label_threshold is None else self.options.label_threshold
-        if method == "overlap":
+        if method == "overlap" or not todo:
             rows = [pal_labels.overlap_scores(e.persona, e.response, e.language) for e in todo]
         else:
             pairs = [(sentence, e.response) for e in todo for sentence in e.persona]
