@@ -238,3 +238,34 @@ def test_msl_sequence_holds_references_in_order_then_the_target_and_no_persona(c
     assert [t.role for t in prompt[-3:]] == [PARTNER, SELF, PARTNER] and not any(t.loss for t in prompt)
     with pytest.raises(ConfigError):
         msl_turns(references, target, "some")
+
+
+def test_a_tiny_extractor_learns_the_task_format(tmp_path):
+    """The extractor's training sequence and the extraction path: a tiny random LM overfitted on two samples
+    writes their triples back, and the accuracy counts whole samples."""
+    import torch
+
+    from methods.common.backbones import load_backbone
+    from methods.common.config import DecodingConfig, TrainingConfig
+    from methods.common.prompts import Formatter
+    from methods.common.training import fit_model, pad_batch
+
+    backbone = load_backbone("random:tiny-gpt2", seed=0)
+    formatter = Formatter(backbone.tokenizer)
+    samples = [extractor.Sample((extractor.Sentence("i have two dogs .", extractor.Triple("i", "have_pet", "dogs")),)),
+               extractor.Sample((extractor.Sentence("i am a nurse .", extractor.Triple("i", "job", "nurse")),
+                                 extractor.Sentence("i like pizza .", extractor.Triple("i", "like_food", "pizza"))))]
+    features = [extractor.training_feature(formatter, s, 256) for s in samples]
+    cut = features[1]["labels"].count(-100)
+    assert backbone.tokenizer.decode(features[1]["input_ids"][cut:]) == samples[1].target + "<|endoftext|>"
+    assert "i am a nurse .\ni like pizza ." in backbone.tokenizer.decode(features[1]["input_ids"][:cut])
+    config = TrainingConfig(learning_rate=3e-3, batch_size=2, max_steps=150, logging_steps=50, save_steps=1000)
+    torch.manual_seed(0)
+    fit = fit_model(backbone.model, features, lambda b: pad_batch(b, backbone.tokenizer.pad_token_id), config,
+                    tmp_path, seed=0)
+    predicted = extractor.extract(fit.model, backbone.tokenizer, formatter,
+                                  [[s.text for s in sample.sentences] for sample in samples],
+                                  DecodingConfig(max_new_tokens=8))
+    assert predicted == [[s.triple for s in sample.sentences] for sample in samples]
+    assert extractor.accuracy(predicted, samples) == 1.0
+    assert extractor.accuracy([predicted[0], predicted[0]], samples) == 0.5

@@ -53,10 +53,12 @@ def progress_bar(items: list, enabled: bool, desc: str, unit: str = " batch"):
 
 def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding: DecodingConfig,
                        progress: bool = False, desc: str = "generate",
-                       extra: Callable[[list[int]], dict[str, Any]] | None = None) -> tuple[list[str], int]:
+                       extra: Callable[[list[int]], dict[str, Any]] | None = None,
+                       one_line: bool = True) -> tuple[list[str], int]:
     """Continuations of token-id prompts (already cut to ``decoding.max_prompt_tokens``); returns the texts in
     input order and the number of tokens generated. ``extra(indices)`` adds model inputs for a batch (e.g. the
-    encoder inputs of a dual-encoder decoder)."""
+    encoder inputs of a dual-encoder decoder). ``one_line``: a reply ends at its first line break (dialogue turns);
+    otherwise the whole continuation is kept, stripped (e.g. one extracted triple per line)."""
     import torch
 
     torch.manual_seed(decoding.seed)
@@ -82,7 +84,8 @@ def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding:
                 if eos in tokens:
                     tokens = tokens[:tokens.index(eos)]
                 generated += len(tokens)
-                out[index] = clean(tokenizer.decode(tokens, skip_special_tokens=True))
+                text = tokenizer.decode(tokens, skip_special_tokens=True)
+                out[index] = clean(text) if one_line else text.strip()
     return out, generated  # type: ignore[return-value]
 
 

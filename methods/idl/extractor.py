@@ -21,6 +21,11 @@ from pdg_eval.errors import InputError
 from pdg_eval.inputs import iter_lines
 
 TRIPLE = re.compile(r"<(.*?),(.*?),(.*?)>")
+#: the instruction the extractor is trained and run with (pdg-eval's wording; IDL's prompt was not released)
+INSTRUCTION = ("Extract the persona facts of the sentences below: for each sentence, in order, one line "
+               "<subject, relation, object>.\n{sentences}")
+#: new tokens allowed per input sentence when extracting (a triple line is about 10–20 tokens)
+TOKENS_PER_SENTENCE = 24
 STACK_SIZES = (4, 8)  # sentences per stacked sample, inclusive
 
 
@@ -102,7 +107,7 @@ def parse_triples(text: str) -> list[Triple]:
 
 def sample_correct(output: str, sample: Sample) -> bool:
     """Every triple of the sample, in order and nothing more (IDL A.2: a sample is wrong if any element differs)."""
-    return [t.key() for t in parse_triples(output)] == [s.triple.key() for s in sample.sentences]
+    return accuracy([parse_triples(output)], [sample]) == 1.0
 
 
 def persona_objects(triples: Iterable[Triple]) -> set[str]:
@@ -113,3 +118,42 @@ def persona_intensive(utterances: Sequence[str], objects: set[str]) -> list[str]
     """The utterances that contain an extracted object (word-bounded, casefolded) — IDL's persona-intensive ones."""
     patterns = [re.compile(rf"(?<!\w){re.escape(o)}(?!\w)") for o in sorted(objects)]
     return [u for u in utterances if any(p.search(u.casefold()) for p in patterns)]
+
+
+# -- the extractor as a causal LM instruction task ---------------------------------------------------------------------
+
+def prompt_text(sentences: Sequence[str]) -> str:
+    return INSTRUCTION.format(sentences="\n".join(" ".join(s.split()) for s in sentences))
+
+
+def training_feature(formatter, sample: Sample, max_length: int) -> dict:
+    """The instruction with the sample's sentences, then its triples (loss on the triples only)."""
+    return formatter.instruction_turn(prompt_text([s.text for s in sample.sentences]), "", sample.target, max_length)
+
+
+def extract(model, tokenizer, formatter, inputs: Sequence[Sequence[str]], decoding, progress: bool = False
+            ) -> list[list[Triple]]:
+    """The triples a trained extractor writes for each list of sentences (greedy unless ``decoding`` says
+    otherwise; ``decoding.max_new_tokens`` is raised to :data:`TOKENS_PER_SENTENCE` per sentence)."""
+    import dataclasses
+
+    from methods.common.generation import generate_causal_lm
+
+    if not inputs:
+        return []
+    longest = max(len(sentences) for sentences in inputs)
+    decoding = dataclasses.replace(decoding, max_new_tokens=max(decoding.max_new_tokens,
+                                                                TOKENS_PER_SENTENCE * longest))
+    prompts = [formatter.ids(formatter.instruction(prompt_text(sentences)))[-decoding.max_prompt_tokens:]
+               for sentences in inputs]
+    texts, _ = generate_causal_lm(model, tokenizer, prompts, decoding, progress, desc="extract", one_line=False)
+    return [parse_triples(text) for text in texts]
+
+
+def accuracy(predicted: Sequence[Sequence[Triple]], samples: Sequence[Sample]) -> float:
+    """Share of samples whose every triple is right (IDL A.2)."""
+    if len(predicted) != len(samples) or not samples:
+        raise ValueError("one prediction per sample, at least one")
+    right = sum([t.key() for t in triples] == [s.triple.key() for s in sample.sentences]
+                for triples, sample in zip(predicted, samples))
+    return right / len(samples)
