@@ -269,3 +269,37 @@ def test_a_tiny_extractor_learns_the_task_format(tmp_path):
     assert predicted == [[s.triple for s in sample.sentences] for sample in samples]
     assert extractor.accuracy(predicted, samples) == 1.0
     assert extractor.accuracy([predicted[0], predicted[0]], samples) == 0.5
+
+
+def test_plans_of_real_valid_persons(convai2_valid):
+    """SPI + DPI on ConvAI2 valid persons with 6-7 dialogues (clustered) and 2-3 (one group), MiniLM embeddings."""
+    from methods.common.data import load_convai2, sessions
+    from methods.idl.planning import PlanOptions, plan_person, spi_text
+    from pdg_eval.records import SELF
+    from pdg_eval.models.runtime import default_sentence_encoder, load_sentence_encoder
+
+    found = sessions(load_convai2(convai2_valid))
+    by_person: dict[str, list] = {}
+    for session in found.values():
+        by_person.setdefault(session.speaker, []).append(session)
+    encoder = load_sentence_encoder(default_sentence_encoder())
+    encode = lambda texts: np.asarray(encoder.encode(list(texts)))  # noqa: E731
+    big = next(v for v in by_person.values() if len(v) >= 6)
+    plans = plan_person(big, [set()] * len(big), encode, PlanOptions(targets="all"))
+    ids = [s.dialogue_id for s in big]
+    assert {p.target for p in plans} <= set(ids) and all(p.target not in p.references for p in plans)
+    assert all(1 <= len(p.references) <= 5 and set(p.references) <= set(ids) for p in plans)
+    assert plans == plan_person(big, [set()] * len(big), encode, PlanOptions(targets="all"))  # deterministic
+    small = next(v for v in by_person.values() if len(v) == 3)
+    plans = plan_person(small, [set()] * 3, encode, PlanOptions(targets="all"))
+    assert [p.target for p in plans] == [s.dialogue_id for s in small]  # one group: each dialogue a target once
+    assert all(len(p.references) == 2 for p in plans)
+    greedy = plan_person(small, [set()] * 3, encode, PlanOptions(targets="all", ordering="greedy"))
+    assert [set(p.references) for p in greedy] == [set(p.references) for p in plans]
+    assert plan_person(small[:1], [set()], encode) == []
+    # persona-intensive text: the person's turns holding an extracted object, else all of them
+    session = small[0]
+    mine = [t for t, r in zip(session.turns, session.roles) if r == SELF]
+    word = mine[0].split()[-2]
+    assert spi_text(session, {word}) == " ".join(t for t in mine if word in t.split())
+    assert spi_text(session, {"zzzz"}) == " ".join(mine)
