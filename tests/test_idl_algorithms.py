@@ -303,3 +303,35 @@ def test_plans_of_real_valid_persons(convai2_valid):
     word = mine[0].split()[-2]
     assert spi_text(session, {word}) == " ".join(t for t in mine if word in t.split())
     assert spi_text(session, {"zzzz"}) == " ".join(mine)
+
+
+def test_dpoc_triples_on_valid_persons(convai2_valid):
+    from methods.common.data import load_convai2, sessions
+    from methods.idl.dpoc_pairs import build_triples, rejected_reply
+    from pdg_eval.models.runtime import default_sentence_encoder, load_sentence_encoder
+
+    examples = load_convai2(convai2_valid)[:300]
+    found = sessions(load_convai2(convai2_valid))
+    by_person: dict[str, list] = {}
+    for session in found.values():
+        by_person.setdefault(session.speaker, []).append(session)
+    encoder = load_sentence_encoder(default_sentence_encoder())
+    encode = lambda texts: np.asarray(encoder.encode(list(texts)))  # noqa: E731
+    words = lambda text: {w for w in text.lower().split() if len(w) > 5}  # noqa: E731  (a stand-in extractor)
+    corpus = [e.response for e in load_convai2(convai2_valid)[:600]]
+    triples, mix = build_triples(examples, by_person, words, encode, corpus, count=16, seed=5)
+    assert mix["sampled"] == 16 and mix["built"] == len(triples) >= 14
+    assert sum(mix["kinds"].values()) == len(triples) and set(mix["kinds"]) <= {"inconsistency", "fabrication",
+                                                                                "inversion"}
+    for triple in triples:
+        example = triple.example
+        assert triple.chosen == example.response and example.dialogue_id not in triple.references
+        assert triple.rejected == example.candidates[-2] and triple.rejected != triple.chosen
+        assert triple.criterion.text.strip() and triple.criterion.text != triple.chosen
+        assert set(triple.references) == {s.dialogue_id for s in by_person[example.speaker]} - {example.dialogue_id}
+    again, _ = build_triples(examples, by_person, words, encode, corpus, count=16, seed=5)
+    assert [t.criterion for t in again] == [t.criterion for t in triples]  # seeded
+    import dataclasses
+
+    bare = dataclasses.replace(examples[0], candidates=None)
+    assert rejected_reply(bare, corpus, 1) in corpus and rejected_reply(bare, corpus, 1) != bare.response
