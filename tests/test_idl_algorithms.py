@@ -271,19 +271,25 @@ def test_a_tiny_extractor_learns_the_task_format(tmp_path):
     assert extractor.accuracy([predicted[0], predicted[0]], samples) == 0.5
 
 
-def test_plans_of_real_valid_persons(convai2_valid):
-    """SPI + DPI on ConvAI2 valid persons with 6-7 dialogues (clustered) and 2-3 (one group), MiniLM embeddings."""
-    from methods.common.data import load_convai2, sessions
-    from methods.idl.planning import PlanOptions, plan_person, spi_text
-    from pdg_eval.records import SELF
+@pytest.fixture(scope="module")
+def valid_persons(convai2_valid):
+    """ConvAI2 valid: each person's whole dialogues, and a MiniLM encoder returning unit rows."""
+    from methods.common.data import load_convai2, sessions, sessions_by_speaker
     from pdg_eval.models.runtime import default_sentence_encoder, load_sentence_encoder
 
-    found = sessions(load_convai2(convai2_valid))
-    by_person: dict[str, list] = {}
-    for session in found.values():
-        by_person.setdefault(session.speaker, []).append(session)
+    examples = load_convai2(convai2_valid)
+    found = sessions(examples)
+    by_person = {person: [found[d] for d in ids] for person, ids in sessions_by_speaker(examples).items()}
     encoder = load_sentence_encoder(default_sentence_encoder())
-    encode = lambda texts: np.asarray(encoder.encode(list(texts)))  # noqa: E731
+    return examples, by_person, lambda texts: np.asarray(encoder.encode(list(texts)))
+
+
+def test_plans_of_real_valid_persons(valid_persons):
+    """SPI + DPI on ConvAI2 valid persons with 6-7 dialogues (clustered) and 2-3 (one group), MiniLM embeddings."""
+    from methods.idl.planning import PlanOptions, plan_person, spi_text
+    from pdg_eval.records import SELF
+
+    _, by_person, encode = valid_persons
     big = next(v for v in by_person.values() if len(v) >= 6)
     plans = plan_person(big, [set()] * len(big), encode, PlanOptions(targets="all"))
     ids = [s.dialogue_id for s in big]
@@ -305,20 +311,13 @@ def test_plans_of_real_valid_persons(convai2_valid):
     assert spi_text(session, {"zzzz"}) == " ".join(mine)
 
 
-def test_dpoc_triples_on_valid_persons(convai2_valid):
-    from methods.common.data import load_convai2, sessions
+def test_dpoc_triples_on_valid_persons(valid_persons):
     from methods.idl.dpoc_pairs import build_triples, rejected_reply
-    from pdg_eval.models.runtime import default_sentence_encoder, load_sentence_encoder
 
-    examples = load_convai2(convai2_valid)[:300]
-    found = sessions(load_convai2(convai2_valid))
-    by_person: dict[str, list] = {}
-    for session in found.values():
-        by_person.setdefault(session.speaker, []).append(session)
-    encoder = load_sentence_encoder(default_sentence_encoder())
-    encode = lambda texts: np.asarray(encoder.encode(list(texts)))  # noqa: E731
+    every, by_person, encode = valid_persons
+    examples = every[:300]
     words = lambda text: {w for w in text.lower().split() if len(w) > 5}  # noqa: E731  (a stand-in extractor)
-    corpus = [e.response for e in load_convai2(convai2_valid)[:600]]
+    corpus = [e.response for e in every[:600]]
     triples, mix = build_triples(examples, by_person, words, encode, corpus, count=16, seed=5)
     assert mix["sampled"] == 16 and mix["built"] == len(triples) >= 14
     assert sum(mix["kinds"].values()) == len(triples) and set(mix["kinds"]) <= {"inconsistency", "fabrication",

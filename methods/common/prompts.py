@@ -142,8 +142,10 @@ class Formatter:
         speaker turn — IDL's "FT" baseline (each conversation an independent example)."""
         persona = persona if self.with_persona else ()
         roles = speaker_roles(len(turns), last=SELF)  # the speaker's reply is last
-        system = f"Persona: {' '.join(s.strip() for s in persona)}" if persona and self.format == "plain" else (
-            self.system_template.format(persona=" ".join(persona)) if persona else "")
+        system = ""
+        if persona:
+            system = (f"Persona: {' '.join(s.strip() for s in persona)}" if self.format == "plain"
+                      else self.system_template.format(persona=" ".join(persona)))
         return self.conversation([Turn(t, r, r == SELF) for t, r in zip(turns, roles)], max_length, system)
 
     # -- multi-turn sequences ----------------------------------------------------------------------------------

@@ -50,12 +50,12 @@ def build_triples(examples: Sequence[Example], person_sessions: dict[str, list[S
     corpus = list(dict.fromkeys(corpus))
     corpus_vectors = encode(corpus) if corpus else np.zeros((0, 1))
     corpus_objects = [objects_of(text) for text in corpus]
+    golds = encode([eligible[i].response for i in chosen]) if chosen else np.zeros((0, 1))
     triples, drawn, built = [], Counter(), Counter()
-    for index in chosen:
+    for index, gold_vector in zip(chosen, golds):
         example = eligible[index]
         others = [s for s in person_sessions[example.speaker] if s.dialogue_id != example.dialogue_id]
         history_objects = {o for s in others for t in s.turns for o in objects_of(t)}
-        gold_vector = encode([example.response])[0]
         partner = [t for s in others for t, r in zip(s.turns, s.roles) if r == PARTNER]
         partner += [t for k, t in enumerate(reversed(example.context)) if k % 2 == 0]  # the current partner's turns
         local = random.Random(f"{seed}:{example.id}")
