@@ -89,13 +89,14 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
             x = torch.stack([e[0] for e in batch])
             return torch.nn.functional.cross_entropy(model(x), torch.tensor([e[1] for e in batch]))
 
-        fine_tune(model, examples, batch_loss, epochs=epochs, batch_size=8, lr=0.1, weight_decay=0.0, warmup_ratio=0.2,
-                  seed=5, desc="t", progress=False, checkpoint=checkpoint, checkpoint_every=2,
-                  group_of=lambda e: e[1])
+        seconds = fine_tune(model, examples, batch_loss, epochs=epochs, batch_size=8, lr=0.1, weight_decay=0.0,
+                            warmup_ratio=0.2, seed=5, desc="t", progress=False, checkpoint=checkpoint,
+                            checkpoint_every=2, group_of=lambda e: e[1])
+        run.seconds = seconds
         return model.weight.detach().clone(), len(calls)
 
     straight, steps = run()
-    assert steps == 15
+    assert steps == 15 and run.seconds > 0
     checkpoint = prepare_checkpoint(tmp_path / "out", resume=False)
     with pytest.raises(KeyboardInterrupt):
         run(checkpoint, crash_at=8)  # dies in step 8 of 15: the checkpoint after step 6 survives
@@ -103,7 +104,17 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
         prepare_checkpoint(tmp_path / "out", resume=False)
     with pytest.raises(ConfigError, match="a run of 15 steps, this one has 20"):  # another run's options
         run(prepare_checkpoint(tmp_path / "out", resume=True), epochs=4)
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["done"] == 6 and saved["seconds"] > 0
     resumed, remaining = run(prepare_checkpoint(tmp_path / "out", resume=True))
     assert remaining == 15 - 6 and torch.equal(resumed, straight)
+    assert run.seconds > saved["seconds"]  # the training time of both segments
+    with pytest.raises(KeyboardInterrupt):  # a checkpoint written before training time was recorded
+        run(prepare_checkpoint(tmp_path / "old", resume=False), crash_at=8)
+    old = torch.load(tmp_path / "old" / "training-checkpoint.pt", weights_only=True)
+    del old["seconds"]
+    torch.save(old, tmp_path / "old" / "training-checkpoint.pt")
+    run(prepare_checkpoint(tmp_path / "old", resume=True))
+    assert run.seconds is None  # unknown, not the last segment's time
     with pytest.raises(ConfigError, match="nothing to resume"):
         prepare_checkpoint(tmp_path / "other", resume=True)

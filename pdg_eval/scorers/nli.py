@@ -16,7 +16,6 @@ every C-score signature can name it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -138,11 +137,9 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
 
     out = Path(out_dir)
     checkpoint = prepare_checkpoint(out, resume)
-    started = time.time()
-    fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-              weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, seed=recipe.seed, desc="train nli",
-              progress=progress, checkpoint=checkpoint)
-    train_seconds = time.time() - started
+    train_seconds = fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                              lr=recipe.lr, weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
+                              seed=recipe.seed, desc="train nli", progress=progress, checkpoint=checkpoint)
     save_adapter(model, out, backbone)
     checkpoint.unlink()  # before anything hashes the folder's weight files
     heldout = {Path(path).name: evaluate(out, in_order(pairs, recipe.premise_order))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Sequence
@@ -70,9 +71,10 @@ def prepare_checkpoint(out_dir: Path, resume: bool) -> Path:
 def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[Any]], Any], *, epochs: int,
               batch_size: int, lr: float, weight_decay: float, warmup_ratio: float, seed: int, desc: str,
               progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 200,
-              group_of: Callable[[Any], Hashable] | None = None) -> None:
-    """Train the parameters of ``model`` that require gradients, in place; ``batch_loss(examples)`` returns the
-    loss tensor of one batch. With ``group_of``, the groups are shuffled and each group's examples stay together
+              group_of: Callable[[Any], Hashable] | None = None) -> float | None:
+    """Train the parameters of ``model`` that require gradients, in place, and return the training seconds (summed
+    over the resumed segments; None when a checkpoint that did not record them was resumed); ``batch_loss(examples)``
+    returns the loss tensor of one batch. With ``group_of``, the groups are shuffled and each group's examples stay together
     (batches then share texts, e.g. a dialogue's persona, which a model may encode once per batch). With ``checkpoint`` (a file), the trainable weights, optimizer, scheduler and position
     are saved every ``checkpoint_every`` steps and at the end, and a run finding that file continues from it: the
     epoch order is a function of (seed, epoch), so a resumed run sees the same batches as an uninterrupted one."""
@@ -90,7 +92,7 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
     per_epoch = math.ceil(len(examples) / batch_size)
     steps = epochs * per_epoch
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * steps), steps)
-    done = 0
+    done, earlier = 0, 0.0
     if checkpoint and Path(checkpoint).is_file():
         state = torch.load(checkpoint, weights_only=True)
         if state["steps"] != steps:
@@ -101,13 +103,18 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
-        done = state["done"]
+        done, earlier = state["done"], state.get("seconds")
+    started = time.perf_counter()
+
+    def seconds() -> float | None:
+        return None if earlier is None else earlier + time.perf_counter() - started
 
     def save() -> None:
         trainable = {n: p.detach().clone() for n, p in named}
         temporary = Path(f"{checkpoint}.partial")
         torch.save({"steps": steps, "done": done, "trainable": trainable, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}, temporary)
+                    "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "seconds": seconds()},
+                   temporary)
         temporary.replace(checkpoint)
 
     model.train()
@@ -140,6 +147,7 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
     if bar is not None:
         bar.close()
     model.eval()
+    return seconds()
 
 
 def confusion_report(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict:
@@ -164,7 +172,7 @@ def training_device() -> str:
 
 
 def write_manifest(out_dir: str | Path, recipe_fields: dict, backbone: str | Path, heldout: dict,
-                   train_seconds: float) -> dict:
+                   train_seconds: float | None) -> dict:
     """``recipe_fields`` followed by the backbone (portable id and weights sha256), the held-out reports (one per
     evaluation set), the trained weights' sha256 and file sizes, device, training seconds and library versions,
     written to ``out_dir/manifest.json``."""
@@ -180,7 +188,7 @@ def write_manifest(out_dir: str | Path, recipe_fields: dict, backbone: str | Pat
                 "backbone_sha256": weights_sha256(str(backbone)), "heldout": heldout,
                 "weights_sha256": weights_sha256(str(out)),
                 "weight_files": {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.suffix in WEIGHT_SUFFIXES},
-                "device": training_device(), "train_seconds": round(train_seconds, 1),
+                "device": training_device(), "train_seconds": None if train_seconds is None else round(train_seconds, 1),
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                              "peft": peft.__version__}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
