@@ -57,15 +57,12 @@ def test_work_is_split_and_gathered(tmp_path):
     assert sorted(ranks[0]["seen"] + ranks[1]["seen"]) == ranks[0]["keys"] and ranks[0]["seen"] and ranks[1]["seen"]
 
 
-def test_accelerate_launch_score_equals_one_process(tmp_path):
+def test_accelerate_launch_score_equals_one_process(tmp_path, monkeypatch):
     model = make_tiny_nli(tmp_path / "nli", seed=0)
     specs = ["-m", f"c-score:chanliang,model={model}", "-m", "p-cosine", "-m", "bleu:sacrebleu"]
     one, two = tmp_path / "one.json", tmp_path / "two.json"
-    os.environ["PDG_EVAL_CACHE"], saved = str(tmp_path / "one.sqlite"), os.environ.get("PDG_EVAL_CACHE")
-    try:
-        assert main(["score", EXAMPLE, *specs, "--json", str(one), "-q"]) == 0
-    finally:
-        os.environ["PDG_EVAL_CACHE"] = saved or ""
+    monkeypatch.setenv("PDG_EVAL_CACHE", str(tmp_path / "one.sqlite"))  # restored after the test (was: set to "")
+    assert main(["score", EXAMPLE, *specs, "--json", str(one), "-q"]) == 0
     done = launch(["-m", "pdg_eval.cli.main", "score", EXAMPLE, *specs, "--json", str(two), "-q"],
                   {"PDG_EVAL_CACHE": str(tmp_path / "two.sqlite")})
     assert done.returncode == 0, done.stderr[-6000:]
