@@ -10,33 +10,17 @@ out=${1:-runs/pal}
 cfg=configs/pal_smollm2.yaml
 zh=configs/pal_smollm2_zh.yaml
 
-train() {  # train OUT [options...]: resume an interrupted run, skip a finished one
-    local dir=$1
-    shift
-    if [[ -f $dir/run.json ]]; then return; fi
-    if compgen -G "$dir/checkpoints/checkpoint-*" > /dev/null; then
-        pdg-eval run pal train --out "$dir" --resume "$@"
-    else
-        pdg-eval run pal train --out "$dir" "$@"
-    fi
-}
+source "$(dirname "$0")/run_steps.sh"
 
-generate() {  # generate RUN OUT [options...]
-    local run=$1 records=$2
-    shift 2
-    if [[ -f $records ]]; then return; fi
-    pdg-eval run pal generate --checkpoint "$run" --out "$records" "$@"
-}
+time train pal "$out/stage1" --config "$cfg"
+time generate pal "$out/stage1" "$out/stage1/convai2_first100.jsonl" --config "$cfg" --with-nll
+time train pal "$out/stage2" --config "$cfg" --init-from "$out/stage1" --set model.stage=align
+time generate pal "$out/stage2" "$out/stage2/convai2_first100.jsonl" --config "$cfg" --with-nll
 
-time train "$out/stage1" --config "$cfg"
-time generate "$out/stage1" "$out/stage1/convai2_first100.jsonl" --config "$cfg" --with-nll
-time train "$out/stage2" --config "$cfg" --init-from "$out/stage1" --set model.stage=align
-time generate "$out/stage2" "$out/stage2/convai2_first100.jsonl" --config "$cfg" --with-nll
-
-time train "$out/zh_stage1" --config "$zh"
-time train "$out/zh_stage2" --config "$zh" --init-from "$out/zh_stage1" --set model.stage=align
-time generate "$out/zh_stage2" "$out/zh_stage2/clv_test.jsonl" --config "$zh"
-time generate "$out/zh_stage2" "$out/zh_stage2/morpheus_test.jsonl" --config "$zh" \
+time train pal "$out/zh_stage1" --config "$zh"
+time train pal "$out/zh_stage2" --config "$zh" --init-from "$out/zh_stage1" --set model.stage=align
+time generate pal "$out/zh_stage2" "$out/zh_stage2/clv_test.jsonl" --config "$zh"
+time generate pal "$out/zh_stage2" "$out/zh_stage2/morpheus_test.jsonl" --config "$zh" \
     --set "data.eval=shared:data/zh/morpheus_samples/test_datas_zh.json"
 
 [[ -f $out/fig3/summary.json ]] || time python -m methods.pal.figures strategies --config "$cfg" \

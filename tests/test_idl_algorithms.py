@@ -180,7 +180,7 @@ def test_fabrication_states_nothing_of_the_history_and_inversion_is_the_nearest_
 
     corpus = ["i am a nurse", "i have a cat", "i love pizza", "the gold"]
     vectors = unit([1, 0.1], [1, 0.2], [1, 0.9], [1, 0])
-    objects = [{"nurse"}, {"cat"}, {"pizza"}, set()]
+    objects = dict(zip(corpus, [{"nurse"}, {"cat"}, {"pizza"}, set()])).__getitem__
     gold_vector = unit([1, 0])[0]
     picks = {criteria.fabrication(gold_vector, vectors, corpus, objects, {"Nurse"}, "the gold", random.Random(s),
                                   top_m=2) for s in range(30)}

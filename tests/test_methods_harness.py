@@ -392,7 +392,7 @@ def test_conversation_sequences_in_chat_format_train_the_speaker_turns_only():
     formatter = Formatter(tokenizer, "chat")
     turns = [Turn("hi there", PARTNER), Turn("hello, i like dogs", SELF, True), Turn("nice", PARTNER),
              Turn("yes they are", SELF, True)]
-    feature = formatter.conversation(turns, 4096, system="")
+    feature = formatter.conversation(turns, 4096)
     text = tokenizer.decode(feature["input_ids"])
     messages = [{"role": "user" if t.role == PARTNER else "assistant", "content": t.text} for t in turns]
     assert text == tokenizer.apply_chat_template(messages, tokenize=False)

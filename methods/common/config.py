@@ -119,6 +119,13 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+def check_choices(section: str, choices: Sequence[tuple[str, Any, Sequence[Any]]]) -> None:
+    """Refuse the first ``(key, value, allowed)`` whose value is not allowed: ``section.key must be one of …``."""
+    for key, value, allowed in choices:
+        if value not in allowed:
+            raise ConfigError(f"{section}.{key} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str, prefix: str = "") -> T:
     """Build a (nested) dataclass from a mapping, rejecting unknown keys."""
     data = dict(data or {})
@@ -209,6 +216,11 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in update.items():
         out[key] = merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
     return out
+
+
+def training_over(training: TrainingConfig, update: Mapping[str, Any], key: str) -> TrainingConfig:
+    """``update`` (the mapping of option ``key``, e.g. a second stage's settings) applied over ``training``."""
+    return from_dict(TrainingConfig, merge(dataclasses.asdict(training), update), "<config>", f"{key}.")
 
 
 def load_run_config(path: str | Path | None, method: str, overrides: Sequence[str] = (),

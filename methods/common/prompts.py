@@ -142,14 +142,15 @@ class Formatter:
         speaker turn — IDL's "FT" baseline (each conversation an independent example)."""
         persona = persona if self.with_persona else ()
         roles = speaker_roles(len(turns), last=SELF)  # the speaker's reply is last
-        system = ""
+        system = None
         if persona:
             system = (f"Persona: {' '.join(s.strip() for s in persona)}" if self.format == "plain"
                       else self.system_template.format(persona=" ".join(persona)))
         return self.conversation([Turn(t, r, r == SELF) for t, r in zip(turns, roles)], max_length, system)
 
     # -- multi-turn sequences ----------------------------------------------------------------------------------
-    def _segments(self, turns: Sequence["Turn"], system: str, generation: bool) -> list[tuple[list[int], bool]]:
+    def _segments(self, turns: Sequence["Turn"], system: str | None, generation: bool
+                  ) -> list[tuple[list[int], bool]]:
         """(token ids, carries loss) pieces: the system header, then per turn its header and its body."""
         eos = self.tokenizer.eos_token_id
         if self.format == "plain":
@@ -165,7 +166,7 @@ class Formatter:
             if generation:
                 pieces.append((self.ids("You:"), False))
             return pieces
-        messages = [{"role": "system", "content": system}] if system else []
+        messages = [{"role": "system", "content": system}] if system is not None else []
         rendered = ""
         pieces = []
         if messages:
@@ -197,10 +198,11 @@ class Formatter:
             raise ConfigError("the chat template does not render a conversation as the extension of its beginning; "
                               "use format 'plain'")
 
-    def conversation(self, turns: Sequence["Turn"], max_length: int, system: str = "", generation: bool = False
-                     ) -> dict[str, list[int]]:
-        """Whole turns as one sequence — chat: the template's messages (``system`` first when given; partner =
-        user, speaker = assistant); plain: ``system``, then ``Partner:`` / ``You:`` lines — with the loss on the
+    def conversation(self, turns: Sequence["Turn"], max_length: int, system: str | None = None,
+                     generation: bool = False) -> dict[str, list[int]]:
+        """Whole turns as one sequence — chat: the template's messages (a ``system`` message first when one is
+        given, even an empty one — without it some templates insert their default; partner = user, speaker =
+        assistant); plain: ``system``, then ``Partner:`` / ``You:`` lines — with the loss on the
         text (and end of turn) of every turn marked ``loss``; ``generation`` appends the speaker's opening (a
         prompt). Too long for ``max_length``: the oldest turns are dropped whole (the system part stays); a single
         remaining turn that still does not fit is cut from the left."""

@@ -29,7 +29,7 @@ from pdg_eval.errors import ConfigError
 LAMBDA = 5.0
 #: above this many references the exact order costs 2^k·k² steps (k ≤ 8 covers IDL's top-5 references); use ``greedy``
 EXACT_LIMIT = 8
-ORDERINGS = ("exact", "greedy")
+ORDERINGS = ("exact", "greedy", "none")  # none: no DPI (the "w/o DPI" ablation)
 
 
 def conv_edit_distance(roles_a: Sequence[str], roles_b: Sequence[str], cosine: np.ndarray,
@@ -109,6 +109,9 @@ def order_greedy(distances: np.ndarray, target: int) -> list[int]:
 
 
 def order_references(distances: np.ndarray, target: int, ordering: str = "exact") -> list[int]:
+    """The order of the dialogues, ``target`` last: ``exact``, ``greedy``, or ``none`` (as given: no DPI)."""
     if ordering not in ORDERINGS:
         raise ConfigError(f"ordering must be one of {', '.join(ORDERINGS)}; got {ordering!r}")
+    if ordering == "none":
+        return [i for i in range(len(distances)) if i != target] + [target]
     return order_exact(distances, target) if ordering == "exact" else order_greedy(distances, target)

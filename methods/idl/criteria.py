@@ -50,21 +50,27 @@ def inconsistency(gold: str, gold_objects: Sequence[str], history_objects: Seque
 
 
 def fabrication(gold_vector: np.ndarray, corpus_vectors: np.ndarray, corpus: Sequence[str],
-                corpus_objects: Sequence[set[str]], history_objects: set[str], gold: str, rng: random.Random,
+                objects_of: Callable[[str], set[str]], history_objects: set[str], gold: str, rng: random.Random,
                 top_m: int = TOP_M, pick: str = "random") -> str | None:
     """Among the ``top_m`` corpus replies nearest to the gold (cosine of unit vectors; the gold itself excluded),
-    those that state no object of the history; a random one (``pick: random``) or the last of them (``nth``: the
-    code's 100th neighbour, when it qualifies)."""
+    those that state no object of the history (``objects_of(reply)``: the extractor's objects); a random one
+    (``pick: random``) or the last of them (``nth``: the code's 100th neighbour, when it qualifies).
+
+    The random pick walks a seeded permutation of the neighbours and takes the first that qualifies — a uniform draw
+    among the qualifying ones that asks the extractor about a few replies only."""
     if pick not in PICKS:
         raise ConfigError(f"fabrication pick must be one of {', '.join(PICKS)}; got {pick!r}")
     similarity = corpus_vectors @ gold_vector
     order = [i for i in np.argsort(-similarity, kind="stable") if _phrase(corpus[i]) != _phrase(gold)][:top_m]
     history = {_phrase(o) for o in history_objects}
+
+    def qualifies(i: int) -> bool:
+        return not {_phrase(o) for o in objects_of(corpus[i])} & history
+
     if pick == "nth":
-        last = order[-1] if len(order) == top_m else None
-        return corpus[last] if last is not None and not {_phrase(o) for o in corpus_objects[last]} & history else None
-    allowed = [i for i in order if not {_phrase(o) for o in corpus_objects[i]} & history]
-    return corpus[rng.choice(allowed)] if allowed else None
+        return corpus[order[-1]] if len(order) == top_m and qualifies(order[-1]) else None
+    rng.shuffle(order)
+    return next((corpus[i] for i in order if qualifies(i)), None)
 
 
 def inversion(gold_vector: np.ndarray, partner_vectors: np.ndarray, partner_lines: Sequence[str]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from pdg_eval.records import PARTNER
+from pdg_eval.records import PARTNER, SELF
 
 from methods.common.data import Example, Session, sample_distractors
 
@@ -42,27 +42,26 @@ def build_triples(examples: Sequence[Example], person_sessions: dict[str, list[S
                   corpus: Sequence[str], count: int, seed: int = 13, top_m: int = criteria.TOP_M,
                   pick: str = "random") -> tuple[list[DpocTriple], dict]:
     """``count`` seeded triples from the turns of persons with at least one other dialogue, and the criterion mix.
-    ``objects_of(text)`` returns the persona objects the extractor finds in a text; ``corpus`` are the persons'
-    replies Fabrication draws from."""
+    ``objects_of(text)`` returns the persona objects the extractor finds in a text (Ext(𝔻^u): those of the person's
+    own turns in the other dialogues); ``corpus`` are the replies Fabrication draws from."""
     eligible = [e for e in examples if len(person_sessions.get(e.speaker, ())) >= 2]
     rng = random.Random(seed)
     chosen = sorted(rng.sample(range(len(eligible)), min(count, len(eligible))))
     corpus = list(dict.fromkeys(corpus))
     corpus_vectors = encode(corpus) if corpus else np.zeros((0, 1))
-    corpus_objects = [objects_of(text) for text in corpus]
     golds = encode([eligible[i].response for i in chosen]) if chosen else np.zeros((0, 1))
     triples, drawn, built = [], Counter(), Counter()
     for index, gold_vector in zip(chosen, golds):
         example = eligible[index]
         others = [s for s in person_sessions[example.speaker] if s.dialogue_id != example.dialogue_id]
-        history_objects = {o for s in others for t in s.turns for o in objects_of(t)}
+        history_objects = {o for s in others for t, r in zip(s.turns, s.roles) if r == SELF for o in objects_of(t)}
         partner = [t for s in others for t, r in zip(s.turns, s.roles) if r == PARTNER]
         partner += [t for k, t in enumerate(reversed(example.context)) if k % 2 == 0]  # the current partner's turns
         local = random.Random(f"{seed}:{example.id}")
         builders = {
             "inconsistency": lambda: criteria.inconsistency(example.response, sorted(objects_of(example.response)),
                                                             sorted(history_objects), local),
-            "fabrication": lambda: criteria.fabrication(gold_vector, corpus_vectors, corpus, corpus_objects,
+            "fabrication": lambda: criteria.fabrication(gold_vector, corpus_vectors, corpus, objects_of,
                                                         history_objects, example.response, local, top_m, pick),
             "inversion": lambda: criteria.inversion(gold_vector, encode(partner) if partner else np.zeros((0, 1)),
                                                     partner),

@@ -15,7 +15,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from pdg_eval.errors import InputError
 from pdg_eval.inputs import iter_lines
@@ -157,3 +157,49 @@ def accuracy(predicted: Sequence[Sequence[Triple]], samples: Sequence[Sample]) -
     right = sum([t.key() for t in triples] == [s.triple.key() for s in sample.sentences]
                 for triples, sample in zip(predicted, samples))
     return right / len(samples)
+
+
+# -- the objects of any text, as the stages need them ------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences_of(text: str) -> list[str]:
+    """A text's sentences (split after ``.``, ``!`` or ``?``), the extractor's input lines."""
+    return [s for s in _SENTENCE_END.split(" ".join(text.split())) if s] or [text]
+
+
+class PersonaObjects:
+    """The persona objects a trained extractor finds in each text (its :func:`sentences_of` as one input), memoised;
+    with ``path`` also kept on disk (JSON lines, first line the ``stamp`` naming the extractor), so that a resumed
+    stage does not extract again. ``find`` maps lists of sentences to their parsed triples (:func:`extract`)."""
+
+    def __init__(self, find: Callable[[list[list[str]]], list[list[Triple]]], path: Path | None = None,
+                 stamp: dict | None = None):
+        self.find, self.path, self.stamp = find, path, stamp
+        self.found: dict[str, set[str]] = {}
+        if path is not None and path.is_file():
+            lines = path.read_text("utf-8").splitlines()
+            if lines and json.loads(lines[0]).get("stamp") == stamp:
+                for line in lines[1:]:
+                    row = json.loads(line)
+                    self.found[row["text"]] = set(row["objects"])
+
+    def ensure(self, texts: Iterable[str]) -> None:
+        """Extract (in batches) the objects of the texts not seen yet."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self.found]
+        if not missing:
+            return
+        for text, triples in zip(missing, self.find([sentences_of(t) for t in missing])):
+            self.found[text] = persona_objects(triples)
+        if self.path is not None:
+            from pdg_eval.outputs import atomic_writer
+
+            with atomic_writer(self.path, parents=True) as handle:
+                handle.write(json.dumps({"stamp": self.stamp}, ensure_ascii=False) + "\n")
+                for text, objects in self.found.items():
+                    handle.write(json.dumps({"text": text, "objects": sorted(objects)}, ensure_ascii=False) + "\n")
+
+    def __call__(self, text: str) -> set[str]:
+        self.ensure([text])
+        return self.found[text]

@@ -19,7 +19,6 @@ epochs, batch 32 × 4, 100 warm-up steps then constant, clip 10, seed 42; DPO lr
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any, Sequence
 from pdg_eval.errors import ConfigError
 
 from methods.common.backbones import load_causal_lm
-from methods.common.config import DecodingConfig, TrainingConfig, from_dict, merge
+from methods.common.config import DecodingConfig, check_choices, training_over
 from methods.common.data import Example, fingerprint, split_by_dialogue
 from methods.common.generation import generate_causal_lm
 from methods.common.method import Method, read_run_file, register, write_json
@@ -64,10 +63,8 @@ class PALOptions:
     align_training: dict[str, Any] = field(default_factory=lambda: json.loads(json.dumps(ALIGN_TRAINING)))
 
     def check(self) -> None:
-        for name, value, allowed in (("stage", self.stage, STAGES), ("strategy", self.strategy, STRATEGIES),
-                                     ("label_method", self.label_method, pal_labels.LABEL_METHODS)):
-            if value not in allowed:
-                raise ConfigError(f"model.{name} must be one of {', '.join(allowed)}; got {value!r}")
+        check_choices("model", (("stage", self.stage, STAGES), ("strategy", self.strategy, STRATEGIES),
+                                ("label_method", self.label_method, pal_labels.LABEL_METHODS)))
         if not 0.0 < self.dpo_fraction < 1.0:
             raise ConfigError(f"model.dpo_fraction must be in (0, 1); got {self.dpo_fraction}")
 
@@ -90,8 +87,7 @@ class PAL(Method):
         super().__init__(config)
         self.options.check()
         if self.options.stage == "align":
-            effective = merge(dataclasses.asdict(config.training), self.options.align_training)
-            config.training = from_dict(TrainingConfig, effective, "<config>", "model.align_training.")
+            config.training = training_over(config.training, self.options.align_training, "model.align_training")
             if config.training.objective != "preference":
                 raise ConfigError("model.stage align trains with training.objective preference (DPO)")
         self.labels: dict[str, int] = {}  # example id -> persona label (−1: none)
