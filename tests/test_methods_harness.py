@@ -426,3 +426,43 @@ def test_conversation_in_plain_format_drops_whole_turns():
     assert tokenizer.decode(cut["input_ids"]) == "Persona: i like dogs.\nYou: hello\nPartner: nice day\nYou: yes<|endoftext|>"
     prompt = formatter.conversation(turns[:3], 4096, generation=True)
     assert tokenizer.decode(prompt["input_ids"]).endswith("Partner: nice day\nYou:")
+
+
+def test_an_interrupted_generation_resumes_to_the_same_records(convai2_valid, tmp_path, monkeypatch):
+    import methods.common.runner as runner
+    from baselines.causal_lm import CausalLMMethod
+
+    monkeypatch.setattr(runner, "CHUNK_BATCHES", 1)
+    args = [f"--set={s}" for s in TINY + [f"data.eval={convai2_valid}", "data.eval_dialogues=2",
+                                          "decoding.batch_size=4"]]
+    straight = tmp_path / "straight.jsonl"
+    assert main(["run", "causal_lm_ft", "generate", "--out", str(straight), "-q", "--with-nll", *args]) == 0
+    assert json.loads((tmp_path / "straight.jsonl.run.json").read_text())["cost"]["chunks"] == 4  # 15 turns, 4 a chunk
+    assert not (tmp_path / "straight.jsonl.partial").exists()
+
+    calls, generate = [], CausalLMMethod.generate
+
+    def dies_in_the_third_chunk(self, examples, decoding, progress=False):
+        calls.append(len(examples))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return generate(self, examples, decoding, progress)
+
+    preds = tmp_path / "preds.jsonl"
+    monkeypatch.setattr(CausalLMMethod, "generate", dies_in_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", "causal_lm_ft", "generate", "--out", str(preds), "-q", "--with-nll", *args])
+    monkeypatch.setattr(CausalLMMethod, "generate", generate)
+    partial = tmp_path / "preds.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 3 and not preds.exists()  # the stamp and two chunks
+    with partial.open("a") as handle:
+        handle.write('{"ids": ["0-')  # a chunk line cut by a kill
+    assert main(["run", "causal_lm_ft", "generate", "--out", str(preds), "-q", "--with-nll", *args]) == 2  # no --resume
+    assert main(["run", "causal_lm_ft", "generate", "--out", str(preds), "-q", "--with-nll", "--resume", *args,
+                 "--set=decoding.max_new_tokens=5"]) == 2  # another command
+    assert main(["run", "causal_lm_ft", "generate", "--out", str(preds), "-q", "--with-nll", "--resume", *args]) == 0
+    assert not partial.exists()
+    strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "meta"}  # noqa: E731
+    assert [strip(x) for x in preds.read_text().splitlines()] == [strip(x) for x in straight.read_text().splitlines()]
+    assert json.loads((tmp_path / "preds.jsonl.run.json").read_text())["cost"]["chunks"] == 4
+    assert main(["run", "causal_lm_ft", "generate", "--out", str(preds), "-q", "--resume", *args]) == 2  # nothing left

@@ -175,7 +175,12 @@ class Method(ABC):
 
     @abstractmethod
     def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
-        """One response per example, in order."""
+        """One response per example, in order (the harness calls it on consecutive chunks of the evaluation data)."""
+
+    def generation_report(self, examples: Sequence[Example], responses: Sequence[str],
+                          record_meta: Sequence[dict[str, Any]] | None) -> None:
+        """Called once after every chunk is generated, with all examples, responses and per-record meta: put
+        summaries of the whole run into ``self.notes`` (e.g. PAL's selection accuracy)."""
 
 
 def write_run_file(folder: str | Path, payload: dict[str, Any]) -> Path:

@@ -4,6 +4,7 @@ pdg-eval records (``pdg-eval score`` reads them) and a ``.run.json`` next to the
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -102,10 +103,80 @@ def config_from_run(folder: str | Path, record: dict[str, Any], name: str, decod
     return config
 
 
+#: generation runs in chunks of this many decoding batches; each finished chunk is kept in ``<out>.partial``, so an
+#: interrupted run continues with ``--resume``
+CHUNK_BATCHES = 8
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclasses.dataclass
+class Chunk:
+    """The outputs of one chunk of evaluation examples, as kept in the partial file."""
+
+    ids: list[str]
+    responses: list[str]
+    meta: list[dict[str, Any]] | None
+    nll: list[list[float]] | None
+    scores: list[list[float]] | None
+    wall_s: float
+    nll_wall_s: float
+    scores_wall_s: float
+    generated_tokens: int
+    git: str | None
+
+
+def _generate_chunk(method: Method, examples: list[Example], config: RunConfig, with_nll: bool,
+                    score_candidates: bool, progress: bool, git: str | None) -> Chunk:
+    start = time.perf_counter()
+    method.record_meta, method.generated_tokens = None, 0
+    responses = method.generate(examples, config.decoding, progress=progress)
+    wall = time.perf_counter() - start
+    nll, nll_wall, scores, scores_wall = None, 0.0, None, 0.0
+    if with_nll:
+        start = time.perf_counter()
+        nll = method.reference_nll(examples, config.decoding.batch_size, progress=progress)
+        nll_wall = time.perf_counter() - start
+    if score_candidates:
+        start = time.perf_counter()
+        scores = method.score_candidates(examples, progress=progress)
+        scores_wall = time.perf_counter() - start
+    return Chunk([e.id for e in examples], list(responses), method.record_meta, nll, scores, wall, nll_wall,
+                 scores_wall, int(method.generated_tokens or 0), git)
+
+
+def _read_partial(path: Path, stamp: dict[str, Any], resume: bool) -> list[Chunk]:
+    """The chunks an interrupted generation kept (``resume``), after checking that it was the same run."""
+    if not path.is_file():
+        if resume:
+            raise ConfigError(f"nothing to resume: no {path}")
+        return []
+    if not resume:
+        raise ConfigError(f"{path} holds an interrupted generation: pass --resume to continue it, or delete it")
+    rows = []
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the line a killed run was writing: that chunk is generated again
+            break
+    kept = rows[0].get("stamp") if rows else None
+    if kept != stamp:
+        differ = sorted(k for k in set(stamp) | set(kept or {}) if (kept or {}).get(k) != stamp.get(k))
+        raise ConfigError(f"--resume: {path} is from another generation (differs in: {', '.join(differ)}); "
+                          "delete it or repeat the interrupted command")
+    from pdg_eval.outputs import atomic_writer
+
+    with atomic_writer(path) as handle:  # only whole lines stay, so that new chunks append cleanly
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return [Chunk(**row) for row in rows[1:]]
+
+
 def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str | Path | None = None,
-                 progress: bool = True, with_nll: bool = False, score_candidates: bool = False) -> dict[str, Any]:
+                 progress: bool = True, with_nll: bool = False, score_candidates: bool = False,
+                 resume: bool = False) -> dict[str, Any]:
     """Generate a response for every evaluation example; writes ``out`` (records) and ``out.run.json``. With
-    ``with_nll``, each record also carries the per-token NLL of its gold response (for perplexity)."""
+    ``with_nll``, each record also carries the per-token NLL of its gold response (for perplexity). Examples are
+    generated in chunks (:data:`CHUNK_BATCHES` decoding batches), each kept in ``out.partial`` until the records are
+    written: ``resume`` continues an interrupted run of the same command."""
     out = Path(out)
     git = git_commit()
     trained = None
@@ -115,43 +186,69 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
     method: Method = get_method(name)(config)
     method_note = "untrained backbone (no --checkpoint)" if method.trainable and checkpoint is None else None
     examples, data_info = load_examples(config.data.eval, config.data.eval_dialogues, "eval")
-    method.build(Path(checkpoint) / MODEL_DIR if checkpoint is not None else None)
-    method.prepare(examples)
-    start = time.perf_counter()
-    responses = method.generate(examples, config.decoding, progress=progress)
-    wall = time.perf_counter() - start
-    generated = int(getattr(method, "generated_tokens", 0) or 0)
-    nll, nll_wall = None, None
-    if with_nll:
-        if not method.trainable:
-            raise ConfigError(f"{name} is prompt-only: no training loss defines the reference tokens for --with-nll")
-        start = time.perf_counter()
-        nll = method.reference_nll(examples, config.decoding.batch_size, progress=progress)
-        nll_wall = time.perf_counter() - start
-    scores, scores_wall = None, None
+    if with_nll and not method.trainable:
+        raise ConfigError(f"{name} is prompt-only: no training loss defines the reference tokens for --with-nll")
     if score_candidates:
         if not hasattr(method, "score_candidates"):
             raise ConfigError(f"{name} has no candidate scorer (for a causal LM use `pdg-eval rank` on the trained "
                               "model folder)")
         if any(not e.candidates for e in examples):
             raise ConfigError("--score-candidates: the evaluation data has no ranking candidates")
-        start = time.perf_counter()
-        scores = method.score_candidates(examples, progress=progress)
-        scores_wall = time.perf_counter() - start
+    partial = out.with_name(out.name + PARTIAL_SUFFIX)
+    stamp = {"method": name, "config": json.loads(json.dumps(config.to_json(), default=str)),
+             "checkpoint": str(checkpoint) if checkpoint is not None else None,
+             "trained": trained["finished"] if trained else None, "data": data_info["fingerprint"],
+             "with_nll": with_nll, "score_candidates": score_candidates}
+    chunks = _read_partial(partial, stamp, resume)
+    method.build(Path(checkpoint) / MODEL_DIR if checkpoint is not None else None)
+    method.prepare(examples)
+    size = CHUNK_BATCHES * config.decoding.batch_size
+    pieces = [examples[i:i + size] for i in range(0, len(examples), size)]
+    if [c.ids for c in chunks] != [[e.id for e in piece] for piece in pieces[:len(chunks)]]:
+        raise ConfigError(f"--resume: the chunks of {partial} do not match the evaluation examples; delete it")
+    if not chunks:
+        from pdg_eval.outputs import atomic_writer
+
+        with atomic_writer(partial, parents=True) as handle:
+            handle.write(json.dumps({"stamp": stamp}, ensure_ascii=False) + "\n")
+    bar = None
+    if progress and len(pieces) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(examples), initial=sum(len(c.ids) for c in chunks), desc=f"{name} examples",
+                   unit=" ex")
+    for piece in pieces[len(chunks):]:
+        chunk = _generate_chunk(method, piece, config, with_nll, score_candidates, progress, git)
+        with partial.open("a", encoding="utf-8") as handle:  # one line a chunk: a cut line is never read back
+            handle.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False, default=str) + "\n")
+        chunks.append(chunk)
+        if bar is not None:
+            bar.update(len(piece))
+    if bar is not None:
+        bar.close()
+    responses = [r for c in chunks for r in c.responses]
+    metas = None if any(c.meta is None for c in chunks) else [m for c in chunks for m in c.meta]
+    method.generation_report(examples, responses, metas)
+    wall = sum(c.wall_s for c in chunks)
+    generated = sum(c.generated_tokens for c in chunks)
+    nll = [v for c in chunks for v in c.nll] if with_nll else None
+    scores = [v for c in chunks for v in c.scores] if score_candidates else None
+    commits = list(dict.fromkeys(c.git for c in chunks))
     provenance = {
         "kind": "generate", "method": name, "config": config.to_json(),
         "backbone": trained["backbone"] if trained else method.backbone_info,
         "checkpoint": str(checkpoint) if checkpoint is not None else None,
         "trained": {"git": trained["git"], "finished": trained["finished"], "data": trained["data"]} if trained else None,
         "data": {"eval": data_info, "fingerprint": data_info["fingerprint"]}, "seed": config.seed,
-        "decoding": decoding_signature(config.decoding), "git": git, "environment": environment(),
-        "finished": now(), "note": method_note, "method_notes": method.notes,
+        "decoding": decoding_signature(config.decoding), "git": commits[0] if len(commits) == 1 else commits,
+        "environment": environment(), "finished": now(), "note": method_note, "method_notes": method.notes,
         "cost": {"wall_s": wall, "examples": len(examples), "examples_per_s": len(examples) / wall if wall else None,
                  "generated_tokens": generated, "tokens_per_s": generated / wall if wall and generated else None,
-                 "batch_size": config.decoding.batch_size, "nll_wall_s": nll_wall,
-                 "candidates_wall_s": scores_wall},
+                 "batch_size": config.decoding.batch_size, "chunks": len(chunks),
+                 "nll_wall_s": sum(c.nll_wall_s for c in chunks) if with_nll else None,
+                 "candidates_wall_s": sum(c.scores_wall_s for c in chunks) if score_candidates else None},
     }
-    write_predictions(examples, responses, out, name, provenance, nll, scores, method.record_meta)
+    write_predictions(examples, responses, out, name, provenance, nll, scores, metas)
     write_json(out.with_name(out.name + ".run.json"), provenance)
+    partial.unlink()
     return provenance
-

@@ -345,9 +345,12 @@ class IDL(Method):
         prompts = [self.prompt(self.references_for(e), e.context, decoding.max_prompt_tokens) for e in examples]
         texts, self.generated_tokens = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress)
         self.record_meta = [{"references": [s.dialogue_id for s in self.references_for(e)]} for e in examples]
-        shown = [len(self.references_for(e)) for e in examples]
+        return texts
+
+    def generation_report(self, examples: Sequence[Example], responses: Sequence[str],
+                          record_meta: Sequence[dict[str, Any]] | None) -> None:
+        shown = [len(meta["references"]) for meta in record_meta or ()]
         self.notes["references"] = {"examples": len(examples), "with_references": sum(n > 0 for n in shown),
                                     "mean_references": sum(shown) / len(shown) if shown else 0.0,
                                     "max_references": self.options.max_references,
                                     "pool": self.config.data.reference_pool}
-        return texts

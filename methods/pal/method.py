@@ -243,7 +243,7 @@ class PAL(Method):
         if strategy == "select_then_generate":
             selections, indices, generated = self.select(examples, decoding, progress)
         elif strategy == "gold":
-            self.notes["labels"] = self.label(examples, progress)
+            self.label(examples, progress)
             indices = [self.labels[e.id] for e in examples]
         else:
             indices = [pal_labels.NO_LABEL] * len(examples)
@@ -252,11 +252,18 @@ class PAL(Method):
                    for e, line in zip(examples, lines)]
         texts, more = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress, desc="generate")
         self.generated_tokens = generated + more
-        self.highlighted = {e.id: line for e, line in zip(examples, lines)}
+        self.highlighted.update((e.id, line) for e, line in zip(examples, lines))
         self.record_meta = [{"strategy": strategy, "selection": text, "persona_index": k, "highlighted": line}
                             for text, k, line in zip(selections, indices, lines)]
-        self.notes["selection"] = self.selection_report(examples, strategy, indices, progress)
         return texts
+
+    def generation_report(self, examples: Sequence[Example], responses: Sequence[str],
+                          record_meta: Sequence[dict[str, Any]] | None) -> None:
+        strategy = self.options.strategy
+        if strategy == "gold":
+            self.notes["labels"] = self.label(examples)
+        indices = [meta["persona_index"] for meta in record_meta or ()]
+        self.notes["selection"] = self.selection_report(examples, strategy, indices)
 
     def selection_report(self, examples: Sequence[Example], strategy: str, indices: Sequence[int],
                          progress: bool = False) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
     pdg-eval run list
     pdg-eval run METHOD train --config CFG.yaml [--set section.key=value ...] --out RUN_DIR [--resume]
-    pdg-eval run METHOD generate [--config CFG.yaml] [--checkpoint RUN_DIR] [--set ...] --out preds.jsonl
+    pdg-eval run METHOD generate [--config CFG.yaml] [--checkpoint RUN_DIR] [--set ...] --out preds.jsonl [--resume]
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="generate: a folder written by `train` (its model and training settings are used; decoding, "
                         "evaluation data and generation-time model options such as PAL's strategy come from this "
                         "command)")
-    p.add_argument("--resume", action="store_true", help="train: continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="train: continue from the last checkpoint in --out; generate: continue an interrupted "
+                        "generation (the chunks kept in OUT.partial) of the same command")
     p.add_argument("--init-from", metavar="RUN_DIR",
                    help="train: start from the weights of a trained run (a second stage, e.g. PAA's Hits@1 head)")
     p.add_argument("--score-candidates", action="store_true",
@@ -70,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from methods.common.runner import generate_run
 
     record = generate_run(args.method, config, args.out, checkpoint=args.checkpoint, progress=not args.quiet,
-                          with_nll=args.with_nll, score_candidates=args.score_candidates)
+                          with_nll=args.with_nll, score_candidates=args.score_candidates, resume=args.resume)
     cost = record["cost"]
     print(json.dumps({"out": args.out, "examples": cost["examples"], "wall_s": round(cost["wall_s"], 1),
                       "tokens_per_s": cost["tokens_per_s"] and round(cost["tokens_per_s"], 1),
