@@ -219,6 +219,11 @@ def test_figure_runners(cli_settings, stage1, tmp_path):
     assert [row["name"] for row in summary["rows"]] == ["select_then_generate", "direct", "gold"]
     assert "c-score" in summary["rows"][0]["scores"] and (out / "strategies.png").stat().st_size > 0
     assert summary["rows"][1]["selection"]["none_share"] == 1.0
+    # run again (as after an interruption): the records already written are read back, not generated again
+    assert figures.main(["strategies", "--checkpoint", str(stage1), "--out", str(out), "-q", *cli_settings]) == 0
+    assert json.loads((out / "summary.json").read_text())["rows"] == summary["rows"]  # the same wall times too
+    assert figures.main(["strategies", "--checkpoint", str(stage1), "--out", str(out), "-q", *cli_settings,
+                         "--set=decoding.max_new_tokens=3"]) == 2  # other settings into the same folder
     out = tmp_path / "fig4"
     assert figures.main(["alignment-steps", "--init-from", str(stage1), "--every", "1", "--out", str(out), "-q",
                          *cli_settings, *ALIGN[1:], "--set=model.align_training.max_steps=2"]) == 0

@@ -45,13 +45,33 @@ def score(records: Path, preset: str) -> dict[str, float]:
     return {key: value for metric in scores["metrics"] for key, value in metric["values"].items()}
 
 
+def generated(config, records: Path, checkpoint: Path, progress: bool) -> dict:
+    """The provenance of ``records``: generated here, continued from its partial file, or read back when a
+    previous (interrupted) runner already wrote it."""
+    from methods.common.runner import PARTIAL_SUFFIX
+
+    import dataclasses
+
+    provenance = records.with_name(records.name + ".run.json")
+    if records.is_file() and provenance.is_file():
+        kept = json.loads(provenance.read_text("utf-8"))
+        same = (kept["checkpoint"] == str(checkpoint) and kept["config"]["decoding"] == dataclasses.asdict(config.decoding)
+                and kept["config"]["model"].get("strategy") == config.model.get("strategy", "select_then_generate")
+                and kept["config"]["data"]["eval_dialogues"] == config.data.eval_dialogues)
+        if not same:
+            raise ConfigError(f"{records} holds the records of another run: choose another --out")
+        return kept
+    resume = records.with_name(records.name + PARTIAL_SUFFIX).is_file()
+    return generate_run("pal", config, records, checkpoint=checkpoint, progress=progress, resume=resume)
+
+
 def strategies(config_path: str | None, overrides: Sequence[str], checkpoint: Path, out: Path, preset: str,
                progress: bool = True) -> dict:
     rows = []
     for strategy in STRATEGIES:
         config = method_config("pal", config_path, [*overrides, f"model.strategy={strategy}"])
         records = out / f"{strategy}.jsonl"
-        provenance = generate_run("pal", config, records, checkpoint=checkpoint, progress=progress)
+        provenance = generated(config, records, checkpoint, progress)
         rows.append({"name": strategy, "scores": score(records, preset), "wall_s": provenance["cost"]["wall_s"],
                      "selection": provenance["method_notes"].get("selection")})
         print(json.dumps({k: rows[-1][k] for k in ("name", "wall_s")}), file=sys.stderr)
@@ -100,8 +120,7 @@ def alignment_steps(config_path: str | None, overrides: Sequence[str], out: Path
     rows = []
     for step, folder in runs:
         records = out / f"step-{step}.jsonl"
-        generate_run("pal", method_config("pal", config_path, overrides), records, checkpoint=folder,
-                     progress=progress)
+        generated(method_config("pal", config_path, overrides), records, folder, progress)
         rows.append({"name": step, "scores": score(records, preset)})
         print(json.dumps({"step": step}), file=sys.stderr)
     summary = {"figure": "alignment-steps", "stage2": str(stage2), "init_from": record["init_from"]["folder"],
