@@ -1,6 +1,7 @@
 """IDL's DPOC training triples (§3.3, A.2): for a reply of a person who has other dialogues, the prompt is those
-dialogues then the current one so far (the released ``get_dpo``: every earlier dialogue of the person, in file order,
-no SPI/DPI); chosen = the gold reply; rejected = a reply of another dialogue — ConvAI2's last distractor
+dialogues, in file order and without SPI/DPI, then the current one so far (the released ``get_dpo`` takes the
+person's last dialogue as the current one and every earlier one as history; here a turn of any of the person's
+dialogues may be drawn, with all the others as history); chosen = the gold reply; rejected = a reply of another dialogue — ConvAI2's last distractor
 (``candidates[-2]``, the gold being last; ParlAI's lists are not sorted by quality, whatever A.2 says) or, in data
 without candidates, a seeded draw from the other dialogues' replies; criterion = one of :mod:`.criteria`'s kinds.
 """
