@@ -57,6 +57,25 @@ def test_stage1_gives_a_generate_and_a_select_sequence_per_turn(train_turns):
     assert _text(method, method.features(example)[1]["input_ids"]).endswith("No personal description.<|im_end|>\n")
 
 
+def test_a_long_history_loses_its_oldest_turns_not_the_instruction(train_turns):
+    method = _pal()
+    e = max(train_turns, key=lambda x: len(x.context))
+    line = persona_line(e.persona, 0, e.language)
+    build = lambda h: generate_prompt(e.persona, h, line, e.language)  # noqa: E731
+    full = _text(method, method.prompt_ids(build, e.context, 10**6))
+    limit = len(method.tokenizer(full)["input_ids"]) - 20
+    ids = method.prompt_ids(build, e.context, limit)
+    text = _text(method, ids)
+    assert len(ids) <= limit and text.startswith(full[:full.index("person1: ")])  # template, instruction, personas
+    assert f"person1: {e.context[0]}" not in text and f"person1: {e.context[2]}" in text  # two turns out, tags kept
+    assert text.endswith(full[full.rindex("person1: "):])  # the latest turns and the next speaker's tag
+    sequence = method.sequence(build, e.context, e.response, limit)
+    assert len(sequence["input_ids"]) <= limit and _text(method, sequence["input_ids"]).startswith(
+        full[:full.index("person1: ")])
+    assert _text(method, [t for t, label in zip(sequence["input_ids"], sequence["labels"]) if label != -100]
+                 ).startswith(e.response.strip())
+
+
 def test_pass_two_highlights_pass_one_parse_never_the_gold(train_turns, monkeypatch):
     method = _pal()
     examples = train_turns[:3]

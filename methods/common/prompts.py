@@ -16,12 +16,13 @@ the response tokens, as at generation time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from pdg_eval.errors import ConfigError
 from pdg_eval.models.causal_lm import dialogue_prompt
 from pdg_eval.records import PARTNER, SELF, speaker_roles
 
+T = TypeVar("T")
 IDL_SYSTEM = "Here are your persona settings, your reply must be consistent with the persona: {persona}"
 FORMATS = ("plain", "chat")
 
@@ -32,6 +33,19 @@ def loss_on_target(prompt_ids: list[int], target_ids: list[int], max_length: int
     target_ids = target_ids[:max_length - 1]
     prompt_ids = prompt_ids[-(max_length - len(target_ids)):] if max_length - len(target_ids) > 0 else []
     return {"input_ids": prompt_ids + target_ids, "labels": [-100] * len(prompt_ids) + target_ids}
+
+
+def fit_history(build: Callable[[list[str]], T], context: Sequence[str], fits: Callable[[T], bool],
+                step: int = 2) -> T:
+    """``build(history)`` for the longest suffix of ``context`` whose result ``fits``: the oldest turns are dropped
+    ``step`` at a time (2 keeps every turn's speaker), never the last ``step`` turns; what is built from those is
+    returned even if it does not fit (the caller then cuts it)."""
+    history = list(context)
+    while True:
+        built = build(history)
+        if fits(built) or len(history) <= step:
+            return built
+        history = history[step:]
 
 
 @dataclass

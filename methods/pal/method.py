@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pdg_eval.errors import ConfigError
 
@@ -32,12 +32,13 @@ from methods.common.data import Example, fingerprint, split_by_dialogue
 from methods.common.generation import generate_causal_lm
 from methods.common.method import Method, read_run_file, register, write_json
 from methods.common.preference import preference_features
-from methods.common.prompts import Formatter
+from methods.common.prompts import Formatter, fit_history, loss_on_target
 from methods.common.provenance import decoding_signature
 
 from . import labels as pal_labels
 from .prompts import Instruction, generate_prompt, history_only_prompt, persona_line, select_prompt
 
+Build = Callable[[Sequence[str]], Instruction]  # history -> the prompt over it
 STAGES = ("persona", "align")
 STRATEGIES = ("select_then_generate", "direct", "gold")
 NEGATIVES = "negatives.jsonl"
@@ -99,8 +100,29 @@ class PAL(Method):
             self.config.backbone, checkpoint, self.config.seed, self.config.backbone_overrides)
         self.formatter = Formatter(self.tokenizer, self.options.format)
 
-    def prompt_ids(self, instruction: Instruction, max_tokens: int) -> list[int]:
-        return self.formatter.ids(self.formatter.instruction(instruction.text, instruction.assistant_prefix))[-max_tokens:]
+    def fitted(self, build: Build, context: Sequence[str], targets: Sequence[str], max_tokens: int
+               ) -> tuple[list[int], list[list[int]]]:
+        """The prompt's ids and each target's (after the prompt), the history cut so that the prompt and the longest
+        target fit ``max_tokens``: the oldest turns go two at a time (the speaker tags keep their parity), the persona
+        and the instruction stay; with two turns left the caller cuts what is still too long."""
+        def parts(history: list[str]) -> tuple[list[int], list[list[int]]]:
+            instruction = build(history)
+            if not targets:
+                return self.formatter.ids(self.formatter.instruction(instruction.text, instruction.assistant_prefix)), []
+            pieces = [self.formatter.instruction_parts(instruction.text, instruction.assistant_prefix, target)
+                      for target in targets]
+            return pieces[0][0], [target_ids for _, target_ids in pieces]
+
+        return fit_history(parts, context, lambda built: len(built[0]) + max(map(len, built[1]), default=0)
+                           <= max_tokens)
+
+    def prompt_ids(self, build: Build, context: Sequence[str], max_tokens: int) -> list[int]:
+        return self.fitted(build, context, (), max_tokens)[0][-max_tokens:]
+
+    def sequence(self, build: Build, context: Sequence[str], target: str, max_length: int) -> dict[str, list[int]]:
+        """Prompt + target, loss on the target (a training sequence)."""
+        prompt, (target_ids,) = self.fitted(build, context, (target,), max_length)
+        return loss_on_target(prompt, target_ids, max_length)
 
     # -- labels -------------------------------------------------------------------------------------------------
     def label(self, examples: Sequence[Example], progress: bool = False) -> dict[str, Any]:
@@ -136,12 +158,11 @@ class PAL(Method):
     # -- stage 1 ------------------------------------------------------------------------------------------------
     def features(self, example: Example) -> list[dict[str, Any]]:
         """The generate sequence (gold label line highlighted) and the select sequence of one turn."""
-        max_length = self.config.training.max_length
-        line = self.label_line(example)
-        generate = generate_prompt(example.persona, example.context, line, example.language)
-        select = select_prompt(example.persona, example.context, example.language)
-        return [self.formatter.instruction_turn(generate.text, generate.assistant_prefix, example.response, max_length),
-                self.formatter.instruction_turn(select.text, select.assistant_prefix, line, max_length)]
+        max_length, e = self.config.training.max_length, example
+        line = self.label_line(e)
+        return [self.sequence(lambda h: generate_prompt(e.persona, h, line, e.language), e.context, e.response,
+                              max_length),
+                self.sequence(lambda h: select_prompt(e.persona, h, e.language), e.context, line, max_length)]
 
     def nll_feature(self, example: Example) -> dict[str, Any]:
         """The gold reply after the generate prompt that generation used (the selected line; else the label's)."""
@@ -149,9 +170,9 @@ class PAL(Method):
         if line is None:
             self.label([example])
             line = self.label_line(example)
-        prompt = generate_prompt(example.persona, example.context, line, example.language)
-        return self.formatter.instruction_turn(prompt.text, prompt.assistant_prefix, example.response,
-                                               self.config.training.max_length)
+        e = example
+        return self.sequence(lambda h: generate_prompt(e.persona, h, line, e.language), e.context, e.response,
+                             self.config.training.max_length)
 
     def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
         """Stage 1 on the dialogues outside the DPO split, or stage 2 (DPO) on the DPO split."""
@@ -199,7 +220,7 @@ class PAL(Method):
             rows = [json.loads(line) for line in cache.read_text("utf-8").splitlines()]
             if [row["id"] for row in rows] == [e.id for e in examples]:
                 return [row["rejected"] for row in rows]
-        prompts = [self.prompt_ids(history_only_prompt(e.context, e.language), decoding.max_prompt_tokens)
+        prompts = [self.prompt_ids(lambda h: history_only_prompt(h, e.language), e.context, decoding.max_prompt_tokens)
                    for e in examples]
         texts, _ = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress, desc="negatives")
         from pdg_eval.outputs import atomic_writer
@@ -219,10 +240,10 @@ class PAL(Method):
             if negative.strip() == example.response.strip():
                 same += 1
                 continue
-            prompt = generate_prompt(example.persona, example.context, self.label_line(example), example.language)
-            prompt_ids, chosen = self.formatter.instruction_parts(prompt.text, prompt.assistant_prefix, example.response)
-            _, worse = self.formatter.instruction_parts(prompt.text, prompt.assistant_prefix, negative)
-            features.append(preference_features(prompt_ids, [chosen, worse], self.config.training.max_length))
+            e, line, max_length = example, self.label_line(example), self.config.training.max_length
+            prompt_ids, completions = self.fitted(lambda h: generate_prompt(e.persona, h, line, e.language), e.context,
+                                                  (e.response, negative), max_length)
+            features.append(preference_features(prompt_ids, completions, max_length))
         self.notes["preference_pairs"] = {"pairs": len(features), "negative_equals_gold": same,
                                           "empty_negatives": sum(not t.strip() for t in rejected)}
         return features
@@ -231,8 +252,8 @@ class PAL(Method):
     def select(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False
                ) -> tuple[list[str], list[int], int]:
         """Pass 1: the select prompts' generations, their parsed indices and the tokens generated."""
-        prompts = [self.prompt_ids(select_prompt(e.persona, e.context, e.language), decoding.max_prompt_tokens)
-                   for e in examples]
+        prompts = [self.prompt_ids(lambda h: select_prompt(e.persona, h, e.language), e.context,
+                                   decoding.max_prompt_tokens) for e in examples]
         texts, generated = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress, desc="select")
         return texts, [pal_labels.parse_selection(t, e.persona, e.language) for t, e in zip(texts, examples)], generated
 
@@ -248,8 +269,8 @@ class PAL(Method):
         else:
             indices = [pal_labels.NO_LABEL] * len(examples)
         lines = [persona_line(e.persona, k, e.language) for e, k in zip(examples, indices)]
-        prompts = [self.prompt_ids(generate_prompt(e.persona, e.context, line, e.language), decoding.max_prompt_tokens)
-                   for e, line in zip(examples, lines)]
+        prompts = [self.prompt_ids(lambda h: generate_prompt(e.persona, h, line, e.language), e.context,
+                                   decoding.max_prompt_tokens) for e, line in zip(examples, lines)]
         texts, more = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress, desc="generate")
         self.generated_tokens = generated + more
         self.highlighted.update((e.id, line) for e, line in zip(examples, lines))
