@@ -64,6 +64,12 @@ def offline_model_dir(alias: str) -> Path:
     return target
 
 
+
+def cache_field(model) -> str:
+    """The name of a causal LM's key/value-cache argument and output: ``cache`` (transformers >= 5.24) or
+    ``past_key_values`` (earlier)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
 class CausalLM:
     """A causal LM returning per-token log-probabilities of continuations."""
 
@@ -85,8 +91,7 @@ class CausalLM:
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_id if self.eos_id is not None else 0)
         self._autocast = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        # transformers >= 5.24 names the key/value cache `cache`; earlier versions `past_key_values`
-        self._cache_field = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._cache_field = cache_field(self.model)
         self.forward_calls = 0
 
     @property

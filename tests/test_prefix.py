@@ -1,0 +1,44 @@
+"""Key/value prefixes: a prefix built from real tokens' keys and values, passed as a fresh cache, gives the logits of
+the full sequence (GPT-2 and grouped-head LLaMA); the mask and shape checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from methods.common.backbones import load_backbone
+from methods.common.prefix import cache_as_prefix, prefix_cache, prefix_shape, with_prefix_mask
+from pdg_eval.errors import ConfigError
+from pdg_eval.models.causal_lm import cache_field
+
+
+@pytest.mark.parametrize("spec", ["random:tiny-gpt2", "random:tiny-llama"])
+def test_a_prefix_of_real_keys_and_values_equals_the_full_sequence(spec):
+    model = load_backbone(spec).model.eval()
+    shape = prefix_shape(model.config)
+    generator = torch.Generator().manual_seed(0)
+    head = torch.randint(5, 200, (2, 4), generator=generator)
+    tail = torch.randint(5, 200, (2, 6), generator=generator)
+    with torch.no_grad():
+        full = model(input_ids=torch.cat([head, tail], 1)).logits[:, 4:]
+        field = cache_field(model)
+        cache = model(input_ids=head, use_cache=True)[field]
+        prefix = cache_as_prefix(cache, shape)
+        assert prefix.shape == (2, 4, shape.layers, 2, shape.width)
+        mask = with_prefix_mask(torch.ones(2, 6, dtype=torch.long), 4)
+        assert mask.shape == (2, 10) and mask.min() == 1
+        again = model(input_ids=tail, attention_mask=mask, **{field: prefix_cache(prefix, shape)}).logits
+    assert torch.allclose(full, again, atol=1e-5)
+
+
+def test_shapes_and_the_shared_key_value_form():
+    model = load_backbone("random:tiny-llama").model
+    shape = prefix_shape(model.config)
+    assert (shape.layers, shape.kv_heads, shape.head_dim) == (2, 2, 16)  # grouped key/value heads
+    assert prefix_shape(load_backbone("random:tiny-gpt2").model.config).kv_heads == 4
+    same = torch.randn(3, 5, shape.layers, shape.width)
+    cache = prefix_cache(same, shape)
+    assert cache.get_seq_length() == 5 and torch.equal(cache.layers[1].keys, cache.layers[1].values)
+    assert torch.equal(cache_as_prefix(cache, shape)[:, :, :, 0], same)
+    with pytest.raises(ConfigError):
+        prefix_cache(torch.randn(3, 5, shape.layers, shape.width + 1), shape)
