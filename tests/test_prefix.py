@@ -42,3 +42,25 @@ def test_shapes_and_the_shared_key_value_form():
     assert torch.equal(cache_as_prefix(cache, shape)[:, :, :, 0], same)
     with pytest.raises(ConfigError):
         prefix_cache(torch.randn(3, 5, shape.layers, shape.width + 1), shape)
+
+
+@pytest.mark.parametrize("spec", ["random:tiny-gpt2", "random:tiny-llama"])
+def test_generation_with_a_prefix_equals_generation_after_its_tokens(spec):
+    from methods.common.config import DecodingConfig
+    from methods.common.generation import generate_causal_lm, generate_with_prefix
+
+    backbone = load_backbone(spec)
+    model, tokenizer = backbone.model.eval(), backbone.tokenizer
+    shape, field = prefix_shape(model.config), cache_field(model)
+    generator = torch.Generator().manual_seed(1)
+    heads = [torch.randint(5, 200, (4,), generator=generator).tolist() for _ in range(5)]
+    prompts = [torch.randint(5, 200, (n,), generator=generator).tolist() for n in (3, 7, 5, 9, 2)]
+    with torch.no_grad():
+        rows = [cache_as_prefix(model(input_ids=torch.tensor([h]), use_cache=True)[field], shape) for h in heads]
+    prefixes = lambda batch: torch.cat([rows[i] for i in batch])  # noqa: E731
+    greedy = DecodingConfig(strategy="greedy", max_new_tokens=8, batch_size=4)
+    plain, _ = generate_causal_lm(model, tokenizer, [h + p for h, p in zip(heads, prompts)], greedy, one_line=False)
+    prefixed, count = generate_with_prefix(model, tokenizer, prompts, prefixes, greedy, one_line=False)
+    assert prefixed == plain and count > 0  # left padding included: positions continue after the prefix
+    one = DecodingConfig(strategy="greedy", max_new_tokens=8, batch_size=1)
+    assert generate_with_prefix(model, tokenizer, prompts, prefixes, one, one_line=False)[0] == prefixed

@@ -59,64 +59,100 @@ def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding:
     input order and the number of tokens generated. ``extra(indices)`` adds model inputs for a batch (e.g. the
     encoder inputs of a dual-encoder decoder). ``one_line``: a reply ends at its first line break (dialogue turns);
     otherwise the whole continuation is kept, stripped (e.g. one extracted triple per line)."""
+    return _generate(model, tokenizer, prompts, decoding, progress, desc, extra, one_line, decoder_start=None)
+
+
+def generate_seq2seq(model, tokenizer, sources: Sequence[list[int]], decoding: DecodingConfig,
+                     decoder_start: int, progress: bool = False) -> tuple[list[str], int]:
+    """``generate`` for a transformers encoder–decoder model (right-padded encoder inputs)."""
+    return _generate(model, tokenizer, sources, decoding, progress, "generate", None, True, decoder_start)
+
+
+def _generate(model, tokenizer, inputs: Sequence[list[int]], decoding: DecodingConfig, progress: bool, desc: str,
+              extra: Callable[[list[int]], dict[str, Any]] | None, one_line: bool, decoder_start: int | None
+              ) -> tuple[list[str], int]:
+    """The one ``model.generate`` loop: length-sorted batches, left padding for a decoder-only model (its output
+    follows the prompt), right padding for an encoder–decoder (its output follows ``decoder_start``)."""
     import torch
 
     torch.manual_seed(decoding.seed)
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id
-    eos = tokenizer.eos_token_id
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     kwargs = generation_kwargs(decoding) | {"pad_token_id": pad, "eos_token_id": eos}
-    out: list[str | None] = [None] * len(prompts)
+    seq2seq = decoder_start is not None
+    if seq2seq:
+        kwargs["decoder_start_token_id"] = decoder_start
+    out: list[str | None] = [None] * len(inputs)
     generated = 0
     model.eval()
-    batches = length_sorted_batches([len(p) for p in prompts], decoding.batch_size)
     with torch.inference_mode():
-        for batch in progress_bar(batches, progress, desc):
-            width = max(len(prompts[i]) for i in batch)
-            ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=device)
-            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
-                                device=device)
+        for batch in progress_bar(length_sorted_batches([len(p) for p in inputs], decoding.batch_size), progress,
+                                  desc):
+            width = max(len(inputs[i]) for i in batch)
+            padding = [[pad] * (width - len(inputs[i])) for i in batch]
+            rows = [inputs[i] + fill if seq2seq else fill + inputs[i] for i, fill in zip(batch, padding)]
+            masks = [[1] * len(inputs[i]) + [0] * len(fill) if seq2seq else [0] * len(fill) + [1] * len(inputs[i])
+                     for i, fill in zip(batch, padding)]
             more = extra(batch) if extra is not None else {}
-            result = model.generate(input_ids=ids, attention_mask=mask, **more, **kwargs)
-            new = result[:, width:]
+            result = model.generate(input_ids=torch.tensor(rows, device=device),
+                                    attention_mask=torch.tensor(masks, device=device), **more, **kwargs)
+            new = result[:, 1:] if seq2seq else result[:, width:]  # after the decoder start / the prompt
             for row, index in enumerate(batch):
                 tokens = new[row].tolist()
                 if eos in tokens:
                     tokens = tokens[:tokens.index(eos)]
+                if seq2seq:
+                    tokens = [t for t in tokens if t != pad]
                 generated += len(tokens)
                 text = tokenizer.decode(tokens, skip_special_tokens=True)
                 out[index] = clean(text) if one_line else text.strip()
     return out, generated  # type: ignore[return-value]
 
 
-def generate_seq2seq(model, tokenizer, sources: Sequence[list[int]], decoding: DecodingConfig,
-                     decoder_start: int, progress: bool = False) -> tuple[list[str], int]:
-    """``generate`` for a transformers encoder–decoder model (right-padded encoder inputs)."""
+def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixes: Callable[[list[int]], Any],
+                         decoding: DecodingConfig, progress: bool = False, desc: str = "generate",
+                         one_line: bool = True) -> tuple[list[str], int]:
+    """:func:`generate_causal_lm` with a per-example key/value prefix (:mod:`methods.common.prefix`):
+    ``prefixes(indices)`` returns the batch's ``[B, M, L, (2,) width]`` prefix. Greedy or sampled decoding by
+    :func:`decode_loop` (transformers' ``generate`` does not take virtual tokens without input ids); under left
+    padding every real token's position counts only the prefix and the tokens before it, so a batch decodes as its
+    examples one at a time."""
     import torch
+
+    from pdg_eval.models.causal_lm import cache_field
+
+    from .prefix import prefix_cache, prefix_shape, with_prefix_mask
 
     torch.manual_seed(decoding.seed)
     device = next(model.parameters()).device
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    kwargs = generation_kwargs(decoding) | {"pad_token_id": pad, "eos_token_id": eos,
-                                            "decoder_start_token_id": decoder_start}
-    out: list[str | None] = [None] * len(sources)
+    field, shape = cache_field(model), prefix_shape(model.config)
+    out: list[str | None] = [None] * len(prompts)
     generated = 0
     model.eval()
+
+    def step(tokens, state):
+        cache, mask, started = state
+        if started:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -tokens.shape[1]:]
+        result = model(input_ids=tokens, attention_mask=mask, position_ids=positions, use_cache=True,
+                       **{field: cache})
+        return result.logits[:, -1], (result[field], mask, True)
+
     with torch.inference_mode():
-        for batch in progress_bar(length_sorted_batches([len(s) for s in sources], decoding.batch_size), progress,
-                               "generate"):
-            width = max(len(sources[i]) for i in batch)
-            ids = torch.tensor([sources[i] + [pad] * (width - len(sources[i])) for i in batch], device=device)
-            mask = torch.tensor([[1] * len(sources[i]) + [0] * (width - len(sources[i])) for i in batch],
+        for batch in progress_bar(length_sorted_batches([len(p) for p in prompts], decoding.batch_size), progress,
+                                  desc):
+            width = max(len(prompts[i]) for i in batch)
+            ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=device)
+            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
                                 device=device)
-            result = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-            for row, index in enumerate(batch):
-                tokens = [t for t in result[row].tolist()[1:]]  # drop the decoder start token
-                if eos in tokens:
-                    tokens = tokens[:tokens.index(eos)]
-                tokens = [t for t in tokens if t != pad]
+            prefix = prefixes(batch).to(device)
+            state = (prefix_cache(prefix, shape), with_prefix_mask(mask, prefix.shape[1]), False)
+            for index, tokens in zip(batch, decode_loop(step, state, ids, decoding, eos)):
                 generated += len(tokens)
-                out[index] = clean(tokenizer.decode(tokens, skip_special_tokens=True))
+                text = tokenizer.decode(tokens, skip_special_tokens=True)
+                out[index] = clean(text) if one_line else text.strip()
     return out, generated  # type: ignore[return-value]
 
 
@@ -140,9 +176,9 @@ def logits_processors(decoding: DecodingConfig):
 
 def decode_loop(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, first_tokens, decoding: DecodingConfig,
                 eos_id: int) -> list[list[int]]:
-    """Greedy or sampled decoding for models with an incremental ``step(tokens [B, 1], state) -> (logits [B, V],
-    state)``; ``first_tokens`` [B, 1] starts every sequence. Returns the generated ids (without the first token,
-    cut at end-of-sequence)."""
+    """Greedy or sampled decoding for models with an incremental ``step(tokens [B, t], state) -> (logits [B, V],
+    state)``; ``first_tokens`` [B, t] (a start token, or a whole prompt) starts every sequence. Returns the
+    generated ids (without the first tokens, cut at end-of-sequence)."""
     import torch
 
     if decoding.strategy == "beam":
