@@ -23,7 +23,7 @@ METHODS: dict[str, type["Method"]] = {}
 #: modules that register methods when imported (kept lazy: importing torch models is slow)
 METHOD_MODULES = ("baselines.causal_lm", "baselines.llm_prompting", "baselines.encoder_gpt2",
                   "baselines.attention_routing", "baselines.seq2seq_gru", "methods.paa.method", "methods.pal.method",
-                  "methods.idl.method")
+                  "methods.idl.method", "methods.morpheus.method")
 RUN_FILE = "run.json"
 
 

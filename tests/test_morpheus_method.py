@@ -1,0 +1,58 @@
+"""MORPHEUS on the harness: persona segments, the two stages and generation through the CLI with a tiny random LM,
+the codebook initialised from the stage-1 encodings, and generation that never reads the persona."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from methods.morpheus.method import persona_segments
+from pdg_eval.cli.main import main
+from tests.conftest import shared_or_skip
+
+
+def test_persona_segments_are_cycled_or_cut_to_the_slots():
+    assert persona_segments(["i like tea. i run.", "i am tall."], "en", 5) == [
+        "i like tea.", "i run.", "i am tall.", "i like tea.", "i run."]
+    assert persona_segments(["a.", "b.", "c.", "d.", "e.", "f."], "en", 5) == ["a.", "b.", "c.", "d.", "e."]
+    assert persona_segments(["我喜欢茶。我跑步。"], "zh", 3) == ["我喜欢茶。", "我跑步。", "我喜欢茶。"]
+
+
+@pytest.fixture(scope="module")
+def settings():
+    train = shared_or_skip("data", "convai2_train_sample")
+    valid = shared_or_skip("data", "convai2", "valid_self_original.txt")
+    return [f"--set={s}" for s in (
+        "backbone=random:tiny-llama", f"data.train={json.dumps({'path': str(train), 'split': 'train'})}",
+        "data.train_dialogues=4", "training.batch_size=4", "training.logging_steps=1", "training.max_length=256",
+        "model.codebook_size=4", f"data.eval={valid}", "data.eval_dialogues=1", "decoding.max_new_tokens=6",
+        "decoding.batch_size=4")]
+
+
+def test_two_stages_and_persona_free_generation_through_the_cli(settings, tmp_path, convai2_valid):
+    stage1, joint = tmp_path / "s1", tmp_path / "joint"
+    assert main(["run", "morpheus", "train", "--out", str(stage1), "-q", *settings]) == 0
+    assert main(["run", "morpheus", "train", "--out", str(joint), "-q", *settings, "--set=model.stage=joint"]) == 2
+    assert main(["run", "morpheus", "train", "--out", str(joint), "-q", "--init-from", str(stage1), *settings,
+                 "--set=model.stage=joint"]) == 0
+    record = json.loads((joint / "run.json").read_text())
+    init = record["method_notes"]["codebook_init"]
+    assert init["method"] == "em" and init["codes"] == 4 and init["segments"] >= 4 and init["converged"]
+    preds = tmp_path / "preds.jsonl"
+    assert main(["run", "morpheus", "generate", "--checkpoint", str(joint), "--out", str(preds), "-q", *settings]) == 0
+    records = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert len(records) == 8 and all(len(r["meta"]["method"]["codes"]) == 5 for r in records)
+    # the same dialogue with other personas: the same codes and replies (the persona is never read)
+    other = tmp_path / "other_personas.txt"
+    lines = convai2_valid.read_text().splitlines()[:20]
+    other.write_text("\n".join(line.replace("your persona: i", "your persona: you") for line in lines) + "\n")
+    again = tmp_path / "again.jsonl"
+    assert main(["run", "morpheus", "generate", "--checkpoint", str(joint), "--out", str(again), "-q", *settings,
+                 f"--set=data.eval={other}"]) == 0
+    changed = [json.loads(line) for line in again.read_text().splitlines()]
+    assert [r["persona"] for r in changed] != [r["persona"] for r in records]
+    assert [(r["response"], r["meta"]["method"]) for r in changed] == [(r["response"], r["meta"]["method"])
+                                                                        for r in records]
+    assert main(["run", "morpheus", "generate", "--checkpoint", str(joint), "--out", str(tmp_path / "x.jsonl"), "-q",
+                 "--with-nll", *settings]) == 2
