@@ -37,6 +37,9 @@ def test_two_stages_and_persona_free_generation_through_the_cli(settings, tmp_pa
     assert main(["run", "morpheus", "train", "--out", str(joint), "-q", "--init-from", str(stage1), *settings,
                  "--set=model.stage=joint"]) == 0
     record = json.loads((joint / "run.json").read_text())
+    parts = record["summary"]["loss_parts"]
+    assert parts and set(parts[0]) == {"step", "L_G", "L_V", "L_D", "L_C"}  # each part of the joint loss is logged
+    assert json.loads((stage1 / "run.json").read_text())["summary"]["loss_parts"][0].keys() == {"step", "L_G"}
     init = record["method_notes"]["codebook_init"]
     assert init["method"] == "em" and init["codes"] == 4 and init["segments"] >= 4 and init["converged"]
     preds = tmp_path / "preds.jsonl"

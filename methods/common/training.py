@@ -86,6 +86,8 @@ class TrainSummary:
     objective: str = "lm"
     #: preference objective: the logged reward metrics, one dict per logging step (step, rewards/…, logps/…)
     rewards: list[dict[str, float]] = field(default_factory=list)
+    #: the logged parts of a summed loss (a model's ``L_<part>`` outputs), one dict per logging step
+    loss_parts: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def first_loss(self) -> float | None:
@@ -105,6 +107,28 @@ def harness_trainer_class():
     from transformers import PreTrainedModel, Trainer
 
     class HarnessTrainer(Trainer):
+        """Also logs the scalar outputs of a model's forward named ``L_<part>`` (the parts of a summed loss, e.g.
+        MORPHEUS' L_G, L_V, L_D, L_C), averaged over the steps since the last log."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._loss_parts: dict[str, list[float]] = {}
+
+        def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
+                                                 num_items_in_batch=num_items_in_batch)
+            if isinstance(outputs, dict) and model.training:
+                for key, value in outputs.items():
+                    if key.startswith("L_") and torch.is_tensor(value) and value.dim() == 0:
+                        self._loss_parts.setdefault(key, []).append(float(value))
+            return (loss, outputs) if return_outputs else loss
+
+        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+            if "loss" in logs:
+                logs.update({key: sum(values) / len(values) for key, values in self._loss_parts.items() if values})
+                self._loss_parts = {}
+            super().log(logs, start_time)
+
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
             model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
             if isinstance(model, PreTrainedModel) or hasattr(model, "peft_config"):
@@ -230,13 +254,15 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
     losses = [(int(entry["step"]), float(entry["loss"])) for entry in history if "loss" in entry]
     rewards = [{"step": int(entry["step"])} | {k: float(v) for k, v in entry.items() if k.startswith(("rewards/", "logps/"))}
                for entry in history if "rewards/margins" in entry]
+    parts = [{"step": int(entry["step"])} | {k: float(v) for k, v in entry.items() if k.startswith("L_")}
+             for entry in history if any(k.startswith("L_") for k in entry)]
     seen = int(getattr(fit.state, "num_input_tokens_seen", 0) or 0)
     return TrainSummary(steps=int(fit.state.global_step), epochs=float(fit.state.epoch or 0.0), examples=len(examples),
                         features=len(features), tokens_per_epoch=count_tokens(features), tokens_seen=seen,
                         wall_s=fit.wall_s, tokens_per_s=seen / fit.wall_s if fit.wall_s and seen else float("nan"),
                         losses=losses, resumed_from=fit.resumed_from,
                         device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
-                        objective=config.objective, rewards=rewards)
+                        objective=config.objective, rewards=rewards, loss_parts=parts)
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
