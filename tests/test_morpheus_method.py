@@ -59,3 +59,26 @@ def test_two_stages_and_persona_free_generation_through_the_cli(settings, tmp_pa
                                                                         for r in records]
     assert main(["run", "morpheus", "generate", "--checkpoint", str(joint), "--out", str(tmp_path / "x.jsonl"), "-q",
                  "--with-nll", *settings]) == 2
+
+
+def test_generate_never_touches_the_persona(convai2_valid):
+    from methods.common.data import load_convai2
+    from methods.common.method import get_method, method_config
+
+    config = method_config("morpheus", None, ["backbone=random:tiny-llama", "model.codebook_size=4",
+                                               "decoding.max_new_tokens=4", "decoding.batch_size=4"])
+    method = get_method("morpheus")(config)
+    method.build()
+
+    class NoPersona:
+        def __init__(self, example):
+            self._example = example
+
+        def __getattr__(self, name):
+            if name == "persona":
+                raise AssertionError("generate read the persona")
+            return getattr(self._example, name)
+
+    examples = [NoPersona(e) for e in load_convai2(convai2_valid)[:5]]
+    texts = method.generate(examples, config.decoding)
+    assert len(texts) == 5 and len(method.record_meta) == 5

@@ -64,3 +64,26 @@ def test_generation_with_a_prefix_equals_generation_after_its_tokens(spec):
     assert prefixed == plain and count > 0  # left padding included: positions continue after the prefix
     one = DecodingConfig(strategy="greedy", max_new_tokens=8, batch_size=1)
     assert generate_with_prefix(model, tokenizer, prompts, prefixes, one, one_line=False)[0] == prefixed
+
+
+def test_cached_generation_after_a_prefix_equals_teacher_forcing(monkeypatch):
+    from methods.common.config import DecodingConfig
+    from methods.common.generation import generate_with_prefix
+
+    backbone = load_backbone("random:tiny-llama")
+    model, tokenizer = backbone.model.eval(), backbone.tokenizer
+    shape, field = prefix_shape(model.config), cache_field(model)
+    prefix = torch.randn(1, 3, shape.layers, shape.width, generator=torch.Generator().manual_seed(4))
+    prompt = [17, 42, 99, 7]
+    greedy = DecodingConfig(strategy="greedy", max_new_tokens=6, batch_size=1)
+    decoded, decode = [], tokenizer.decode
+    monkeypatch.setattr(tokenizer, "decode", lambda ids, **options: decoded.append(list(ids)) or decode(ids, **options))
+    _, count = generate_with_prefix(model, tokenizer, [prompt], lambda batch: prefix, greedy, one_line=False)
+    tokens = decoded[0]
+    assert len(tokens) == count == 6
+    sequence = torch.tensor([prompt + tokens])
+    mask = with_prefix_mask(torch.ones_like(sequence), 3)
+    with torch.no_grad():
+        logits = model(input_ids=sequence, attention_mask=mask, position_ids=torch.arange(3, 3 + sequence.shape[1])[None],
+                       **{field: prefix_cache(prefix, shape)}).logits
+    assert logits[0, len(prompt) - 1:-1].argmax(-1).tolist() == tokens  # each step's argmax, in one pass
