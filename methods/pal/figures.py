@@ -23,46 +23,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
 from pdg_eval.cli.main import exit_status
 from pdg_eval.errors import ConfigError
-from pdg_eval.outputs import atomic_writer
 
 from methods.common.method import method_config, read_run_file, write_run_file
-from methods.common.runner import MODEL_DIR, generate_run, train_run
+from methods.common.experiments import generated, score, write_summary
+from methods.common.runner import MODEL_DIR, train_run
 
 from .method import STRATEGIES
-
-
-def score(records: Path, preset: str) -> dict[str, float]:
-    """``pdg-eval score RECORDS --preset PRESET``: every value of every metric, by its key."""
-    from pdg_eval.cli.main import main
-
-    out = records.with_suffix(".scores.json")
-    if main(["score", str(records), "--preset", preset, "--json", str(out), "-q"]) != 0:
-        raise ConfigError(f"scoring {records} failed")
-    scores = json.loads(out.read_text("utf-8"))
-    return {key: value for metric in scores["metrics"] for key, value in metric["values"].items()}
-
-
-def generated(config, records: Path, checkpoint: Path, progress: bool) -> dict:
-    """The provenance of ``records``: generated here, continued from its partial file, or read back when a
-    previous (interrupted) runner already wrote it."""
-    from methods.common.runner import PARTIAL_SUFFIX
-
-    import dataclasses
-
-    provenance = records.with_name(records.name + ".run.json")
-    if records.is_file() and provenance.is_file():
-        kept = json.loads(provenance.read_text("utf-8"))
-        same = (kept["checkpoint"] == str(checkpoint) and kept["config"]["decoding"] == dataclasses.asdict(config.decoding)
-                and kept["config"]["model"].get("strategy") == config.model.get("strategy", "select_then_generate")
-                and kept["config"]["data"]["eval_dialogues"] == config.data.eval_dialogues)
-        if not same:
-            raise ConfigError(f"{records} holds the records of another run: choose another --out")
-        return kept
-    resume = records.with_name(records.name + PARTIAL_SUFFIX).is_file()
-    return generate_run("pal", config, records, checkpoint=checkpoint, progress=progress, resume=resume)
 
 
 def strategies(config_path: str | None, overrides: Sequence[str], checkpoint: Path, out: Path, preset: str,
@@ -71,12 +39,12 @@ def strategies(config_path: str | None, overrides: Sequence[str], checkpoint: Pa
     for strategy in STRATEGIES:
         config = method_config("pal", config_path, [*overrides, f"model.strategy={strategy}"])
         records = out / f"{strategy}.jsonl"
-        provenance = generated(config, records, checkpoint, progress)
+        provenance = generated("pal", config, records, checkpoint, progress)
         rows.append({"name": strategy, "scores": score(records, preset), "wall_s": provenance["cost"]["wall_s"],
                      "selection": provenance["method_notes"].get("selection")})
         print(json.dumps({k: rows[-1][k] for k in ("name", "wall_s")}), file=sys.stderr)
     summary = {"figure": "strategies", "checkpoint": str(checkpoint), "preset": preset, "rows": rows}
-    write_summary(summary, out, "name")
+    write_summary(summary, out, "name", "PAL: strategies")
     return summary
 
 
@@ -120,37 +88,13 @@ def alignment_steps(config_path: str | None, overrides: Sequence[str], out: Path
     rows = []
     for step, folder in runs:
         records = out / f"step-{step}.jsonl"
-        generated(method_config("pal", config_path, overrides), records, folder, progress)
+        generated("pal", method_config("pal", config_path, overrides), records, folder, progress)
         rows.append({"name": step, "scores": score(records, preset)})
         print(json.dumps({"step": step}), file=sys.stderr)
     summary = {"figure": "alignment-steps", "stage2": str(stage2), "init_from": record["init_from"]["folder"],
                "preset": preset, "train": record["summary"], "rows": rows}
-    write_summary(summary, out, "DPO step")
+    write_summary(summary, out, "DPO step", "PAL: alignment-steps", numeric=True)
     return summary
-
-
-def write_summary(summary: dict, out: Path, label: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(out / "summary.json") as handle:
-        json.dump(summary, handle, indent=1, default=str)
-        handle.write("\n")
-    keys = list(summary["rows"][0]["scores"])
-    table = markdown_table([label, *keys], [[row["name"], *(f"{row['scores'][k]:.4g}" for k in keys)]
-                                            for row in summary["rows"]])
-    with atomic_writer(out / "summary.md") as handle:
-        handle.write(f"# PAL: {summary['figure']} (preset `{summary['preset']}`)\n\n{table}")
-    fig, axes = pyplot().subplots(1, len(keys), figsize=(2.6 * len(keys), 2.8), squeeze=False)
-    names = [str(row["name"]) for row in summary["rows"]]
-    for ax, key in zip(axes[0], keys):
-        values = [row["scores"][key] for row in summary["rows"]]
-        if summary["figure"] == "strategies":
-            ax.bar(names, values)
-            ax.tick_params(axis="x", labelrotation=30)
-        else:
-            ax.plot([int(n) for n in names], values, "o-")
-            ax.set_xlabel(label)
-        ax.set_title(key, fontsize=9)
-    save_figure(fig, out / f"{summary['figure']}.png")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
