@@ -30,9 +30,15 @@ def settings():
         "decoding.batch_size=4")]
 
 
-def test_two_stages_and_persona_free_generation_through_the_cli(settings, tmp_path, convai2_valid):
-    stage1, joint = tmp_path / "s1", tmp_path / "joint"
-    assert main(["run", "morpheus", "train", "--out", str(stage1), "-q", *settings]) == 0
+@pytest.fixture(scope="module")
+def stage1(settings, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("morpheus") / "s1"
+    assert main(["run", "morpheus", "train", "--out", str(folder), "-q", *settings]) == 0
+    return folder
+
+
+def test_two_stages_and_persona_free_generation_through_the_cli(settings, stage1, tmp_path, convai2_valid):
+    joint = tmp_path / "joint"
     assert main(["run", "morpheus", "train", "--out", str(joint), "-q", *settings, "--set=model.stage=joint"]) == 2
     assert main(["run", "morpheus", "train", "--out", str(joint), "-q", "--init-from", str(stage1), *settings,
                  "--set=model.stage=joint"]) == 0
@@ -82,3 +88,28 @@ def test_generate_never_touches_the_persona(convai2_valid):
     examples = [NoPersona(e) for e in load_convai2(convai2_valid)[:5]]
     texts = method.generate(examples, config.decoding)
     assert len(texts) == 5 and len(method.record_meta) == 5
+
+
+def test_ablation_runners(settings, stage1, tmp_path):
+    from methods.morpheus import ablations
+
+    quick = [*settings, "--set=training.max_steps=2", "--set=data.eval_dialogues=1"]
+    out = tmp_path / "table4"
+    args = ["table4", "--stage1", str(stage1), "--out", str(out), "-q", *quick]
+    assert ablations.main([*args, "--only", "w/o CL", "--only", "w/o PC", "--only", "w/o RA"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["name"] for row in summary["rows"]] == ["w/o CL", "w/o RA", "w/o PC"]
+    assert all(row["scores"] and row["wall_s"] > 0 for row in summary["rows"])
+    runs = {name: json.loads((out / folder / "run.json").read_text()) for name, folder in
+            (("w/o CL", "wo_CL"), ("w/o RA", "wo_RA"), ("w/o PC", "wo_PC"))}
+    assert runs["w/o CL"]["config"]["model"]["loss_weights"]["C"] == 0 and runs["w/o CL"]["init_from"]
+    assert runs["w/o RA"]["init_from"] is None and runs["w/o PC"]["method"] == "causal_lm_ft"
+    assert (out / "table4.png").stat().st_size > 0
+    assert ablations.main([*args, "--only", "w/o CL"]) == 0  # finished variants are read back
+    assert ablations.main([*args, "--only", "w/o XYZ"]) == 2
+    sizes = tmp_path / "sizes"
+    assert ablations.main(["codebook-size", "--stage1", str(stage1), "--out", str(sizes), "-q", *quick,
+                           "--sizes", "2"]) == 0  # from the stage-1 run of 4 codes
+    rows = json.loads((sizes / "summary.json").read_text())["rows"]
+    assert [row["name"] for row in rows] == ["2"]
+    assert json.loads((sizes / "2" / "run.json").read_text())["method_notes"]["codebook_init"]["codes"] == 2

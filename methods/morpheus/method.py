@@ -54,6 +54,7 @@ class MorpheusOptions:
     loss_weights: dict[str, float] = field(default_factory=lambda: {"G": 1.0, "V": 1.0, "D": 1.0, "C": 1.0})
     role_text_ratio: float = 0.0  # share of training turns with the persona text before the history (code: 0.1)
     peft: bool = False  # freeze the LM (§5.3)
+    role_awareness: bool = True  # false: the joint stage starts from the backbone (the "w/o RA" ablation)
     segment_tokens: int = 48
 
     def check(self) -> None:
@@ -109,18 +110,24 @@ class MORPHEUS(Method):
         self.formatter = Formatter(tokenizer, "plain", with_persona=False)
 
     def _load(self, checkpoint: Path) -> None:
-        """The weights of a trained run's model folder; a stage-1 run's codebook (never trained) is left out when
-        this run has another codebook size (the N sweep of Fig. 3 starts every size from one stage-1 run)."""
+        """The weights of a trained run's model folder; a stage-1 run's codebook and predictor (never trained there)
+        are left out when this run has another codebook size (Fig. 3's N sweep starts every size from one stage-1
+        run)."""
         from safetensors.torch import load_file
 
         state = load_file(str(checkpoint / WEIGHTS))
-        if tuple(state["codebook"].shape) != tuple(self.model.codebook.shape):
+        current = self.model.state_dict()
+        resized = [k for k, v in state.items() if k in current and tuple(v.shape) != tuple(current[k].shape)]
+        if resized:
             run = checkpoint.parent / "run.json"
-            stage1 = run.is_file() and read_run_file(checkpoint.parent)["config"]["model"].get("stage") == "role_awareness"
-            if not stage1:
+            stage1 = run.is_file() and read_run_file(checkpoint.parent)["config"]["model"].get(
+                "stage", "role_awareness") == "role_awareness"
+            untrained = all(k == "codebook" or k.startswith("predictor.") for k in resized)
+            if not (stage1 and untrained):
                 raise ConfigError(f"{checkpoint} holds a codebook of {state['codebook'].shape[0]} codes, not "
                                   f"{self.model.codebook.shape[0]}: generate with its model.codebook_size")
-            state["codebook"] = self.model.codebook.detach().clone()
+            for key in resized:  # stage 1 trains neither the codebook nor the predictor
+                state[key] = current[key].clone()
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         names: dict[int, set[str]] = {}  # tied weights (embedding = output layer) are saved under one name
         for name, parameter in self.model.named_parameters(remove_duplicate=False):
@@ -166,7 +173,10 @@ class MORPHEUS(Method):
 
     def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
         if self.options.stage == "joint":
-            self._check_stage1()
+            if self.options.role_awareness:
+                self._check_stage1()
+            elif self.init_from is not None:
+                raise ConfigError("model.role_awareness false trains the joint stage from the backbone: no --init-from")
             if not resume:  # a resumed run restores the trained codebook from its checkpoint
                 self.initialise_codebook(examples)
         return super().fit(examples, out, resume=resume, progress=progress)

@@ -1,0 +1,99 @@
+"""MORPHEUS' Table 4 (ablations) and Figure 3 (codebook size) on pdg-eval's own runs, scored with the ``morpheus``
+preset (``--preset`` to change).
+
+    python -m methods.morpheus.ablations table4 --config configs/morpheus_smollm2.yaml --stage1 runs/morpheus_stage1 --out DIR
+    python -m methods.morpheus.ablations codebook-size --config configs/morpheus_smollm2.yaml --stage1 RUN --out DIR
+
+Every variant is a joint stage trained from the same role-awareness run (``--stage1``) and generated on the
+configuration's evaluation data: ``MORPHEUS`` (as configured), ``w/o CL`` (no contrastive loss), ``w/o RA`` (the joint
+stage from the backbone, no role awareness), ``init random`` / ``init sequential`` / ``init mean`` (the other codebook
+initialisations) and ``w/o PC`` (no codebook: the profile-free ``causal_lm_ft`` on the same data and training
+settings, the paper's GPT-2 baseline). ``codebook-size`` trains N = 20, 50 and 100 (``--sizes``). ``--only NAME``
+(repeatable) runs a subset. Runs and records go to ``OUT/<variant>/``; finished ones are read back, so the runner
+continues after an interruption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pdg_eval.cli.main import exit_status
+from pdg_eval.errors import ConfigError
+
+from methods.common.experiments import generated, score, write_summary
+from methods.common.method import method_config
+from methods.common.runner import train_run
+
+TABLE4 = {"MORPHEUS": [], "w/o CL": ["model.loss_weights.C=0"], "w/o RA": ["model.role_awareness=false"],
+          "init random": ["model.init=random"], "init sequential": ["model.init=sequential"],
+          "init mean": ["model.init=mean"], "w/o PC": None}
+SIZES = (20, 50, 100)
+
+
+def folder_name(name: str) -> str:
+    return name.replace("/", "").replace(" ", "_")
+
+
+def variant(name: str, overrides: Sequence[str], config_path: str | None, extra: Sequence[str] | None, stage1: Path,
+            out: Path, preset: str, progress: bool) -> dict:
+    """Train (unless finished), generate and score one variant."""
+    folder = out / folder_name(name)
+    if extra is None:  # w/o PC: the profile-free causal LM on the same data and training settings
+        method = "causal_lm_ft"
+        base = method_config("morpheus", config_path, overrides)
+        settings = [f"backbone={base.backbone}", "model.with_persona=false", "model.format=plain"]
+        config = method_config(method, None, settings)
+        config.data, config.training, config.decoding, config.seed = base.data, base.training, base.decoding, base.seed
+        init = None
+    else:
+        method, init = "morpheus", None if "model.role_awareness=false" in extra else stage1
+        config = method_config("morpheus", config_path, [*overrides, "model.stage=joint", *extra])
+    if not (folder / "run.json").is_file():
+        resume = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").glob("checkpoint-*"))
+        train_run(method, config, folder, resume=resume, progress=progress, init_from=init)
+    records = folder / "records.jsonl"
+    provenance = generated(method, config, records, folder, progress)
+    return {"name": name, "scores": score(records, preset), "wall_s": provenance["cost"]["wall_s"],
+            "method_notes": provenance["method_notes"]}
+
+
+def run(args: argparse.Namespace) -> dict:
+    stage1, out = Path(args.stage1), Path(args.out)
+    if args.table == "table4":
+        variants = {name: extra for name, extra in TABLE4.items()}
+        label, numeric = "variant", False
+    else:
+        variants = {str(n): [f"model.codebook_size={n}"] for n in args.sizes}
+        label, numeric = "codebook size N", True
+    if args.only:
+        unknown = sorted(set(args.only) - set(variants))
+        if unknown:
+            raise ConfigError(f"--only: unknown variants {unknown}; expected some of {sorted(variants)}")
+        variants = {name: extra for name, extra in variants.items() if name in args.only}
+    rows = [variant(name, args.overrides, args.config, extra, stage1, out, args.preset, not args.quiet)
+            for name, extra in variants.items()]
+    summary = {"figure": args.table, "stage1": str(stage1), "preset": args.preset, "rows": rows}
+    write_summary(summary, out, label, f"MORPHEUS: {args.table}", numeric=numeric)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("table", choices=("table4", "codebook-size"))
+    p.add_argument("--config")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--stage1", required=True, help="the role-awareness run every variant starts from")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="codebook-size: the N to train")
+    p.add_argument("--only", action="append", default=[], help="run only this variant (repeatable)")
+    p.add_argument("--preset", default="morpheus")
+    p.add_argument("--out", required=True)
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    return exit_status(lambda: run(args), prog="methods.morpheus.ablations")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
