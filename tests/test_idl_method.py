@@ -60,6 +60,27 @@ def test_msl_sequences_of_real_persons_train_the_target_only_without_a_profile(v
     assert trained == "".join(f"{t}<|im_end|>\n" for t, r in zip(target.turns, target.roles) if r == SELF)
 
 
+def test_msl_extracts_objects_only_where_the_spi_texts_decide(valid_examples, tmp_path, monkeypatch):
+    method = _idl(["model.targets=all", "model.extractor=unused"])
+    found = sessions(valid_examples)
+    persons = by_person(found)
+    big = next(p for p, mine in persons.items() if len(mine) >= 6)  # clustered: c = 3 needs 2c dialogues
+    small = next(p for p, mine in persons.items() if len(mine) == 2)
+    asked = []
+
+    def find(inputs):
+        asked.extend(" ".join(sentences) for sentences in inputs)
+        return [[extractor.Triple("i", "like", sentences[0].split()[-1])] for sentences in inputs]
+
+    monkeypatch.setattr(method, "persona_objects", lambda out, progress=False: extractor.PersonaObjects(find))
+    method.msl_plans([e for e in valid_examples if e.speaker in (big, small)], tmp_path)
+    notes = method.notes["msl"]
+    assert notes["persons"] == 2 and notes["persons_whose_spi_texts_decide"] == 1 and notes["extractor"] == "unused"
+    own = {" ".join(extractor.sentences_of(t)) for s in persons[big] for t, r in zip(s.turns, s.roles) if r == SELF}
+    assert set(asked) == own  # every own turn of the clustered person, once, and nothing of the other person
+    assert len(asked) == len(own)
+
+
 def test_generation_prompt_holds_the_persons_other_dialogues_then_the_current_one(valid_examples):
     method = _idl()
     first = [e for e in valid_examples if e.dialogue_id == valid_examples[0].dialogue_id]

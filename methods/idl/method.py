@@ -257,8 +257,8 @@ class IDL(Method):
             objects.ensure(t for p in objects_needed for s in persons[p] for t in own_turns(s))
         self.sequences = []
         for person, mine in persons.items():
-            found_objects = [objects(" ".join(own_turns(s))) if objects is not None and person in objects_needed
-                             else set() for s in mine]
+            found_objects = [set().union(*(objects(t) for t in own_turns(s)))
+                             if objects is not None and person in objects_needed else set() for s in mine]
             by_id = {s.dialogue_id: s for s in mine}
             for plan in plan_person(mine, found_objects, self.encode, options):
                 self.sequences.append(MSLSequence(tuple(by_id[d] for d in plan.references), by_id[plan.target]))
