@@ -63,7 +63,7 @@ def variant(name: str, overrides: Sequence[str], config_path: str | None, extra:
 def run(args: argparse.Namespace) -> dict:
     stage1, out = Path(args.stage1), Path(args.out)
     if args.table == "table4":
-        variants = {name: extra for name, extra in TABLE4.items()}
+        variants = dict(TABLE4)
         label, numeric = "variant", False
     else:
         variants = {str(n): [f"model.codebook_size={n}"] for n in args.sizes}
