@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .errors import ConfigError, InputError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, check_paired
-from .metrics.base import Metric, Stats, build_metric
+from .metrics.base import Metric, Signature, Stats, build_metric
 from .inputs import decode_json, read_text, schema_problem
 from .resampling import Draws, is_vectorised, pair_form
 from .stats import PairedResult, adjust, paired_t_test, paired_tests
@@ -37,19 +37,21 @@ class SystemRun:
     name: str
     source: str
     ids: list[str]
-    metrics: dict[str, Metric]  # by metric spec
+    #: the dicts below are keyed by the metric's identity (``Signature.identity``): columns of systems match by it
+    metrics: dict[str, Metric]
     stats: dict[str, list[Stats]]
-    signatures: dict[str, str]
-    values: dict[str, dict[str, float]]  # by metric spec: the scores of all the system's items
+    signatures: dict[str, str]  # the full signature
+    values: dict[str, dict[str, float]]  # the scores of all the system's items
     sha256: str | None = None
     #: per field the metrics read: one fingerprint per item (pdg_eval.fingerprints), in ``ids`` order
     fingerprints: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_score_run(cls, name: str, run, sha256: str | None = None) -> "SystemRun":
-        return cls(name, run.source, list(run.ids), {r.metric.spec: r.metric for r in run.results},
-                   {r.metric.spec: r.stats for r in run.results}, {r.metric.spec: str(r.signature) for r in run.results},
-                   {r.metric.spec: r.scores for r in run.results}, sha256, dict(run.fingerprints))
+        keys = [r.signature.identity for r in run.results]
+        return cls(name, run.source, list(run.ids), {k: r.metric for k, r in zip(keys, run.results)},
+                   {k: r.stats for k, r in zip(keys, run.results)}, {k: str(r.signature) for k, r in zip(keys, run.results)},
+                   {k: r.scores for k, r in zip(keys, run.results)}, sha256, dict(run.fingerprints))
 
     @classmethod
     def from_score_json(cls, name: str, path: str | Path) -> "SystemRun":
@@ -61,19 +63,23 @@ class SystemRun:
         metrics, stats, sigs, values = {}, {}, {}, {}
         for k, entry in enumerate(doc["metrics"]):
             spec, sig = entry["spec"], entry["signature"]["string"]
-            if spec in metrics:
+            try:
+                key = Signature.from_json(entry["signature"]).identity
+            except (KeyError, AttributeError, TypeError):
+                raise InputError(source, None, f"metrics.{k}.signature", "not a pdg-eval signature") from None
+            if key in metrics:
                 raise InputError(source, None, f"metrics.{k}.spec", f"{spec} is listed twice")
             try:
-                metrics[spec] = build_metric(spec)
+                metrics[key] = build_metric(spec)
             except ConfigError as exc:
                 raise InputError(source, None, f"metrics.{k}.spec", str(exc)) from None
-            missing = [key for key in metrics[spec].keys if key not in entry["values"]]
+            missing = [name for name in metrics[key].keys if name not in entry["values"]]
             if missing:
                 raise InputError(source, None, f"metrics.{k}.values", f"no value for {', '.join(missing)}")
             if sig not in doc["items"]["stats"]:
                 raise InputError(source, None, "items.stats", f"no statistics for {spec} (signature {sig})")
-            stats[spec], sigs[spec], values[spec] = doc["items"]["stats"][sig], sig, entry["values"]
-            _check_item_stats(source, spec, metrics[spec], stats[spec])
+            stats[key], sigs[key], values[key] = doc["items"]["stats"][sig], sig, entry["values"]
+            _check_item_stats(source, spec, metrics[key], stats[key])
         return cls(name, str(doc.get("source", path)), list(doc["items"]["ids"]), metrics, stats, sigs, values,
                    fingerprints=doc["items"].get("fingerprints", {}))
 
@@ -88,6 +94,7 @@ class Column:
     higher_is_better: bool
     display_factor: float
     signature: str
+    identity: str = ""  # what the systems' metrics are matched by (Signature.identity)
 
 
 @dataclass
@@ -149,7 +156,7 @@ class Comparison:
 def comparison_from_json(doc: dict) -> Comparison:
     """Inverse of :meth:`Comparison.to_json` (leaderboards are rendered from stored comparisons)."""
     columns = [Column(c["spec"], c["key"], f"{c['spec'].split(',')[0]}:{c['key']}", c["higher_is_better"],
-                      c["display_factor"], c["signature"]) for c in doc["columns"]]
+                      c["display_factor"], c["signature"], c["signature"]) for c in doc["columns"]]
     index = {(c.spec, c.key): j for j, c in enumerate(columns)}
     cells = {(c["system"], index[(c["spec"], c["key"])]): Cell(c["value"], tuple(c["ci"]) if c["ci"] else None, c["p"],
                                                              c["p_adjusted"], c["significant"], c["group"])
@@ -181,14 +188,14 @@ def _common_indices(runs: Sequence[SystemRun]) -> tuple[int, dict[str, list[int]
 def _columns(runs: Sequence[SystemRun]) -> list[Column]:
     first = runs[0]
     columns = []
-    for spec, metric in first.metrics.items():
-        missing = [r.name for r in runs if spec not in r.metrics]
+    for identity, metric in first.metrics.items():
+        missing = [r.name for r in runs if identity not in r.metrics]
         if missing:
-            raise ConfigError(f"metric {spec} is missing for {', '.join(missing)}: score every system with the "
-                              "same preset and metrics")
+            raise ConfigError(f"metric {metric.spec} ({identity}) is missing for {', '.join(missing)}: score every "
+                              "system with the same preset, metrics and version")
         for key in metric.keys:
-            columns.append(Column(spec, key, f"{metric.label}:{key}", metric.higher_is_better,
-                                  metric.display_factor, first.signatures[spec]))
+            columns.append(Column(metric.spec, key, f"{metric.label}:{key}", metric.higher_is_better,
+                                  metric.display_factor, first.signatures[identity], identity))
     return columns
 
 
@@ -222,14 +229,14 @@ def compare(runs: Sequence[SystemRun], baseline: str | None = None, test: str = 
     no_ci: dict[int, str] = {}
     tested: dict[tuple[str, str, int], PairedResult] = {}  # (system, other, column) -> result
 
-    def sub(name: str, spec: str) -> list[Stats]:
-        stats = by_name[name].stats[spec]
+    def sub(name: str, identity: str) -> list[Stats]:
+        stats = by_name[name].stats[identity]
         return [stats[i] for i in index[name]]
 
-    def pair_results(a: str, b: str, spec: str) -> dict[str, PairedResult] | str:
-        """The pair's test results on every key of ``spec``, or why it cannot be tested."""
-        metric = by_name[a].metrics[spec]
-        stats_a, stats_b = sub(a, spec), sub(b, spec)
+    def pair_results(a: str, b: str, identity: str) -> dict[str, PairedResult] | str:
+        """The pair's test results on every key of the metric, or why it cannot be tested."""
+        metric = by_name[a].metrics[identity]
+        stats_a, stats_b = sub(a, identity), sub(b, identity)
         if test == "t":
             if metric.item_values(stats_a[0]) is None:
                 return "no per-item values (corpus-level metric): use --test ar"
@@ -242,32 +249,31 @@ def compare(runs: Sequence[SystemRun], baseline: str | None = None, test: str = 
         use = draws if vectorised else Draws(kind, n_common, loop_resamples, seed)
         return paired_tests(metric, stats_a, stats_b, test, use.resamples, seed, draws=use)
 
-    specs = list(dict.fromkeys(c.spec for c in columns))
-    for spec in specs:
+    for identity in dict.fromkeys(c.identity for c in columns):
+        cols = [j for j, c in enumerate(columns) if c.identity == identity]
         if progress:
-            progress(spec)
-        cols = [j for j, c in enumerate(columns) if c.spec == spec]
+            progress(columns[cols[0]].spec)
         for name in names:
             run = by_name[name]
-            values = run.values[spec]
+            values = run.values[identity]
             cis: dict[str, tuple[float, float]] = {}
-            metric = run.metrics[spec]
-            slow = not is_vectorised(metric, run.stats[spec])
+            metric = run.metrics[identity]
+            slow = not is_vectorised(metric, run.stats[identity])
             if metric.bootstrap_bias() or slow:
                 for j in cols:
                     no_ci[j] = metric.bootstrap_bias() or "no vectorised form"
             elif ci_resamples > 0:
                 from .stats import bootstrap_intervals
 
-                n = len(run.stats[spec])
+                n = len(run.stats[identity])
                 ci_draws.setdefault(n, Draws("bootstrap", n, ci_resamples, seed))
-                cis = bootstrap_intervals(metric, run.stats[spec], draws=ci_draws[n])
+                cis = bootstrap_intervals(metric, run.stats[identity], draws=ci_draws[n])
             for j in cols:
                 cells[(name, j)] = Cell(values[columns[j].key], cis.get(columns[j].key))
         for name in names:
             if name == baseline:
                 continue
-            results = pair_results(baseline, name, spec)
+            results = pair_results(baseline, name, identity)
             if isinstance(results, str):
                 for j in cols:
                     untested[j] = results
@@ -302,14 +308,14 @@ def _tie_groups(columns, names, cells, untested, ceilings, pair_results, adjust_
     cache: dict[tuple[str, str, str], dict[str, PairedResult] | str] = {}
 
     def result(a: str, b: str, j: int) -> PairedResult | None:
-        spec = columns[j].spec
+        identity = columns[j].identity
         if (a, b, j) in tested:
             return tested[(a, b, j)]
         if (b, a, j) in tested:
             return tested[(b, a, j)]
-        if (a, b, spec) not in cache:
-            cache[(a, b, spec)] = pair_results(a, b, spec)
-        got = cache[(a, b, spec)]
+        if (a, b, identity) not in cache:
+            cache[(a, b, identity)] = pair_results(a, b, identity)
+        got = cache[(a, b, identity)]
         return None if isinstance(got, str) else got[columns[j].key]
 
     for j in range(len(columns)):

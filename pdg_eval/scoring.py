@@ -125,9 +125,8 @@ def instantiate(spec: MetricSpec, tokenizer: str | None = None) -> Metric:
     ``normalize_answer`` before it); a variant that fixes its own text units refuses it with a ConfigError."""
     name, variant, options = parse_metric_spec(spec.spec)
     metric = create_metric(name, variant, options)
-    if tokenizer and metric.variants[metric.variant].splits_text:
+    if tokenizer and metric.splits_text():
         metric = create_metric(name, variant, {**options, "tok": tokenizer})
-    metric.preset = spec.preset
     return metric
 
 
@@ -140,7 +139,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
     """Instantiate the requested metrics that can run on records like ``first``; returns (metrics, skipped notes)."""
     metrics: list[Metric] = []
     skipped: list[str] = []
-    seen_signatures: set[str] = set()  # without the preset: a preset's metric also given by --metric runs once
+    seen_signatures: set[str] = set()  # a preset's metric also given by --metric runs once
     for spec in specs:
         if spec.unavailable:
             skipped.append(f"{spec.spec}: {spec.unavailable}")
@@ -158,7 +157,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
                 skipped.append(f"{metric.label}: records have no '{missing[0]}'")
                 continue
             raise InputError(first.source, first.line, missing[0], f"missing; required by {metric.label}")
-        key = str(dataclasses.replace(metric.signature(), preset=None))
+        key = str(metric.signature())
         if key in seen_signatures:
             continue
         seen_signatures.add(key)

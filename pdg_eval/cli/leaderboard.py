@@ -130,9 +130,10 @@ def run_records(args) -> int:
                                "sha256": file_sha256(path), "items": result.n_items})
             print(f"{preset}: scored {entry.name} ({result.n_items:,} items)", file=sys.stderr)
         common = set.intersection(*(set(run.metrics) for run in runs))
-        for spec in sorted(set().union(*(set(run.metrics) for run in runs)) - common):
-            having = [run.name for run in runs if spec in run.metrics]
-            skipped.append(f"{spec}: only {', '.join(having)} (the other systems' files have no field for it)")
+        for identity in sorted(set().union(*(set(run.metrics) for run in runs)) - common):
+            having = [run for run in runs if identity in run.metrics]
+            skipped.append(f"{having[0].metrics[identity].spec}: only {', '.join(r.name for r in having)} (the other "
+                           "systems' files have no field for it)")
         runs = [_only(run, common) for run in runs]
         ceilings = [e.name for e in board.systems if e.role == "ceiling"]
         cmp = compare(runs, board.baseline, "ar", args.resamples, args.seed, ci_resamples=args.ci_resamples,
@@ -150,8 +151,8 @@ def run_records(args) -> int:
     return 0
 
 
-def _only(run: SystemRun, specs: set[str]) -> SystemRun:
+def _only(run: SystemRun, identities: set[str]) -> SystemRun:
     """The run restricted to the metrics every system of the board has (e.g. PPL needs the records' ``nll``)."""
-    keep = [spec for spec in run.metrics if spec in specs]
+    keep = [identity for identity in run.metrics if identity in identities]
     return dataclasses.replace(run, metrics={k: run.metrics[k] for k in keep}, stats={k: run.stats[k] for k in keep},
                                signatures={k: run.signatures[k] for k in keep}, values={k: run.values[k] for k in keep})

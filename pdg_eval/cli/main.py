@@ -20,12 +20,12 @@ def _list_metrics(args: argparse.Namespace) -> int:
 
     load_all()
     for name in sorted(METRICS):
-        cls = METRICS[name]
-        print(f"{name}  (default variant: {cls.default_variant})")
-        for variant, info in cls.variants.items():
-            tag = " [bug-compatible]" if info.bug_compatible else ""
-            tok = f" tok={info.tokenizer}" if info.tokenizer else ""
-            print(f"  {name}:{variant}{tok}{tag}\n      {info.description}\n      source: {info.source}")
+        family = METRICS[name]
+        print(f"{name}  (default variant: {family.default_variant})")
+        for variant, cls in family.variants.items():
+            tag = " [bug-compatible]" if cls.bug_compatible else ""
+            tok = f" tok={cls.default_tokenizer}" if cls.default_tokenizer else ""
+            print(f"  {name}:{variant}{tok}{tag}\n      {cls.description}\n      source: {cls.source}")
     return 0
 
 

@@ -7,8 +7,9 @@ significance tests and bootstrap intervals are exact, including for corpus-level
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from .. import __version__
@@ -29,45 +30,36 @@ class Signature:
     tokenizer: str
     scale: str
     options: tuple[tuple[str, str], ...] = ()
-    preset: str | None = None
     version: str = __version__
 
     def __str__(self) -> str:
         parts = [f"{self.metric}:{self.variant}", f"tok:{self.tokenizer}"]
         parts += [f"{k}:{v}" for k, v in self.options]
         parts += [f"scale:{self.scale}"]
-        if self.preset:
-            parts.append(f"preset:{self.preset}")
         parts.append(f"version:pdg-eval-{self.version}")
         return "|".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {"metric": self.metric, "variant": self.variant, "tokenizer": self.tokenizer,
-                "options": dict(self.options), "scale": self.scale, "preset": self.preset,
-                "version": self.version, "string": str(self)}
+                "options": dict(self.options), "scale": self.scale, "version": self.version, "string": str(self)}
 
-
-#: Text handling of a variant without a tokenizer (``VariantInfo.text_units``), as errors explain it.
-TEXT_UNITS = {"none": "it reads no text", "model": "its model tokenizes the text",
-              "raw-chars": "it compares raw characters, as published"}
-
-
-@dataclass(frozen=True)
-class VariantInfo:
-    """What a variant is, which tokenizer it uses by default, the options it takes, and where it comes from."""
-
-    description: str
-    tokenizer: str | None = "whitespace"  # None: the variant fixes its own text handling, named by text_units
-    source: str = ""
-    bug_compatible: bool = False
-    text_units: str = "none"
-    #: the options this variant takes, with their defaults as text (None: unset, i.e. required or set in ``setup``)
-    options: Mapping[str, str | None] = field(default_factory=dict)
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "Signature":
+        """Inverse of :meth:`to_json`."""
+        return cls(doc["metric"], doc["variant"], doc["tokenizer"], doc["scale"],
+                   tuple((str(k), str(v)) for k, v in doc["options"].items()), doc["version"])
 
     @property
-    def splits_text(self) -> bool:
-        """Whether the variant splits text into units itself (False: it reads no text, or a model tokenizes it)."""
-        return self.tokenizer is not None or self.text_units not in ("none", "model")
+    def identity(self) -> str:
+        """What two systems' columns must share to be compared: the signature without the entries naming the model
+        that filled a record field (:data:`PROVENANCE_KEYS`), which describe the system under test (its own
+        perplexity, its own ranking scores), not the metric."""
+        return str(dataclasses.replace(self, options=tuple(o for o in self.options if o[0] not in PROVENANCE_KEYS)))
+
+
+#: Text handling of a convention without a tokenizer (``Metric.text_units``), as errors explain it.
+TEXT_UNITS = {"none": "it reads no text", "model": "its model tokenizes the text",
+              "raw-chars": "it compares raw characters, as published"}
 
 
 @dataclass(frozen=True)
@@ -104,16 +96,36 @@ def text_option(accepts: str) -> OptionType:
     return OptionType(accepts, str)
 
 
+def option(default: Any, kind: OptionType) -> Any:
+    """A field of a convention's options dataclass: its typed default (None: unset) and how its text is read."""
+    return field(default=default, metadata={"type": kind})
+
+
+@dataclass
+class NoOptions:
+    """The options of a convention that takes none."""
+
+
 #: How model-based metrics read their runtime options (``Metric.runtime_options``).
 RUNTIME_OPTION_TYPES = {"batch_size": int_option(1), "device": text_option("auto|cpu|cuda[:N]")}
 
 
 class Metric(ABC):
-    """Base class. Subclasses set ``name``, ``variants``, ``keys`` and implement the two steps."""
+    """One published convention. Subclasses are registered with :func:`register_metric` (which sets ``name`` and
+    ``variant``), describe where the convention comes from, and implement the two steps."""
 
     name: ClassVar[str]
-    variants: ClassVar[dict[str, VariantInfo]]
-    default_variant: ClassVar[str]
+    variant: ClassVar[str]
+    #: one line on what the convention computes, and the file (repository@commit:path:lines) or paper it follows
+    description: ClassVar[str]
+    source: ClassVar[str] = ""
+    #: True when the convention reproduces a published implementation's mistake on purpose
+    bug_compatible: ClassVar[bool] = False
+    #: the tokenizer splitting text by default; None: the convention fixes its own text units (``text_units``)
+    default_tokenizer: ClassVar[str | None] = "whitespace"
+    text_units: ClassVar[str] = "none"
+    #: the options that change this convention's number: a dataclass of :func:`option` fields
+    Options: ClassVar[type] = NoOptions
     higher_is_better: ClassVar[bool] = True
     #: Record fields the metric needs beyond ``response`` (e.g. ``candidate_scores``).
     requires: ClassVar[tuple[str, ...]] = ()
@@ -121,71 +133,76 @@ class Metric(ABC):
     display_factor: ClassVar[float] = 100.0
     #: True when the reference library itself reports x100 (sacreBLEU, multi-bleu.perl).
     native_x100: ClassVar[bool] = False
-    #: How each option is read; which variants take it, and its default, is in ``VariantInfo.options``.
-    option_types: ClassVar[dict[str, OptionType]] = {}
-    #: Options every variant takes that change how the metric runs, not its number (batch size, device), with
-    #: their defaults; left out of ``spec`` and the signature.
+    #: Options that change how the metric runs, not its number (batch size, device), with their defaults as text;
+    #: read by ``RUNTIME_OPTION_TYPES`` into ``self.runtime``, left out of ``spec`` and the signature.
     runtime_options: ClassVar[dict[str, str]] = {}
+    #: Signature entries that describe the convention itself (fixed, not options), e.g. ``{"smooth": "exp"}``.
+    fixed_signature: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, variant: str | None = None, tokenizer: str | None = None, **options: Any):
-        self.variant = variant or self.default_variant
-        if self.variant not in self.variants:
-            raise ConfigError(f"unknown variant {self.variant!r} of {self.name}; "
-                              f"choose from {', '.join(self.variants)}")
-        info = self.variants[self.variant]
-        self.options = self._read_options(info, {k: v for k, v in options.items() if v is not None})
-        self.tokenizer: Tokenizer | None = self._variant_tokenizer(info, tokenizer)
-        self.preset: str | None = None
+    def __init__(self, tokenizer: str | None = None, **options: Any):
+        given = {k: v for k, v in options.items() if v is not None}
+        self.options = self._read_options(given)
+        self.runtime: dict[str, Any] = {key: self._read_option(key, _fmt(given.get(key, default)),
+                                                                RUNTIME_OPTION_TYPES[key])
+                                        for key, default in self.runtime_options.items()}
+        self.tokenizer: Tokenizer | None = self._convention_tokenizer(tokenizer)
         self.setup()
 
     # -- options and tokenizer ------------------------------------------------------------------
+    @classmethod
+    def option_fields(cls) -> dict[str, Any]:
+        """The ``Options`` dataclass fields by name."""
+        return {f.name: f for f in fields(cls.Options)}
+
     def allowed_options(self) -> str:
-        """This variant's options as ``key=ACCEPTS``, for error messages."""
-        info = self.variants[self.variant]
-        parts = [f"{k}={self.option_types[k].accepts}" for k in (*info.options, *self.runtime_options)]
-        if info.tokenizer is not None:
+        """This convention's options as ``key=ACCEPTS``, for error messages."""
+        parts = [f"{k}={f.metadata['type'].accepts}" for k, f in self.option_fields().items()]
+        parts += [f"{k}={RUNTIME_OPTION_TYPES[k].accepts}" for k in self.runtime_options]
+        if self.default_tokenizer is not None:
             parts.append("tok=TOKENIZER")
         return ", ".join(parts) or "none"
 
     def option_error(self, problem: str) -> ConfigError:
-        """A ConfigError naming the metric, the variant and the options it takes."""
+        """A ConfigError naming the convention and the options it takes."""
         return ConfigError(f"{self.label}: {problem} (options of {self.label}: {self.allowed_options()})")
 
-    def _read_options(self, info: VariantInfo, given: dict[str, Any]) -> dict[str, Any]:
-        """The variant's options, given or default, read by their ``option_types``; any other option is an error."""
-        defaults = {**info.options, **self.runtime_options}
+    def _read_options(self, given: dict[str, Any]) -> Any:
+        """The ``Options`` instance from the given options (text or values); any other option is an error."""
+        known = self.option_fields()
         for key in given:
-            if key not in defaults:
+            if key not in known and key not in self.runtime_options:
                 raise self.option_error(f"option {key}= does not apply to this variant")
-        values = {}
-        for key, default in defaults.items():
-            text = _fmt(given[key]) if key in given else default
-            values[key] = None if text is None else self._read_option(key, text)
-        return values
+        return self.Options(**{key: self._read_option(key, _fmt(given[key]), f.metadata["type"])
+                               for key, f in known.items() if key in given})
 
-    def _read_option(self, key: str, text: str) -> Any:
+    def _read_option(self, key: str, text: str, kind: OptionType) -> Any:
         if not text.strip():
             raise self.option_error(f"option {key}= needs a value")
         try:
-            return self.option_types[key].read(text)
+            return kind.read(text)
         except ValueError as exc:
             raise self.option_error(f"{key}=: {exc}") from None
 
-    def _variant_tokenizer(self, info: VariantInfo, requested: str | None) -> Tokenizer | None:
-        """The variant's tokenizer, or ``requested`` (ParlAI variants keep ``normalize_answer`` before it)."""
+    def _convention_tokenizer(self, requested: str | None) -> Tokenizer | None:
+        """The convention's tokenizer, or ``requested`` (ParlAI conventions keep ``normalize_answer`` before it)."""
         if requested is None:
-            return None if info.tokenizer is None else get_tokenizer(info.tokenizer)
-        if info.tokenizer is None:
+            return None if self.default_tokenizer is None else get_tokenizer(self.default_tokenizer)
+        if self.default_tokenizer is None:
             raise self.option_error(f"takes no tokenizer, got {requested!r} (tok= or --tokenizer): "
-                                    f"{TEXT_UNITS[info.text_units]}")
+                                    f"{TEXT_UNITS[self.text_units]}")
         if not requested.strip():
             raise self.option_error("option tok= needs a value")
-        if info.tokenizer == "parlai":  # normalize_answer is part of ParlAI's metrics; an override replaces the split
+        if self.default_tokenizer == "parlai":  # normalize_answer is part of ParlAI's metrics; an override replaces the split
             requested = with_parlai_normalization(requested)
         try:
             return get_tokenizer(requested)
         except ConfigError as exc:
             raise self.option_error(f"tok=: {exc}") from None
+
+    @classmethod
+    def splits_text(cls) -> bool:
+        """Whether the convention splits text into units itself (False: it reads no text, or a model tokenizes it)."""
+        return cls.default_tokenizer is not None or cls.text_units not in ("none", "model")
 
     @property
     def segments_cjk(self) -> bool:
@@ -219,12 +236,13 @@ class Metric(ABC):
         return None
 
     def spec_options(self) -> dict[str, Any]:
-        """The set options of this variant (runtime options left out): what ``spec`` names."""
-        return {k: self.options[k] for k in sorted(self.variants[self.variant].options) if self.options[k] is not None}
+        """The set options of this convention (runtime options left out): what ``spec`` names."""
+        return {k: getattr(self.options, k) for k in sorted(self.option_fields())
+                if getattr(self.options, k) is not None}
 
     def signature_options(self) -> dict[str, Any]:
-        """Signature entries besides tokenizer and scale: the spec's options (and fixed properties of the variant)."""
-        return self.spec_options()
+        """Signature entries besides tokenizer and scale: the spec's options and the convention's fixed entries."""
+        return {**self.spec_options(), **self.fixed_signature}
 
     def scored_against(self) -> tuple[str, ...]:
         """Record fields besides the response that this metric's value depends on (their per-item fingerprints
@@ -298,10 +316,25 @@ class Metric(ABC):
         return "x100" if self.display_factor == 100 or self.native_x100 else "x1"
 
     def signature(self) -> Signature:
-        tok = self.tokenizer.signature if self.tokenizer is not None else self.variants[self.variant].text_units
-        scale = self.scale_label
+        tok = self.tokenizer.signature if self.tokenizer is not None else self.text_units
         opts = tuple((k, _fmt(v)) for k, v in sorted(self.signature_options().items()))
-        return Signature(self.name, self.variant, tok, scale, opts, self.preset)
+        return Signature(self.name, self.variant, tok, self.scale_label, opts)
+
+
+class MeanOfItems(Metric):
+    """A sentence-level metric: the score is the mean (``sum / len``, as the reference scripts compute it) of the
+    per-item values; items whose ``item_values`` is None (skipped by a guard) are left out."""
+
+    def aggregate(self, stats: Sequence[Stats]) -> dict[str, float]:
+        per_item = [v for v in map(self.item_values, stats) if v is not None]
+        return {k: mean([v[k] for v in per_item]) for k in self.keys}
+
+
+class ItemScore(MeanOfItems):
+    """A sentence-level metric with one number per item, which is its statistic."""
+
+    def item_values(self, stats: float) -> dict[str, float]:
+        return {self.keys[0]: stats}
 
 
 def _fmt(value: Any) -> str:
@@ -320,6 +353,10 @@ def note_scorer(seen: set[tuple[str, ...]], record: Record, field: str) -> None:
         seen.add(("unrecorded", "", ""))
 
 
+#: Signature entries naming the model behind model-filled record fields (:func:`scorer_provenance`).
+PROVENANCE_KEYS = ("by", "lm_score", "prompt")
+
+
 def scorer_provenance(seen: set[tuple[str, ...]]) -> dict[str, str]:
     """Signature entries naming the model behind model-filled fields; ``by:mixed`` when records disagree."""
     if not seen or seen == {("unrecorded", "", "")}:
@@ -331,15 +368,33 @@ def scorer_provenance(seen: set[tuple[str, ...]]) -> dict[str, str]:
 
 
 # -- registry (in the spirit of lm-evaluation-harness' ``register_metric``) -------------------
-METRICS: dict[str, type[Metric]] = {}
+@dataclass
+class MetricFamily:
+    """The conventions registered under one metric name (``bleu``), by variant, and the one used without a variant."""
+
+    name: str
+    variants: dict[str, type[Metric]] = field(default_factory=dict)
+    default_variant: str | None = None
 
 
-def register_metric(cls: type[Metric]) -> type[Metric]:
-    """Class decorator: make a metric available by its ``name``."""
-    if cls.name in METRICS:
-        raise ValueError(f"metric {cls.name!r} registered twice")
-    METRICS[cls.name] = cls
-    return cls
+METRICS: dict[str, MetricFamily] = {}
+
+
+def register_metric(name: str, variant: str, *, default: bool = False) -> Callable[[type[Metric]], type[Metric]]:
+    """Class decorator: make a convention available as ``name:variant`` (``default``: also as plain ``name``)."""
+    def register(cls: type[Metric]) -> type[Metric]:
+        family = METRICS.setdefault(name, MetricFamily(name))
+        if variant in family.variants:
+            raise ValueError(f"metric {name}:{variant} registered twice")
+        if default and family.default_variant is not None:
+            raise ValueError(f"metric {name} has two default variants")
+        cls.name, cls.variant = name, variant
+        family.variants[variant] = cls
+        if default:
+            family.default_variant = variant
+        return cls
+
+    return register
 
 
 def parse_metric_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
@@ -367,9 +422,13 @@ def create_metric(name: str, variant: str | None = None, options: dict[str, str]
     load_all()
     if name not in METRICS:
         raise ConfigError(f"unknown metric {name!r}; choose from {', '.join(sorted(METRICS))}")
+    family = METRICS[name]
+    variant = variant or family.default_variant
+    if variant not in family.variants:
+        raise ConfigError(f"unknown variant {variant!r} of {name}; choose from {', '.join(family.variants)}")
     options = dict(options or {})
     tokenizer = options.pop("tok", None)
-    return METRICS[name](variant, tokenizer, **options)
+    return family.variants[variant](tokenizer, **options)
 
 
 def build_metric(spec: str) -> Metric:
@@ -382,6 +441,7 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-__all__ = ["Metric", "Signature", "VariantInfo", "OptionType", "choice_option", "int_option", "int_list_option",
-           "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS", "METRICS", "register_metric", "build_metric",
+__all__ = ["Metric", "MeanOfItems", "ItemScore", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
+           "choice_option", "int_option", "int_list_option", "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS",
+           "METRICS", "register_metric", "build_metric",
            "create_metric", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]

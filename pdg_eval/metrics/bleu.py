@@ -1,157 +1,229 @@
-"""BLEU-1..4 under every convention PDG papers used.
+"""BLEU-1..4 under every convention PDG papers used, one class each.
 
 "BLEU-n" is cumulative BLEU up to order n, except PAA's "BLEU-1/2", which are sacreBLEU's
-corpus n-gram precisions (``paa_precision``; VERIFIED against PAA Table 1).
+corpus n-gram precisions (``paa_precision``; VERIFIED against PAA Table 1). Every convention's
+per-item statistics are :func:`~pdg_eval.metrics.ngrams.match_stats` of one hypothesis against its
+references; the conventions differ in what they compare and how they aggregate.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, choice_option, mean, register_metric
+from .base import MeanOfItems, Metric, choice_option, option, register_metric
 from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
 
 #: DHAP/MSP/MORPHEUS weights; W3 sums to 0.99 and is copied exactly (zhengyima/DHAP@5ec160f:evaluate.py:374-381).
 NLTK_PDG_WEIGHTS = {1: (1, 0, 0, 0), 2: (0.5, 0.5, 0, 0), 3: (0.33, 0.33, 0.33, 0), 4: (0.25, 0.25, 0.25, 0.25)}
 #: ParlAI BleuMetric uses uniform weights [1/k]*k (facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:590-616).
 PARLAI_WEIGHTS = {k: tuple([1 / k] * k) for k in range(1, 5)}
+CUMULATIVE_KEYS = ["bleu-1", "bleu-2", "bleu-3", "bleu-4"]
 
 
-@register_metric
+@dataclass
+class NltkSmoothing:
+    """NLTK's SmoothingFunction: none (method0) or method1 (epsilon 0.1)."""
+
+    smooth: str = option("none", choice_option("none", "method1"))
+
+
 class Bleu(Metric):
-    name = "bleu"
-    default_variant = "nltk_sentence_avg"
-    #: NLTK's SmoothingFunction: none (method0) or method1 (epsilon 0.1); only the NLTK variants take it
-    option_types = {"smooth": choice_option("none", "method1")}
-    variants = {
-        "nltk_sentence_avg": VariantInfo(
-            "mean over items of NLTK sentence_bleu([refs], hyp), weights 1 / .5,.5 / .33x3 / .25x4, no smoothing",
-            source="DHAP evaluate.py:374-381; MSP evaluate.py:420-427; MORPHEUS Metrics.py:248-261",
-            options={"smooth": "none"}),
-        "nltk_corpus": VariantInfo("NLTK corpus_bleu with the same weights", source="nltk.translate.bleu_score",
-                                   options={"smooth": "none"}),
-        "sacrebleu": VariantInfo("sacreBLEU corpus BLEU (13a, exp smoothing); bleu-n = max_ngram_order n",
-                                 tokenizer="13a", source="sacrebleu 2.x BLEU().corpus_score"),
-        "paa_precision": VariantInfo("sacreBLEU corpus n-gram precisions p1, p2 (x100) that PAA calls BLEU-1/2",
-                                     tokenizer="13a", source="hqsiswiliam/persona-adaptive-attention@2539c5c:validate_bleu.py:14-36"),
-        "coco": VariantInfo("pycocoevalcap Bleu(4), corpus level, closest reference length", source="pycocoevalcap 1.2"),
-        "pal_swapped": VariantInfo("pycocoevalcap Bleu(4) with gts=generated, res=reference, as PAL calls it",
-                                   source="kylokano/PAL@cc8b8b5:decode_lora.py:135-157", bug_compatible=True),
-        "multibleu": VariantInfo("Moses multi-bleu.perl -lc corpus BLEU-4 (x100; 0 if any order has no match)",
-                                 source="HLTCHKUST/PAML@35b3a3e:utils/metric.py:68-127"),
-        "parlai": VariantInfo("ParlAI BleuMetric: normalize_answer, method1 eps=1e-12, weights 1/k, mean",
-                              tokenizer="parlai", source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:590-616"),
-        "clv_released": VariantInfo("CLV's call sentence_bleu(ref_words, hyp): every reference word becomes a "
-                                    "character-level reference", source="Toyhom/CLV@a4c7bfe:Metrics.py:155-161",
-                                    bug_compatible=True, options={"smooth": "none"}),
-        "idl_released": VariantInfo("IDL's call sentence_bleu([pred_str], gold_str, (1,0,0,0)) on raw strings: "
-                                    "character BLEU-1 with roles swapped", tokenizer=None, text_units="raw-chars",
-                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:37-39",
-                                    bug_compatible=True),
-    }
+    """BLEU-1..4 of the tokenised response against the tokenised references."""
 
-    def setup(self) -> None:
-        if self.variant in ("sacrebleu", "paa_precision", "multibleu"):
-            self.display_factor, self.native_x100 = 1.0, True  # the reference tools already report x100
+    keys = CUMULATIVE_KEYS
 
-    def signature_options(self) -> dict:
-        if self.variant in ("nltk_sentence_avg", "nltk_corpus", "clv_released"):
-            return {"smooth": self.options["smooth"], "w3": "0.33"}
-        if self.variant == "parlai":
-            return {"smooth": "method1-eps1e-12", "weights": "1/k"}
-        if self.variant in ("sacrebleu", "paa_precision"):
-            return {"case": "mixed", "smooth": "exp"}
-        if self.variant == "multibleu":
-            return {"case": "lc"}
-        return {}
-
-    @property
-    def keys(self) -> list[str]:
-        if self.variant == "paa_precision":
-            return ["bleu-1", "bleu-2"]
-        if self.variant == "idl_released":
-            return ["bleu-1"]
-        if self.variant == "multibleu":
-            return ["bleu-4"]
-        return ["bleu-1", "bleu-2", "bleu-3", "bleu-4"]
+    def pair(self, record: Record) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        """The hypothesis and the references this convention compares."""
+        return self.tok(record.response), tuple(self.tok(r) for r in record.references)
 
     def item_stats(self, record: Record) -> list[int]:
-        if self.variant == "idl_released":
-            return match_stats(tuple(record.reference), (tuple(record.response),), 1)
-        hyp = self.tok(record.response)
-        if self.variant == "multibleu":
-            hyp = tuple(t.lower() for t in hyp)
-            refs = tuple(tuple(t.lower() for t in self.tok(r)) for r in record.references)
-        elif self.variant == "clv_released":
-            refs = tuple(tuple(word) for word in self.tok(record.reference))
-        elif self.variant == "pal_swapped":
-            hyp, refs = self.tok(record.reference), (hyp,)
-        else:
-            refs = tuple(self.tok(r) for r in record.references)
+        hyp, refs = self.pair(record)
         return match_stats(hyp, refs, 4)
 
-    def _sentence_weights(self) -> dict[int, tuple]:
-        return PARLAI_WEIGHTS if self.variant == "parlai" else NLTK_PDG_WEIGHTS
 
-    def item_values(self, stats: list[int]) -> dict[str, float] | None:
-        if self.variant in ("nltk_sentence_avg", "clv_released", "parlai"):
-            smooth, eps = ("method1", 1e-12) if self.variant == "parlai" else (self.options["smooth"], 0.1)
-            weights = self._sentence_weights()
-            return dict(zip(self.keys, nltk_bleu_multi(stats, [weights[n] for n in range(1, 5)], smooth, eps)))
-        if self.variant == "idl_released":
-            return {"bleu-1": nltk_bleu(stats, (1,), "none")}
-        return None
+class SentenceBleu(MeanOfItems, Bleu):
+    """Sentence BLEU per item with NLTK's formula, mean over items."""
+
+    weights: dict[int, tuple] = NLTK_PDG_WEIGHTS
+
+    def smoothing(self) -> tuple[str, float]:
+        """NLTK's smoothing method and its epsilon."""
+        return self.options.smooth, 0.1
+
+    def item_values(self, stats: list[int]) -> dict[str, float]:
+        values = nltk_bleu_multi(stats, [self.weights[n] for n in range(1, 5)], *self.smoothing())
+        return dict(zip(self.keys, values))
+
+
+class CorpusBleu(Bleu):
+    """Corpus BLEU: a function of the summed statistics, so resamples are re-aggregated from column sums."""
 
     def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
         if not stats:
             return {k: 0.0 for k in self.keys}
-        if self.variant in SENTENCE_VARIANTS:
-            per_item = [self.item_values(st) for st in stats]
-            return {k: mean([v[k] for v in per_item]) for k in self.keys}
-        if self.variant in ("coco", "pal_swapped"):
-            return dict(zip(self.keys, coco_bleu(stats)))
-        return self._scores_of_total(sum_stats(stats, nltk_denominators=self.variant == "nltk_corpus"))
+        return self.scores_of_total(sum_stats(stats))
 
-    def _scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
-        """Corpus scores from summed statistics (NLTK's per-sentence ``max(1, total)`` already applied)."""
-        if self.variant == "nltk_corpus":
-            return {f"bleu-{n}": nltk_bleu(total, NLTK_PDG_WEIGHTS[n], self.options["smooth"],
-                                           per_sentence_denominators=False) for n in range(1, 5)}
-        if self.variant == "sacrebleu":
-            return {f"bleu-{n}": sacrebleu_score(total, n).score for n in range(1, 5)}
-        if self.variant == "paa_precision":
-            precisions = sacrebleu_score(total, 4).precisions
-            return {"bleu-1": precisions[0], "bleu-2": precisions[1]}
-        if self.variant == "multibleu":
-            return {"bleu-4": multibleu(total)[0]}
-        raise AssertionError(self.variant)
+    def scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
+        """The scores of summed statistics."""
+        raise NotImplementedError
 
-    # -- vectorised resampling: corpus variants are functions of the summed statistics ------------
     def linear_matrix(self, stats: Sequence[list[int]]):
-        if self.variant in SENTENCE_VARIANTS:
-            return super().linear_matrix(stats)
         import numpy as np
 
-        matrix = np.array(stats, dtype=np.float64)
-        if self.variant == "nltk_corpus":  # NLTK's per-sentence max(1, total) denominators
-            matrix[:, 6:] = np.maximum(matrix[:, 6:], 1.0)
-        return matrix
+        return np.array(stats, dtype=np.float64)
 
     def scores_from_sums(self, sums):
+        """The scalar reference formula on each summed row (exact, ~10 us a row)."""
         import numpy as np
 
-        if self.variant in SENTENCE_VARIANTS:
-            return super().scores_from_sums(sums)
-        if self.variant in ("sacrebleu", "paa_precision"):
-            return sacrebleu_vectorized(sums, self.keys, precisions=self.variant == "paa_precision")
-        # the other corpus formulas: the scalar reference formula on each summed row (exact, ~10 us a row)
-        rows = [dict(zip(self.keys, coco_bleu([t]))) if self.variant in ("coco", "pal_swapped")
-                else self._scores_of_total(t) for t in np.rint(sums).astype(np.int64).tolist()]
+        rows = [self.scores_of_total(t) for t in np.rint(sums).astype(np.int64).tolist()]
         return {k: np.array([r[k] for r in rows]) for k in self.keys}
 
 
-SENTENCE_VARIANTS = ("nltk_sentence_avg", "clv_released", "parlai", "idl_released")
+@register_metric("bleu", "nltk_sentence_avg", default=True)
+class NltkSentenceBleu(SentenceBleu):
+    description = "mean over items of NLTK sentence_bleu([refs], hyp), weights 1 / .5,.5 / .33x3 / .25x4, no smoothing"
+    source = "DHAP evaluate.py:374-381; MSP evaluate.py:420-427; MORPHEUS Metrics.py:248-261"
+    Options = NltkSmoothing
+    fixed_signature = {"w3": "0.33"}
+
+
+@register_metric("bleu", "clv_released")
+class ClvReleasedBleu(SentenceBleu):
+    description = ("CLV's call sentence_bleu(ref_words, hyp): every reference word becomes a character-level "
+                   "reference")
+    source = "Toyhom/CLV@a4c7bfe:Metrics.py:155-161"
+    bug_compatible = True
+    Options = NltkSmoothing
+    fixed_signature = {"w3": "0.33"}
+
+    def pair(self, record: Record):
+        return self.tok(record.response), tuple(tuple(word) for word in self.tok(record.reference))
+
+
+@register_metric("bleu", "parlai")
+class ParlaiBleu(SentenceBleu):
+    description = "ParlAI BleuMetric: normalize_answer, method1 eps=1e-12, weights 1/k, mean"
+    source = "facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:590-616"
+    default_tokenizer = "parlai"
+    fixed_signature = {"smooth": "method1-eps1e-12", "weights": "1/k"}
+    weights = PARLAI_WEIGHTS
+
+    def smoothing(self) -> tuple[str, float]:
+        return "method1", 1e-12
+
+
+@register_metric("bleu", "idl_released")
+class IdlReleasedBleu(MeanOfItems, Bleu):
+    description = ("IDL's call sentence_bleu([pred_str], gold_str, (1,0,0,0)) on raw strings: character BLEU-1 "
+                   "with roles swapped")
+    source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:37-39"
+    bug_compatible = True
+    default_tokenizer = None
+    text_units = "raw-chars"
+    keys = ["bleu-1"]
+
+    def item_stats(self, record: Record) -> list[int]:
+        return match_stats(tuple(record.reference), (tuple(record.response),), 1)
+
+    def item_values(self, stats: list[int]) -> dict[str, float]:
+        return {"bleu-1": nltk_bleu(stats, (1,), "none")}
+
+
+@register_metric("bleu", "nltk_corpus")
+class NltkCorpusBleu(CorpusBleu):
+    description = "NLTK corpus_bleu with the PDG weights"
+    source = "nltk.translate.bleu_score"
+    Options = NltkSmoothing
+    fixed_signature = {"w3": "0.33"}
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        if not stats:
+            return {k: 0.0 for k in self.keys}
+        return self.scores_of_total(sum_stats(stats, nltk_denominators=True))
+
+    def scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
+        """NLTK's per-sentence ``max(1, total)`` denominators are already applied to ``total``."""
+        return {f"bleu-{n}": nltk_bleu(total, NLTK_PDG_WEIGHTS[n], self.options.smooth,
+                                       per_sentence_denominators=False) for n in range(1, 5)}
+
+    def linear_matrix(self, stats: Sequence[list[int]]):
+        import numpy as np
+
+        matrix = super().linear_matrix(stats)
+        matrix[:, 6:] = np.maximum(matrix[:, 6:], 1.0)  # NLTK's per-sentence max(1, total) denominators
+        return matrix
+
+
+@register_metric("bleu", "sacrebleu")
+class SacreBleu(CorpusBleu):
+    description = "sacreBLEU corpus BLEU (13a, exp smoothing); bleu-n = max_ngram_order n"
+    source = "sacrebleu 2.x BLEU().corpus_score"
+    default_tokenizer = "13a"
+    display_factor, native_x100 = 1.0, True  # sacreBLEU reports x100
+    fixed_signature = {"case": "mixed", "smooth": "exp"}
+
+    def scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
+        return {f"bleu-{n}": sacrebleu_score(total, n).score for n in range(1, 5)}
+
+    def scores_from_sums(self, sums):
+        return sacrebleu_vectorized(sums, self.keys)
+
+
+@register_metric("bleu", "paa_precision")
+class PaaPrecisionBleu(SacreBleu):
+    description = "sacreBLEU corpus n-gram precisions p1, p2 (x100) that PAA calls BLEU-1/2"
+    source = "hqsiswiliam/persona-adaptive-attention@2539c5c:validate_bleu.py:14-36"
+    keys = ["bleu-1", "bleu-2"]
+
+    def scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
+        precisions = sacrebleu_score(total, 4).precisions
+        return {"bleu-1": precisions[0], "bleu-2": precisions[1]}
+
+    def scores_from_sums(self, sums):
+        return sacrebleu_vectorized(sums, self.keys, precisions=True)
+
+
+@register_metric("bleu", "multibleu")
+class MultiBleu(CorpusBleu):
+    description = "Moses multi-bleu.perl -lc corpus BLEU-4 (x100; 0 if any order has no match)"
+    source = "HLTCHKUST/PAML@35b3a3e:utils/metric.py:68-127"
+    display_factor, native_x100 = 1.0, True  # multi-bleu.perl reports x100
+    fixed_signature = {"case": "lc"}
+    keys = ["bleu-4"]
+
+    def pair(self, record: Record):
+        hyp = tuple(t.lower() for t in self.tok(record.response))
+        return hyp, tuple(tuple(t.lower() for t in self.tok(r)) for r in record.references)
+
+    def scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
+        return {"bleu-4": multibleu(total)[0]}
+
+
+@register_metric("bleu", "coco")
+class CocoBleu(CorpusBleu):
+    description = "pycocoevalcap Bleu(4), corpus level, closest reference length"
+    source = "pycocoevalcap 1.2"
+
+    def scores_of_total(self, total: Sequence[int]) -> dict[str, float]:
+        return dict(zip(self.keys, coco_bleu([total])))
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        if not stats:
+            return {k: 0.0 for k in self.keys}
+        return dict(zip(self.keys, coco_bleu(stats)))
+
+
+@register_metric("bleu", "pal_swapped")
+class PalSwappedBleu(CocoBleu):
+    description = "pycocoevalcap Bleu(4) with gts=generated, res=reference, as PAL calls it"
+    source = "kylokano/PAL@cc8b8b5:decode_lora.py:135-157"
+    bug_compatible = True
+
+    def pair(self, record: Record):
+        return self.tok(record.reference), (self.tok(record.response),)
 
 
 def sacrebleu_vectorized(sums, keys: Sequence[str], precisions: bool = False) -> dict:

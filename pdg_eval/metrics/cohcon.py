@@ -10,6 +10,7 @@ offered as variants and recorded in the signature (:func:`pdg_eval.metrics.consi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Sequence
 
@@ -18,33 +19,30 @@ from ..models.cache import cached_predictions
 from ..models.runtime import argmax
 from ..models.triple_classifier import TripleExample
 from ..records import Record
-from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, int_option, register_metric, text_option
-from .consistency import triple_scores
+from .base import Metric, int_option, option, register_metric, text_option
+from .consistency import released_triple_scores, training_triple_scores
 
 if TYPE_CHECKING:
     from ..models.triple_classifier import TripleClassifier
 
 #: the class of an empty response: the other speaker's (neither consistent nor coherent)
 EMPTY_LABEL = 1
-#: the triple classifier and its input length in tokens per sentence
-_CLASSIFIER = {"model": SHIPPED_COHCON, "max_length": "64"}
+@dataclass
+class TripleClassifierOptions:
+    """The triple classifier (default: the shipped one) and its input length in tokens per sentence."""
+
+    model: str = option(SHIPPED_COHCON, text_option("DIR"))
+    max_length: int = option(64, int_option(1))
 
 
-@register_metric
 class CohConScore(Metric):
-    name = "cohcon"
-    default_variant = "released"
-    option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("DIR"), "max_length": int_option(1)}
+    """A 3-way class for each (persona, last context turn, response); the conventions differ in what each class
+    counts as."""
+
+    default_tokenizer = None
+    text_units = "model"
+    Options = TripleClassifierOptions
     runtime_options = {"batch_size": "64", "device": "auto"}
-    variants = {
-        "released": VariantInfo("Con = (#1 + #2)/N, Coh-Con = #2/N over argmax labels, as the released scorers count",
-                                tokenizer=None, text_units="model", source="Toyhom/CLV@a4c7bfe:Metrics.py:131-142; "
-                                "Toyhom/MORPHEUS@8bf1bd9:Metrics.py:222-236", options=_CLASSIFIER),
-        "training": VariantInfo("Con = (#0 + #2)/N, Coh-Con = #0/N: what CLV's training labels mean "
-                                "(0 gold, 1 other speaker, 2 same persona, other turn)", tokenizer=None,
-                                text_units="model", source="Toyhom/CLV@8399b56:Consis_Model.py:48-71",
-                                options=_CLASSIFIER),
-    }
     keys = ["con", "coh-con"]
 
     def scored_against(self) -> tuple[str, ...]:
@@ -58,20 +56,20 @@ class CohConScore(Metric):
         from ..models.cache import ScoreCache, default_cache_path
         from ..models.triple_classifier import triple_classifier_folder
 
-        self.folder = triple_classifier_folder(self.options["model"])
+        self.folder = triple_classifier_folder(self.options.model)
         self.cache = ScoreCache(default_cache_path())
 
     @cached_property
     def model(self) -> TripleClassifier:
         from ..models.triple_classifier import load_triple_classifier
 
-        return load_triple_classifier(self.options["model"], self.options["device"], self.options["max_length"],
-                                      self.options["batch_size"])
+        return load_triple_classifier(self.options.model, self.runtime["device"], self.options.max_length,
+                                      self.runtime["batch_size"])
 
     def signature_options(self) -> dict:
-        return {"model": self.options["model"], **self.folder.signature_fields(),
+        return {"model": self.options.model, **self.folder.signature_fields(),
                 "arch": self.folder.manifest.get("architecture", "unknown"), "context": "last_turn", "empty": "neither",
-                "max_length": self.options["max_length"]}
+                "max_length": self.options.max_length}
 
     def item_stats(self, record: Record) -> int:
         return self.items_stats([record])[0]
@@ -82,7 +80,7 @@ class CohConScore(Metric):
         triples = [TripleExample(tuple(r.persona), r.context[-1] if r.context else "", r.response) for r in records
                    if r.response.strip()]
         probs = cached_predictions(self.cache, self.folder.weights_sha256,
-                                   f"cohcon|max_length={self.options['max_length']}", triples,
+                                   f"cohcon|max_length={self.options.max_length}", triples,
                                    lambda t: (*t.persona, "\x1f", t.context, t.response),
                                    lambda todo: self.model.predict_proba(todo))
         labels = iter(argmax(p) for p in probs)
@@ -92,5 +90,27 @@ class CohConScore(Metric):
         return self.aggregate([stats])
 
     def aggregate(self, stats: Sequence[int]) -> dict[str, float]:
-        values = triple_scores(stats, self.variant)
+        values = self.class_shares(stats)
         return {"con": values["consistency"], "coh-con": values["consistency-coherence"]}
+
+    def class_shares(self, labels: Sequence[int]) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@register_metric("cohcon", "released", default=True)
+class ReleasedCohCon(CohConScore):
+    description = "Con = (#1 + #2)/N, Coh-Con = #2/N over argmax labels, as the released scorers count"
+    source = "Toyhom/CLV@a4c7bfe:Metrics.py:131-142; Toyhom/MORPHEUS@8bf1bd9:Metrics.py:222-236"
+
+    def class_shares(self, labels: Sequence[int]) -> dict[str, float]:
+        return released_triple_scores(labels)
+
+
+@register_metric("cohcon", "training")
+class TrainingCohCon(CohConScore):
+    description = ("Con = (#0 + #2)/N, Coh-Con = #0/N: what CLV's training labels mean (0 gold, 1 other speaker, "
+                   "2 same persona, other turn)")
+    source = "Toyhom/CLV@8399b56:Consis_Model.py:48-71"
+
+    def class_shares(self, labels: Sequence[int]) -> dict[str, float]:
+        return training_triple_scores(labels)

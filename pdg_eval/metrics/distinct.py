@@ -7,13 +7,11 @@ response's tokens as its statistics, so any resample of items is re-aggregated e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, int_option, mean, register_metric
-
-#: every variant reports dist-1 .. dist-n
-_UP_TO_N = {"n": "2"}
+from .base import MeanOfItems, Metric, int_option, option, register_metric
 
 
 def _ngrams(tokens: Sequence, n: int) -> list[tuple]:
@@ -24,110 +22,157 @@ def _ratio_or_zero(unique: int, total: int) -> float:
     return unique / total if total else 0.0
 
 
-@register_metric
-class Distinct(Metric):
-    name = "distinct"
-    default_variant = "corpus"
-    option_types = {"n": int_option(1, 6)}
-    variants = {
-        "corpus": VariantInfo("C1 Li et al. 2016: unique / all n-grams over all responses (n-grams within responses)",
-                              source="Toyhom/CLV@a4c7bfe:Metrics.py:114-123; Toyhom/MORPHEUS@8bf1bd9:Metrics.py:113-122",
-                              options=_UP_TO_N),
-        "paa": VariantInfo("C2 PAA/PAL eval_distinct_avg: punctuation padded, unique n-grams / TOTAL TOKENS",
-                           tokenizer="punct", options=_UP_TO_N,
-                           source="hqsiswiliam/persona-adaptive-attention@2539c5c:evaluation/evaluation_helper.py:40-57"),
-        "concat": VariantInfo("C3 DHAP/MSP: responses concatenated (n-grams cross boundaries), unique / total tokens",
-                              source="zhengyima/DHAP@5ec160f:evaluate.py:41-53", options=_UP_TO_N),
-        "per_response": VariantInfo("C4 IDL: unique / all n-grams per response (0 if none), mean over responses",
-                                    tokenizer="treebank", options=_UP_TO_N,
-                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:20-28"),
-        "parlai_inter": VariantInfo("C5 ParlAI interdistinct: corpus types / tokens on normalize_answer tokens",
-                                    tokenizer="parlai", options=_UP_TO_N,
-                                    source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"),
-        "parlai_intra": VariantInfo("C5 ParlAI intradistinct: per-response types / tokens, mean",
-                                    tokenizer="parlai", options=_UP_TO_N,
-                                    source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"),
-        "clv_s": VariantInfo("C6 CLV s-distinct: per sample over its sampled candidates ('samples'), mean",
-                             source="Toyhom/CLV@a4c7bfe:Metrics.py:94-112", options=_UP_TO_N),
-    }
+@dataclass
+class UpToN:
+    """Every convention reports dist-1 .. dist-n."""
 
-    def setup(self) -> None:
-        if self.variant == "clv_s":
-            self.requires = ("samples",)
+    n: int = option(2, int_option(1, 6))
+
+
+class Distinct(Metric):
+    """Distinct-1..n of the responses alone."""
+
+    Options = UpToN
 
     def scored_against(self) -> tuple[str, ...]:
         return ()  # the responses alone
 
     @property
     def keys(self) -> list[str]:
-        return [f"dist-{k}" for k in range(1, self.options["n"] + 1)]
+        return [f"dist-{k}" for k in range(1, self.options.n + 1)]
 
-    def item_stats(self, record: Record):
-        n_max = self.options["n"]
-        if self.variant == "clv_s":
-            samples = [self.tok(s) for s in (record.samples or [record.response])]
-            return [_ratio_or_zero(len(set(g := [x for s in samples for x in _ngrams(s, n)])), len(g))
-                    for n in range(1, n_max + 1)]
+
+class PerResponseDistinct(MeanOfItems, Distinct):
+    """A Distinct value per response (its statistics), mean over responses."""
+
+    def item_stats(self, record: Record) -> list[float]:
         tokens = self.tok(record.response)
-        if self.variant == "per_response":
-            return [_ratio_or_zero(len(set(g := _ngrams(tokens, n))), len(g)) for n in range(1, n_max + 1)]
-        if self.variant == "parlai_intra":
-            return [max(len(set(g := _ngrams(tokens, n))), 1e-12) / max(len(g), 1e-5) for n in range(1, n_max + 1)]
-        # corpus-level variants: the response's tokens are the sufficient statistics
-        return list(tokens)
+        return [self.ratio(_ngrams(tokens, n)) for n in range(1, self.options.n + 1)]
 
-    def item_values(self, stats) -> dict[str, float] | None:
-        if self.variant in ("per_response", "parlai_intra", "clv_s"):
-            return dict(zip(self.keys, stats))
-        return None
+    def ratio(self, grams: list[tuple]) -> float:
+        """Distinct value of one response's n-grams."""
+        raise NotImplementedError
+
+    def item_values(self, stats: list[float]) -> dict[str, float]:
+        return dict(zip(self.keys, stats))
+
+
+class CorpusDistinct(Distinct):
+    """Distinct over the corpus of responses: each response's tokens are its statistics (any resample of items is
+    re-aggregated exactly); n-grams are counted within responses."""
+
+    def item_stats(self, record: Record) -> list[str]:
+        return list(self.tok(record.response))
+
+    def bootstrap_bias(self) -> str | None:
+        return ("a bootstrap resample repeats responses, whose n-grams are then not new: corpus Distinct "
+                "falls below the estimate (use AR for tests)")
 
     def aggregate(self, stats: Sequence) -> dict[str, float]:
-        n_max = self.options["n"]
-        if self.variant in ("per_response", "parlai_intra", "clv_s"):
-            return {k: mean([s[i] for s in stats]) for i, k in enumerate(self.keys)}
-        if self.variant == "concat":
-            stream = [t for s in stats for t in s]
-            return {f"dist-{n}": _ratio_or_zero(len(set(_ngrams(stream, n))), len(stream)) for n in range(1, n_max + 1)}
         out = {}
         tokens = sum(len(s) for s in stats)
-        for n in range(1, n_max + 1):
+        for n in range(1, self.options.n + 1):
             unique: set[tuple] = set()
             total = 0
             for s in stats:
                 grams = _ngrams(s, n)
                 unique.update(grams)
                 total += len(grams)
-            if self.variant == "paa":
-                out[f"dist-{n}"] = _ratio_or_zero(len(unique), tokens)
-            elif self.variant == "parlai_inter":
-                out[f"dist-{n}"] = max(len(unique), 1e-12) / max(total, 1e-5)
-            else:
-                out[f"dist-{n}"] = _ratio_or_zero(len(unique), total)
+            out[f"dist-{n}"] = self.ratio(len(unique), total, tokens)
         return out
 
-    # -- vectorised resampling --------------------------------------------------------------------
-    def resampling_form(self, stats_a: Sequence, stats_b: Sequence):
-        if self.variant in ("corpus", "paa", "parlai_inter"):
-            return DistinctForm(self, stats_a, stats_b)
-        return super().resampling_form(stats_a, stats_b)  # per-response variants: means; concat: re-aggregation
+    def ratio(self, unique: int, grams: int, tokens: int) -> float:
+        """Dist-n from the corpus' distinct n-grams, all n-grams and tokens."""
+        return _ratio_or_zero(unique, grams)
 
-    def bootstrap_bias(self) -> str | None:
-        if self.variant in ("corpus", "paa", "parlai_inter", "concat"):
-            return ("a bootstrap resample repeats responses, whose n-grams are then not new: corpus Distinct "
-                    "falls below the estimate (use AR for tests)")
-        return None
+    def resampling_form(self, stats_a: Sequence, stats_b: Sequence):
+        return DistinctForm(self, stats_a, stats_b)
 
     def distinct_from_counts(self, unique: "np.ndarray", grams: "np.ndarray", tokens: "np.ndarray") -> "np.ndarray":
-        """Dist-n of many resampled corpora from their distinct and total n-gram counts (as :meth:`aggregate`)."""
+        """:meth:`ratio` of many resampled corpora at once."""
         import numpy as np
 
-        if self.variant == "paa":
-            denominator = tokens
-        elif self.variant == "parlai_inter":
-            return np.maximum(unique, 1e-12) / np.maximum(grams, 1e-5)
-        else:
-            denominator = grams
-        return np.where(denominator > 0, unique / np.where(denominator > 0, denominator, 1), 0.0)
+        return np.where(grams > 0, unique / np.where(grams > 0, grams, 1), 0.0)
+
+
+@register_metric("distinct", "corpus", default=True)
+class CorpusNgramDistinct(CorpusDistinct):
+    description = "C1 Li et al. 2016: unique / all n-grams over all responses (n-grams within responses)"
+    source = "Toyhom/CLV@a4c7bfe:Metrics.py:114-123; Toyhom/MORPHEUS@8bf1bd9:Metrics.py:113-122"
+
+
+@register_metric("distinct", "paa")
+class PaaDistinct(CorpusDistinct):
+    description = "C2 PAA/PAL eval_distinct_avg: punctuation padded, unique n-grams / TOTAL TOKENS"
+    source = "hqsiswiliam/persona-adaptive-attention@2539c5c:evaluation/evaluation_helper.py:40-57"
+    default_tokenizer = "punct"
+
+    def ratio(self, unique: int, grams: int, tokens: int) -> float:
+        return _ratio_or_zero(unique, tokens)
+
+    def distinct_from_counts(self, unique, grams, tokens):
+        return super().distinct_from_counts(unique, tokens, tokens)
+
+
+@register_metric("distinct", "parlai_inter")
+class ParlaiInterDistinct(CorpusDistinct):
+    description = "C5 ParlAI interdistinct: corpus types / tokens on normalize_answer tokens"
+    source = "facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"
+    default_tokenizer = "parlai"
+
+    def ratio(self, unique: int, grams: int, tokens: int) -> float:
+        return max(unique, 1e-12) / max(grams, 1e-5)
+
+    def distinct_from_counts(self, unique, grams, tokens):
+        import numpy as np
+
+        return np.maximum(unique, 1e-12) / np.maximum(grams, 1e-5)
+
+
+@register_metric("distinct", "concat")
+class ConcatDistinct(CorpusDistinct):
+    description = "C3 DHAP/MSP: responses concatenated (n-grams cross boundaries), unique / total tokens"
+    source = "zhengyima/DHAP@5ec160f:evaluate.py:41-53"
+
+    def aggregate(self, stats: Sequence) -> dict[str, float]:
+        stream = [t for s in stats for t in s]
+        return {f"dist-{n}": _ratio_or_zero(len(set(_ngrams(stream, n))), len(stream))
+                for n in range(1, self.options.n + 1)}
+
+    def resampling_form(self, stats_a: Sequence, stats_b: Sequence):
+        return None  # n-grams cross responses: resamples are re-aggregated
+
+
+@register_metric("distinct", "per_response")
+class PerResponseNgramDistinct(PerResponseDistinct):
+    description = "C4 IDL: unique / all n-grams per response (0 if none), mean over responses"
+    source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:20-28"
+    default_tokenizer = "treebank"
+
+    def ratio(self, grams: list[tuple]) -> float:
+        return _ratio_or_zero(len(set(grams)), len(grams))
+
+
+@register_metric("distinct", "parlai_intra")
+class ParlaiIntraDistinct(PerResponseDistinct):
+    description = "C5 ParlAI intradistinct: per-response types / tokens, mean"
+    source = "facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:799-851"
+    default_tokenizer = "parlai"
+
+    def ratio(self, grams: list[tuple]) -> float:
+        return max(len(set(grams)), 1e-12) / max(len(grams), 1e-5)
+
+
+@register_metric("distinct", "clv_s")
+class ClvSampleDistinct(PerResponseDistinct):
+    description = "C6 CLV s-distinct: per sample over its sampled candidates ('samples'), mean"
+    source = "Toyhom/CLV@a4c7bfe:Metrics.py:94-112"
+    requires = ("samples",)
+
+    def item_stats(self, record: Record) -> list[float]:
+        samples = [self.tok(s) for s in (record.samples or [record.response])]
+        return [_ratio_or_zero(len(set(g := [x for s in samples for x in _ngrams(s, n)])), len(g))
+                for n in range(1, self.options.n + 1)]
 
 
 #: Resample rows per sparse product in :class:`DistinctForm` (bounds the dense resamples x types block).
@@ -148,7 +193,7 @@ def _split_types(incidences: list, sub: Sequence[int] | None = None):
 
 
 class DistinctForm:
-    """Exact corpus Distinct on resamples (variants ``corpus``, ``paa``, ``parlai_inter``).
+    """Exact corpus Distinct on resamples (conventions ``corpus``, ``paa``, ``parlai_inter``).
 
     The distinct n-grams of a resampled corpus are the types held by at least one selected response. Types held by
     one response only are present exactly when it is selected (a linear count); the others are counted through a
@@ -156,11 +201,11 @@ class DistinctForm:
     responses to the same item is present in X and Y whatever the swap, and is counted once.
     """
 
-    def __init__(self, metric: Distinct, stats_a: Sequence, stats_b: Sequence):
+    def __init__(self, metric: CorpusDistinct, stats_a: Sequence, stats_b: Sequence):
         import numpy as np
         from scipy.sparse import csr_matrix
 
-        self.metric, self.n = metric, metric.options["n"]
+        self.metric, self.n = metric, metric.options.n
         vocab: dict = {}
         items = len(stats_a)
         self.grams = [np.zeros((items, self.n)), np.zeros((items, self.n))]

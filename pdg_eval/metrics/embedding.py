@@ -12,25 +12,31 @@ default, or any sentence-transformers model via ``model=``), unit-normalised.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Sequence
 
 from ..records import Record
-from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, mean, register_metric, text_option
+from .base import ItemScore, option, register_metric, text_option
+
+if TYPE_CHECKING:
+    from ..models.runtime import SentenceEncoder
 
 
-@register_metric
-class PersonaCosine(Metric):
-    name = "p-cosine"
-    default_variant = "max"
-    option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("DIR_OR_HUB_ID")}
+@dataclass
+class Encoder:
+    """The sentence encoder: unset for the offline all-MiniLM-L6-v2."""
+
+    model: str | None = option(None, text_option("DIR_OR_HUB_ID"))
+
+
+class PersonaCosine(ItemScore):
+    """Cosine of unit-normalised sentence embeddings of the response and the persona."""
+
+    default_tokenizer = None
+    text_units = "model"
+    Options = Encoder
     runtime_options = {"batch_size": "128", "device": "auto"}
-    variants = {  # model: unset for the offline all-MiniLM-L6-v2
-        "max": VariantInfo("max over persona sentences of cos(embed(response), embed(sentence))", tokenizer=None,
-                           text_units="model", source="IDL (Cheng et al. 2024) §4.3 'P-Co (Persona Cosine Similarity)'",
-                           options={"model": None}),
-        "concat": VariantInfo("cos(embed(response), embed(' '.join(persona)))", tokenizer=None, text_units="model",
-                              source="IDL (Cheng et al. 2024) §4.3", options={"model": None}),
-    }
     keys = ["p-cosine"]
 
     def scored_against(self) -> tuple[str, ...]:
@@ -40,30 +46,36 @@ class PersonaCosine(Metric):
         return ("persona",)
 
     def setup(self) -> None:
+        """Finds the encoder's folder and hashes its weights; the model loads on first use (:attr:`encoder`)."""
         from ..models.cache import ScoreCache, default_cache_path
-        from ..models.runtime import default_sentence_encoder, load_sentence_encoder
+        from ..models.runtime import ModelFolder, default_sentence_encoder
 
-        self.encoder = load_sentence_encoder(self.options["model"] or default_sentence_encoder(),
-                                             self.options["device"], self.options["batch_size"])
+        self.model_path = self.options.model or default_sentence_encoder()
+        self.weights_sha256 = ModelFolder(self.model_path).weights_sha256
         self.cache = ScoreCache(default_cache_path())
 
+    @cached_property
+    def encoder(self) -> SentenceEncoder:
+        from ..models.runtime import load_sentence_encoder
+
+        return load_sentence_encoder(self.model_path, self.runtime["device"], self.runtime["batch_size"])
+
     def signature_options(self) -> dict:
-        return {"model": self.options["model"] or "all-MiniLM-L6-v2", "sha256": self.encoder.weights_sha256[:12]}
+        return {"model": self.options.model or "all-MiniLM-L6-v2", "sha256": self.weights_sha256[:12]}
 
     def _embed(self, texts: list[str]) -> dict[str, list[float]]:
         from ..models.cache import cached_predictions
 
         unique = list(dict.fromkeys(texts))
-        vectors = cached_predictions(self.cache, self.encoder.weights_sha256, "embedding", unique, lambda t: [t],
-                                     self.encoder.encode)
+        vectors = cached_predictions(self.cache, self.weights_sha256, "embedding", unique, lambda t: [t],
+                                     lambda todo: self.encoder.encode(todo))
         return dict(zip(unique, vectors))
 
     def item_stats(self, record: Record) -> float:
         return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[float]:
-        groups = [([" ".join(r.persona)] if self.variant == "concat" else list(r.persona)) if r.persona else []
-                  for r in records]
+        groups = [self.persona_texts(r.persona) if r.persona else [] for r in records]
         vectors = self._embed([r.response for r in records] + [t for g in groups for t in g])
         out = []
         for rec, group in zip(records, groups):
@@ -72,8 +84,24 @@ class PersonaCosine(Metric):
             out.append(max(sims) if sims else 0.0)
         return out
 
-    def item_values(self, stats: float) -> dict[str, float]:
-        return {"p-cosine": stats}
+    def persona_texts(self, persona: list[str]) -> list[str]:
+        """The persona texts the response is compared with (the maximum cosine is kept)."""
+        raise NotImplementedError
 
-    def aggregate(self, stats: Sequence[float]) -> dict[str, float]:
-        return {"p-cosine": mean(stats)}
+
+@register_metric("p-cosine", "max", default=True)
+class MaxPersonaCosine(PersonaCosine):
+    description = "max over persona sentences of cos(embed(response), embed(sentence))"
+    source = "IDL (Cheng et al. 2024) §4.3 'P-Co (Persona Cosine Similarity)'"
+
+    def persona_texts(self, persona: list[str]) -> list[str]:
+        return list(persona)
+
+
+@register_metric("p-cosine", "concat")
+class ConcatPersonaCosine(PersonaCosine):
+    description = "cos(embed(response), embed(' '.join(persona)))"
+    source = "IDL (Cheng et al. 2024) §4.3"
+
+    def persona_texts(self, persona: list[str]) -> list[str]:
+        return [" ".join(persona)]

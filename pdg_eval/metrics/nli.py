@@ -10,6 +10,7 @@ Aggregations: see :mod:`pdg_eval.metrics.consistency`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Sequence
 
@@ -19,15 +20,13 @@ from ..models.cache import cached_predictions
 from ..models.nli_labels import LABELS, canonical_label_map, fits_premise
 from ..models.runtime import argmax
 from ..records import Record
-from .base import RUNTIME_OPTION_TYPES, Metric, VariantInfo, choice_option, int_option, register_metric, text_option
-from .consistency import c_score
+from .base import Metric, choice_option, int_option, option, register_metric, text_option
+from .consistency import chanliang_total, idl_pairwise, pal_max, paml_sum
 
 if TYPE_CHECKING:
     from ..models.runtime import PairClassifier
 
 _LABEL_IDS = {name: i for i, name in enumerate(LABELS)}
-#: the pair classifier (default: the shipped scorer), its label order (unset: read from the model) and input length
-_CLASSIFIER = {"model": SHIPPED_NLI, "label_map": None, "max_length": "128"}
 
 
 def parse_label_map(text: str) -> dict[int, int]:
@@ -43,64 +42,62 @@ def parse_label_map(text: str) -> dict[int, int]:
     return out
 
 
-@register_metric
+@dataclass
+class PairClassifierOptions:
+    """The pair classifier (default: the shipped scorer), its label order (unset: read from the model), its input
+    length and which text is the premise."""
+
+    model: str = option(SHIPPED_NLI, text_option("PATH_OR_HUB_ID"))
+    label_map: str | None = option(None, text_option("ID:LABEL,..."))
+    max_length: int = option(128, int_option(1))
+    premise: str = option("persona", choice_option("persona", "response"))
+
+
+@dataclass
+class ResponseFirstOptions(PairClassifierOptions):
+    premise: str = option("response", choice_option("persona", "response"))
+
+
 class CScore(Metric):
-    name = "c-score"
-    default_variant = "chanliang"  # persona first, the order of the shipped scorer
+    """An NLI label for each (persona sentence, response) pair; the conventions differ in the aggregation."""
+
     display_factor = 1.0
-    option_types = {**RUNTIME_OPTION_TYPES, "model": text_option("PATH_OR_HUB_ID"),
-                    "label_map": text_option("ID:LABEL,..."), "max_length": int_option(1),
-                    "premise": choice_option("persona", "response")}
+    default_tokenizer = None
+    text_units = "model"
+    Options = PairClassifierOptions
     runtime_options = {"batch_size": "64", "device": "auto"}
-    variants = {
-        "paml_sum": VariantInfo("per response the sum over persona sentences of +1/0/-1, mean (PAML; premise = response)",
-                                tokenizer=None, text_units="model", source="HLTCHKUST/PAML@35b3a3e:utils/load_bert.py:360-366",
-                                options={**_CLASSIFIER, "premise": "response"}),
-        "chanliang": VariantInfo("sum over all pairs of (label-1) / number of responses (premise = persona)",
-                                 tokenizer=None, text_units="model",
-                                 source="ChanLiang/PersonaClassifier@bf0e819:cal_consistency_score.py:16-100",
-                                 options={**_CLASSIFIER, "premise": "persona"}),
-        "pal_max": VariantInfo("per response the max over persona sentences of (label-1), mean (premise = persona)",
-                               tokenizer=None, text_units="model", source="kylokano/PAL@cc8b8b5:decode_lora.py:290-373",
-                               options={**_CLASSIFIER, "premise": "persona"}),
-        "idl_pairwise": VariantInfo("share of pairs not contradicted (Con) and entailed (Coh-Con) (premise = persona)",
-                                    tokenizer=None, text_units="model",
-                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:124-185",
-                                    options={**_CLASSIFIER, "premise": "persona"}),
-    }
+    keys = ["c-score"]
 
     def setup(self) -> None:
         """Finds the model's folder and reads its label names; the weights load on first use (:attr:`model`)."""
         from ..models.cache import ScoreCache, default_cache_path
         from ..models.runtime import ModelFolder
 
-        if self.variant == "idl_pairwise":
-            self.display_factor = 100.0
-        self.folder = ModelFolder(self.options["model"])
+        self.folder = ModelFolder(self.options.model)
         self._check_premise_order()
-        self.label_map = (parse_label_map(self.options["label_map"]) if self.options["label_map"]
+        self.label_map = (parse_label_map(self.options.label_map) if self.options.label_map
                           else canonical_label_map(self.folder.id2label))
         self.cache = ScoreCache(default_cache_path())
 
     def _check_premise_order(self) -> None:
-        premise, trained = self.options["premise"], self.folder.premise_order
+        premise, trained = self.options.premise, self.folder.premise_order
         if not fits_premise(trained, premise):
             raise UnsuitableModelError(
                 f"c-score:{self.variant} feeds premise={premise} ({premise} first) but the NLI scorer "
-                f"{self.options['model']} was trained {trained}: use a scorer trained with "
+                f"{self.options.model} was trained {trained}: use a scorer trained with "
                 f"`pdg-eval scorers train nli --premise-order {premise}` (or both)")
 
     @cached_property
     def model(self) -> PairClassifier:
         from ..models.runtime import load_pair_classifier
 
-        return load_pair_classifier(self.options["model"], self.options["device"], self.options["max_length"],
-                                    self.options["batch_size"])
+        return load_pair_classifier(self.options.model, self.runtime["device"], self.options.max_length,
+                                    self.runtime["batch_size"])
 
     def signature_options(self) -> dict:
-        return {"model": self.options["model"], **self.folder.signature_fields(), "empty": "neutral",
-                "premise": self.options["premise"], "premise_order": self.folder.premise_order or "unknown",
-                "max_length": self.options["max_length"],
+        return {"model": self.options.model, **self.folder.signature_fields(), "empty": "neutral",
+                "premise": self.options.premise, "premise_order": self.folder.premise_order or "unknown",
+                "max_length": self.options.max_length,
                 "labels": ",".join(f"{i}:{LABELS[c]}" for i, c in sorted(self.label_map.items()))}
 
     def scored_against(self) -> tuple[str, ...]:
@@ -109,10 +106,6 @@ class CScore(Metric):
     def needs_content(self) -> tuple[str, ...]:
         return ("persona",)
 
-    @property
-    def keys(self) -> list[str]:
-        return ["con", "coh-con"] if self.variant == "idl_pairwise" else ["c-score"]
-
     def item_stats(self, record: Record) -> list[int]:
         return self.items_stats([record])[0]
 
@@ -120,19 +113,56 @@ class CScore(Metric):
         """Per record the canonical label of each persona sentence; an empty response says nothing about the persona
         and is labelled neutral without asking the model (a classifier never trained on empty inputs guesses)."""
         judged = [rec for rec in records if rec.response.strip()]
-        pairs = [(sentence, rec.response) if self.options["premise"] == "persona" else (rec.response, sentence)
+        pairs = [(sentence, rec.response) if self.options.premise == "persona" else (rec.response, sentence)
                  for rec in judged for sentence in rec.persona]
         probs = cached_predictions(self.cache, self.folder.weights_sha256,
-                                   f"nli|max_length={self.options['max_length']}", pairs, lambda pair: pair,
+                                   f"nli|max_length={self.options.max_length}", pairs, lambda pair: pair,
                                    lambda todo: self.model.predict_proba(todo))
         labels = iter(self.label_map[argmax(p)] for p in probs)
         neutral = _LABEL_IDS["neutral"]
         return [[next(labels) if rec.response.strip() else neutral for _ in rec.persona] for rec in records]
 
     def item_values(self, stats: list[int]) -> dict[str, float] | None:
-        if self.variant == "idl_pairwise":
-            return None
-        return c_score([stats], self.variant)
+        return self.aggregate([stats])
+
+
+@register_metric("c-score", "paml_sum")
+class PamlCScore(CScore):
+    description = "per response the sum over persona sentences of +1/0/-1, mean (PAML; premise = response)"
+    source = "HLTCHKUST/PAML@35b3a3e:utils/load_bert.py:360-366"
+    Options = ResponseFirstOptions
 
     def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
-        return c_score(stats, self.variant)
+        return paml_sum(stats)
+
+
+@register_metric("c-score", "chanliang", default=True)  # persona first, the order of the shipped scorer
+class ChanliangCScore(CScore):
+    description = "sum over all pairs of (label-1) / number of responses (premise = persona)"
+    source = "ChanLiang/PersonaClassifier@bf0e819:cal_consistency_score.py:16-100"
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        return chanliang_total(stats)
+
+
+@register_metric("c-score", "pal_max")
+class PalCScore(CScore):
+    description = "per response the max over persona sentences of (label-1), mean (premise = persona)"
+    source = "kylokano/PAL@cc8b8b5:decode_lora.py:290-373"
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        return pal_max(stats)
+
+
+@register_metric("c-score", "idl_pairwise")
+class IdlPairwiseConsistency(CScore):
+    description = "share of pairs not contradicted (Con) and entailed (Coh-Con) (premise = persona)"
+    source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:124-185"
+    display_factor = 100.0
+    keys = ["con", "coh-con"]
+
+    def item_values(self, stats: list[int]) -> None:
+        return None  # shares over pairs: items with more persona sentences weigh more
+
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        return idl_pairwise(stats)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError
 from ..records import Record
-from .base import Metric, VariantInfo, choice_option, mean, register_metric, text_option
+from ..tokenize import file_sha256
+from .base import ItemScore, choice_option, option, register_metric, text_option
 
 HISTORY_SOURCES = ("persona", "last_turn", "last_bot_turn", "bot_turns", "context")
 
@@ -26,15 +28,27 @@ def history_fields(source: str) -> tuple[str, ...]:
     return ("persona",) if source == "persona" else ("context",)
 
 
-class HistoryMetric(Metric):
+def history_option(default: str) -> str:
+    """What a persona metric compares the response with (:data:`HISTORY_SOURCES`)."""
+    return option(default, choice_option(*HISTORY_SOURCES))
+
+
+@dataclass
+class History:
+    history_source: str = history_option("persona")
+
+
+class HistoryMetric(ItemScore):
     """A persona metric comparing the response with the texts of its ``history_source`` option: it is scored against,
     and needs, the record field those texts come from."""
 
+    Options = History
+
     def scored_against(self) -> tuple[str, ...]:
-        return history_fields(self.options["history_source"])
+        return history_fields(self.options.history_source)
 
     def needs_content(self) -> tuple[str, ...]:
-        return history_fields(self.options["history_source"])
+        return history_fields(self.options.history_source)
 
 
 def history_texts(record: Record, source: str) -> list[str]:
@@ -121,160 +135,159 @@ def load_idf(path: str) -> dict[str, float]:
     return table
 
 
-@register_metric
-class F1(Metric):
-    name = "f1"
-    default_variant = "parlai"
-    variants = {"parlai": VariantInfo("ParlAI F1: normalize_answer, multiset overlap, max over references, mean; "
-                                      "tok=NAME splits the normalised text with NAME (e.g. jieba for Chinese)",
-                                      tokenizer="parlai",
-                                      source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567")}
+@register_metric("f1", "parlai", default=True)
+class ParlaiF1(ItemScore):
+    description = ("ParlAI F1: normalize_answer, multiset overlap, max over references, mean; tok=NAME splits the "
+                   "normalised text with NAME (e.g. jieba for Chinese)")
+    source = "facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567"
+    default_tokenizer = "parlai"
     keys = ["f1"]
 
     def item_stats(self, record: Record) -> float:
         return parlai_f1(self.tok(record.response), [self.tok(r) for r in record.references])
 
-    def item_values(self, stats: float) -> dict[str, float]:
-        return {"f1": stats}
 
-    def aggregate(self, stats: Sequence[float]) -> dict[str, float]:
-        return {"f1": mean(stats)}
+class SetPersonaF1(HistoryMetric):
+    """Set F1 between the response's words and the history's words."""
 
-
-@register_metric
-class PersonaF1(HistoryMetric):
-    name = "p-f1"
-    default_variant = "msp"
-    #: history_source: what the response is compared with; stopwords: words left out, a file (one a line) or a
-    #: built-in list (``sklearn``)
-    option_types = {"history_source": choice_option(*HISTORY_SOURCES),
-                    "stopwords": text_option("FILE|" + "|".join(BUILTIN_STOPWORDS))}
-    variants = {
-        "msp": VariantInfo("set F1 between response words and the union of history words, minus stopwords",
-                           source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:67-92",
-                           options={"history_source": "persona", "stopwords": None}),
-        "idl": VariantInfo("the same set F1 on word_tokenize tokens, no stopwords, history = last bot turn",
-                           tokenizer="treebank", source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:78-93",
-                           options={"history_source": "last_bot_turn"}),
-    }
     keys = ["p-f1"]
 
+    def history_tokens(self, texts: list[str]) -> set[str]:
+        return {t for text in texts for t in self.tok(text)}
+
+    def stopwords(self) -> frozenset[str]:
+        return frozenset()
+
+    def item_stats(self, record: Record) -> float:
+        history = self.history_tokens(history_texts(record, self.options.history_source))
+        response = set(self.tok(record.response))
+        return set_f1(history - self.stopwords(), response - self.stopwords())
+
+
+@dataclass
+class MspPersonaF1Options:
+    """stopwords: words left out, a file (one a line) or a built-in list (``sklearn``)."""
+
+    history_source: str = history_option("persona")
+    stopwords: str | None = option(None, text_option("FILE|" + "|".join(BUILTIN_STOPWORDS)))
+
+
+@register_metric("p-f1", "msp", default=True)
+class MspPersonaF1(SetPersonaF1):
+    description = "set F1 between response words and the union of history words, minus stopwords"
+    source = "bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:67-92"
+    Options = MspPersonaF1Options
+
     def setup(self) -> None:
-        path = self.options.get("stopwords")
-        self._stopwords = frozenset()
+        path = self.options.stopwords
+        self._stopwords: frozenset[str] = frozenset()
+        self._stopwords_name = "none"
         if path in BUILTIN_STOPWORDS:
             self._stopwords = builtin_stopwords(path)
-            words = self._stopwords
-            self._stopwords_name = f"{path}-{len(words)}-sha256:{word_list_sha256(words)[:12]}"
+            self._stopwords_name = f"{path}-{len(self._stopwords)}-sha256:{word_list_sha256(self._stopwords)[:12]}"
         elif path:
-            from ..tokenize import file_sha256
-
             self._stopwords = load_word_list(path)
             self._stopwords_name = f"sha256:{file_sha256(path)[:12]}"
 
+    def stopwords(self) -> frozenset[str]:
+        return self._stopwords
+
     def signature_options(self) -> dict:
-        opts = {"history_source": self.options["history_source"]}
-        opts["stopwords"] = self._stopwords_name if self._stopwords else "none"
-        return opts
-
-    def item_stats(self, record: Record) -> float:
-        texts = history_texts(record, self.options["history_source"])
-        if self.variant == "idl":
-            history = set(self.tok(" ".join(texts)))
-        else:
-            history = {t for text in texts for t in self.tok(text)}
-        response = set(self.tok(record.response))
-        return set_f1(history - self._stopwords, response - self._stopwords)
-
-    def item_values(self, stats: float) -> dict[str, float]:
-        return {"p-f1": stats}
-
-    def aggregate(self, stats: Sequence[float]) -> dict[str, float]:
-        return {"p-f1": mean(stats)}
+        return {**super().signature_options(), "stopwords": self._stopwords_name if self._stopwords else "none"}
 
 
-@register_metric
+@dataclass
+class LastBotTurn:
+    history_source: str = history_option("last_bot_turn")
+
+
+@register_metric("p-f1", "idl")
+class IdlPersonaF1(SetPersonaF1):
+    description = "the same set F1 on word_tokenize tokens, no stopwords, history = last bot turn"
+    source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:78-93"
+    default_tokenizer = "treebank"
+    Options = LastBotTurn
+    fixed_signature = {"stopwords": "none"}
+
+    def history_tokens(self, texts: list[str]) -> set[str]:
+        return set(self.tok(" ".join(texts)))
+
+
 class PersonaCover(HistoryMetric):
-    name = "p-cover"
-    default_variant = "dhap"
+    """Persona coverage: IDF-weighted overlap of the response with the history items."""
+
     display_factor = 1.0
-    #: history_source: what the response is compared with; idf: a global idf table (JSON or word<TAB>idf)
-    option_types = {"history_source": choice_option(*HISTORY_SOURCES), "idf": text_option("FILE")}
-    variants = {
-        "dhap": VariantInfo("max over history items of the summed local idf ln(N/df) of response words found there",
-                            source="zhengyima/DHAP@5ec160f:evaluate.py:256-302", options={"history_source": "persona"}),
-        "msp": VariantInfo("the same with a global idf table (idf=FILE), divided by the response length",
-                           source="bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:53-65,346-359",
-                           options={"history_source": "persona", "idf": None}),
-        "morpheus": VariantInfo("'P-Co': idf 1/(1+ln(1+count)) of persona tokens over all test personas; per persona "
-                                "sentence the mean idf of its tokens found in the response; max; mean",
-                                source="Toyhom/MORPHEUS@18c86fc:Matrics.py get_pc",
-                                options={"history_source": "persona"}),
-        "idl_released": VariantInfo("IDL's released function: its idf is ln(1/1) = 0 for every word, so always 0",
-                                    tokenizer=None, bug_compatible=True,
-                                    source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:52-76"),
-    }
     keys = ["p-cover"]
 
+
+@register_metric("p-cover", "dhap", default=True)
+class DhapPersonaCover(PersonaCover):
+    description = "max over history items of the summed local idf ln(N/df) of response words found there"
+    source = "zhengyima/DHAP@5ec160f:evaluate.py:256-302"
+
+    def item_stats(self, record: Record) -> float:
+        items = [self.tok(t) for t in history_texts(record, self.options.history_source)]
+        unique_response = list(dict.fromkeys(self.tok(record.response)))
+        n_items = len(items)
+        df = Counter(w for item in items for w in set(item))
+        scores = [sum(math.log(n_items / df[w]) for w in unique_response if w in set(item)) for item in items]
+        return max(scores) if scores else 0.0
+
+
+@dataclass
+class MspPersonaCoverOptions:
+    """idf: a global idf table (JSON or word<TAB>idf)."""
+
+    history_source: str = history_option("persona")
+    idf: str | None = option(None, text_option("FILE"))
+
+
+@register_metric("p-cover", "msp")
+class MspPersonaCover(PersonaCover):
+    description = "the same with a global idf table (idf=FILE), divided by the response length"
+    source = "bangbangbang12315/MSP@60bd1da:evaluate/evaluate.py:53-65,346-359"
+    Options = MspPersonaCoverOptions
+
     def setup(self) -> None:
-        if self.variant == "idl_released":  # IDL's function reads the persona; its value is 0 whatever it reads
-            self.options["history_source"] = "persona"
-        self._idf: dict[str, float] = {}
-        if self.variant == "msp":
-            if not self.options["idf"]:
-                raise ConfigError("p-cover:msp needs a global idf table: p-cover:msp,idf=FILE "
-                                  "(MSP's en.word.pkl was never released)")
-            self._idf = load_idf(self.options["idf"])
-        if self.variant == "morpheus":
-            self.display_factor = 100.0
+        if not self.options.idf:
+            raise ConfigError("p-cover:msp needs a global idf table: p-cover:msp,idf=FILE "
+                              "(MSP's en.word.pkl was never released)")
+        self._idf = load_idf(self.options.idf)
 
     def signature_options(self) -> dict:
-        if self.variant == "idl_released":
-            return {}
-        opts = {"history_source": self.options["history_source"]}
-        if self.variant == "msp":
-            from ..tokenize import file_sha256
+        return {**super().signature_options(), "idf": f"sha256:{file_sha256(self.options.idf)[:12]}"}
 
-            opts["idf"] = f"sha256:{file_sha256(self.options['idf'])[:12]}"
-        return opts
-
-    def item_stats(self, record: Record):
-        if self.variant == "idl_released":
-            return 0.0
-        texts = history_texts(record, self.options["history_source"])
+    def item_stats(self, record: Record) -> float:
+        items = [self.tok(t) for t in history_texts(record, self.options.history_source)]
         response = self.tok(record.response)
-        if self.variant == "morpheus":
-            return self._morpheus_stats(texts, response)
-        items = [self.tok(t) for t in texts]
         unique_response = list(dict.fromkeys(response))
-        if self.variant == "dhap":
-            n_items = len(items)
-            df = Counter(w for item in items for w in set(item))
-            scores = [sum(math.log(n_items / df[w]) for w in unique_response if w in set(item)) for item in items]
-            return max(scores) if scores else 0.0
         scores = [sum(self._idf[w] for w in unique_response if w in set(item) and w in self._idf) / len(response)
                   if response else 0.0 for item in items]
         return max(scores) if scores else 0.0
 
-    def _morpheus_stats(self, texts: list[str], response: tuple[str, ...]):
-        """Per-item: token counts of all persona segments (for the idf) and, per persona sentence,
-        the covered tokens (with repeats), so any subset of items re-aggregates exactly."""
-        persona = " ".join(texts)
+
+@register_metric("p-cover", "morpheus")
+class MorpheusPersonaCover(PersonaCover):
+    description = ("'P-Co': idf 1/(1+ln(1+count)) of persona tokens over all test personas; per persona sentence "
+                   "the mean idf of its tokens found in the response; max; mean")
+    source = "Toyhom/MORPHEUS@18c86fc:Matrics.py get_pc"
+    display_factor = 100.0
+
+    def item_stats(self, record: Record):
+        """Token counts of all persona segments (for the idf) and, per persona sentence, the covered tokens (with
+        repeats), so any subset of items re-aggregates exactly."""
+        persona = " ".join(history_texts(record, self.options.history_source))
+        response = set(self.tok(record.response))
         mark = "。" if "。" in persona else "."
         segments = persona.split(mark)
         counts = Counter(t for seg in segments for t in self.tok(seg))
-        response_set = set(response)
-        covers = [[t for t in self.tok(seg + mark) if t in response_set] for seg in segments if seg != ""]
+        covers = [[t for t in self.tok(seg + mark) if t in response] for seg in segments if seg != ""]
         return {"segments": len(segments), "counts": dict(counts), "covers": covers}
 
-    def item_values(self, stats) -> dict[str, float] | None:
-        if self.variant == "morpheus":
-            return None
-        return {"p-cover": stats}
+    def item_values(self, stats) -> None:
+        return None  # the idf depends on the whole corpus
 
     def aggregate(self, stats: Sequence) -> dict[str, float]:
-        if self.variant != "morpheus":
-            return {"p-cover": mean(stats)}
         counts: Counter = Counter()
         n_segments = 0
         for st in stats:
@@ -295,3 +308,22 @@ class PersonaCover(HistoryMetric):
                 best.append(total / len(cover))
             per_item.append(max(best) if best else 0)
         return {"p-cover": sum(per_item) / len(per_item) if per_item else 0.0}
+
+
+@register_metric("p-cover", "idl_released")
+class IdlReleasedPersonaCover(ItemScore):
+    description = "IDL's released function: its idf is ln(1/1) = 0 for every word, so always 0"
+    source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:52-76"
+    bug_compatible = True
+    default_tokenizer = None
+    display_factor = 1.0
+    keys = ["p-cover"]
+
+    def scored_against(self) -> tuple[str, ...]:
+        return ("persona",)  # IDL's function reads the persona; its value is 0 whatever it reads
+
+    def needs_content(self) -> tuple[str, ...]:
+        return ("persona",)
+
+    def item_stats(self, record: Record) -> float:
+        return 0.0

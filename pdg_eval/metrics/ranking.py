@@ -11,10 +11,11 @@ ranking that breaks score ties by position can inflate Hits@1. Tie policies:
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, choice_option, int_option, mean, note_scorer, register_metric, scorer_provenance
+from .base import ItemScore, choice_option, int_option, note_scorer, option, register_metric, scorer_provenance
 
 
 def gold_positions(record: Record) -> set[int]:
@@ -36,40 +37,40 @@ def hit_at_1(scores: Sequence[float], gold: set[int], ties: str, rng: random.Ran
     return 1.0 if rng.choice(tied) in gold else 0.0
 
 
-@register_metric
-class Hits(Metric):
-    name = "hits@1"
-    default_variant = "scores"
+@dataclass
+class TiePolicy:
+    """How a tie for the top score counts (seed: for ``ties=random``, unset: 0)."""
+
+    ties: str = option("miss", choice_option("miss", "stable", "random"))
+    seed: int | None = option(None, int_option(0))
+
+
+@register_metric("hits@1", "scores", default=True)
+class Hits(ItemScore):
+    description = "top-scored candidate is gold; documented tie policy"
+    source = "facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:1029-1050"
+    default_tokenizer = None
     requires = ("candidate_scores",)
-    option_types = {"ties": choice_option("miss", "stable", "random"), "seed": int_option(0)}
-    variants = {"scores": VariantInfo("top-scored candidate is gold; documented tie policy", tokenizer=None,
-                                      source="facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:1029-1050",
-                                      options={"ties": "miss", "seed": None})}  # seed: 0 for ties=random
+    Options = TiePolicy
     keys = ["hits@1"]
 
     def scored_against(self) -> tuple[str, ...]:
         return ("candidates", "references")  # the gold is the candidate equal to a reference, or gold_index
 
     def setup(self) -> None:
-        if self.options["ties"] == "random":
-            self.options["seed"] = 0 if self.options["seed"] is None else self.options["seed"]
-        elif self.options["seed"] is not None:
+        if self.options.ties == "random":
+            self.options.seed = 0 if self.options.seed is None else self.options.seed
+        elif self.options.seed is not None:
             raise self.option_error("seed= applies only to ties=random")
         self.scored_by: set[tuple[str, ...]] = set()
 
     def signature_options(self) -> dict:
-        return {**self.spec_options(), **scorer_provenance(self.scored_by)}
+        return {**super().signature_options(), **scorer_provenance(self.scored_by)}
 
     def item_stats(self, record: Record) -> float:
         assert record.candidate_scores is not None
         note_scorer(self.scored_by, record, "candidate_scores")
         rng = None
-        if self.options["ties"] == "random":
-            rng = random.Random(f"{self.options['seed']}:{record.id}")  # per item, so order-independent
-        return hit_at_1(record.candidate_scores, gold_positions(record), self.options["ties"], rng)
-
-    def item_values(self, stats: float) -> dict[str, float]:
-        return {"hits@1": stats}
-
-    def aggregate(self, stats: Sequence[float]) -> dict[str, float]:
-        return {"hits@1": mean(stats)}
+        if self.options.ties == "random":
+            rng = random.Random(f"{self.options.seed}:{record.id}")  # per item, so order-independent
+        return hit_at_1(record.candidate_scores, gold_positions(record), self.options.ties, rng)

@@ -12,10 +12,11 @@ Empty-text rule: an empty hypothesis (or reference) scores 0 on every ROUGE valu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, choice_option, mean, register_metric
+from .base import MeanOfItems, choice_option, option, register_metric
 from .lcs import lcs_length, lcs_token_set
 from .ngrams import all_ngram_counts
 
@@ -89,79 +90,101 @@ def coco_rouge_l(candidate: Sequence[str], refs: Sequence[Sequence[str]], beta: 
     return 0.0
 
 
-@register_metric
-class Rouge(Metric):
-    name = "rouge"
-    default_variant = "pltrdy"
-    #: stat: which of recall, precision, F each value is; guards: CLV's patch for 1-token texts (pltrdy only)
-    option_types = {"stat": choice_option(*_STATS), "guards": choice_option("none", "clv")}
-    variants = {
-        "pltrdy": VariantInfo("pltrdy rouge 1.0.1 get_scores on ' '.join(tokens); mean of stat (default r)",
-                              source="Toyhom/CLV@a4c7bfe:Metrics.py:172-187; zhengyima/DHAP@5ec160f:evaluate.py:72-80",
-                              options={"stat": "r", "guards": "none"}),
-        "rouge_score": VariantInfo("google rouge-score 0.1.2 RougeScorer(use_stemmer=True); mean of stat (default f);"
-                                   " tok=rouge-score-nostem for use_stemmer=False, tok=char|jieba for Chinese",
-                                   tokenizer="rouge-score",
-                                   source="steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:35-44",
-                                   options={"stat": "f"}),
-        "coco": VariantInfo("pycocoevalcap ROUGE-L F_beta (beta=1.2) on ' '-split tokens, mean",
-                            source="pycocoevalcap 1.2 rouge/rouge.py"),
-        "pal_swapped": VariantInfo("pycocoevalcap ROUGE-L with gts=generated, res=reference, as PAL calls it",
-                                   source="kylokano/PAL@cc8b8b5:decode_lora.py", bug_compatible=True),
-    }
+class Rouge(MeanOfItems):
+    """ROUGE of the response against its references, mean over items."""
 
-    def signature_options(self) -> dict:
-        if self.variant == "pltrdy":
-            return {"stat": self.options["stat"], "semantics": "set", "guards": self.options["guards"]}
-        if self.variant == "rouge_score":
-            return {"stat": self.options["stat"]}
-        return {"beta": 1.2}
 
-    @property
-    def keys(self) -> list[str]:
-        if self.variant == "pltrdy":
-            return ["rouge-1", "rouge-2", "rouge-l"]
-        if self.variant == "rouge_score":
-            return ["rouge1", "rouge2", "rougeL"]
-        return ["rouge-l"]
+@dataclass
+class PltrdyOptions:
+    """stat: which of recall, precision, F each value is; guards: CLV's patch for 1-token texts."""
+
+    stat: str = option("r", choice_option(*_STATS))
+    guards: str = option("none", choice_option("none", "clv"))
+
+
+@register_metric("rouge", "pltrdy", default=True)
+class PltrdyRouge(Rouge):
+    description = "pltrdy rouge 1.0.1 get_scores on ' '.join(tokens); mean of stat (default r)"
+    source = "Toyhom/CLV@a4c7bfe:Metrics.py:172-187; zhengyima/DHAP@5ec160f:evaluate.py:72-80"
+    Options = PltrdyOptions
+    fixed_signature = {"semantics": "set"}
+    keys = ["rouge-1", "rouge-2", "rouge-l"]
 
     def item_stats(self, record: Record) -> list[float] | None:
-        if self.variant == "pltrdy":
-            hyp_tokens = list(self.tok(record.response))
-            refs = [self.tok(ref) for ref in record.references]
-            if self.options["guards"] == "clv":
-                # Toyhom/CLV@a4c7bfe:Metrics.py:175-180: skip 1-token targets, pad 1-token predictions
-                refs = [r for r in refs if len(r) > 1]
-                if not refs:
-                    return None
-                if len(hyp_tokens) <= 1:
-                    hyp_tokens.append("<UNK>")
-            hyp = " ".join(hyp_tokens)
-            scores = [pltrdy_scores(hyp, " ".join(ref)) for ref in refs]
-            return [max(col) for col in zip(*scores)]
-        if self.variant == "rouge_score":
-            pred = self.tok(record.response)
-            scores = [rouge_score_scores(self.tok(ref), pred) for ref in record.references]
-            return max(scores, key=lambda s: s[-1])  # rouge-score's score_multi keeps the best F
-        hyp = tuple(" ".join(self.tok(record.response)).split(" "))
-        refs = [tuple(" ".join(self.tok(r)).split(" ")) for r in record.references]
-        if self.variant == "pal_swapped":
-            return [coco_rouge_l(refs[0], [hyp])]
-        return [coco_rouge_l(hyp, refs)]
+        hyp_tokens = list(self.tok(record.response))
+        refs = [self.tok(ref) for ref in record.references]
+        if self.options.guards == "clv":
+            # Toyhom/CLV@a4c7bfe:Metrics.py:175-180: skip 1-token targets, pad 1-token predictions
+            refs = [r for r in refs if len(r) > 1]
+            if not refs:
+                return None
+            if len(hyp_tokens) <= 1:
+                hyp_tokens.append("<UNK>")
+        hyp = " ".join(hyp_tokens)
+        scores = [pltrdy_scores(hyp, " ".join(ref)) for ref in refs]
+        return [max(col) for col in zip(*scores)]
 
     def item_values(self, stats: list[float] | None) -> dict[str, float] | None:
         if stats is None:
-            return None
-        if self.variant in ("coco", "pal_swapped"):
-            return {"rouge-l": stats[0]}
-        order = ("r", "p", "f") if self.variant == "pltrdy" else ("p", "r", "f")
-        k = order.index(self.options["stat"])
+            return None  # skipped by CLV's guards
+        k = ("r", "p", "f").index(self.options.stat)
         return {key: stats[3 * i + k] for i, key in enumerate(self.keys)}
 
-    def aggregate(self, stats: Sequence[list[float]]) -> dict[str, float]:
-        if self.variant in ("coco", "pal_swapped"):
-            import numpy as np
 
-            return {"rouge-l": float(np.mean(np.array([s[0] for s in stats]))) if stats else 0.0}
-        per_item = [v for v in map(self.item_values, stats) if v is not None]  # None: skipped by guards
-        return {k: mean([v[k] for v in per_item]) for k in self.keys}
+@dataclass
+class RougeScoreOptions:
+    """stat: which of precision, recall, F each value is."""
+
+    stat: str = option("f", choice_option(*_STATS))
+
+
+@register_metric("rouge", "rouge_score")
+class GoogleRouge(Rouge):
+    description = ("google rouge-score 0.1.2 RougeScorer(use_stemmer=True); mean of stat (default f); "
+                   "tok=rouge-score-nostem for use_stemmer=False, tok=char|jieba for Chinese")
+    source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:35-44"
+    default_tokenizer = "rouge-score"
+    Options = RougeScoreOptions
+    keys = ["rouge1", "rouge2", "rougeL"]
+
+    def item_stats(self, record: Record) -> list[float]:
+        pred = self.tok(record.response)
+        scores = [rouge_score_scores(self.tok(ref), pred) for ref in record.references]
+        return max(scores, key=lambda s: s[-1])  # rouge-score's score_multi keeps the best F
+
+    def item_values(self, stats: list[float]) -> dict[str, float]:
+        k = ("p", "r", "f").index(self.options.stat)
+        return {key: stats[3 * i + k] for i, key in enumerate(self.keys)}
+
+
+@register_metric("rouge", "coco")
+class CocoRouge(Rouge):
+    description = "pycocoevalcap ROUGE-L F_beta (beta=1.2) on ' '-split tokens, mean"
+    source = "pycocoevalcap 1.2 rouge/rouge.py"
+    fixed_signature = {"beta": "1.2"}
+    keys = ["rouge-l"]
+
+    def split(self, text: str) -> tuple[str, ...]:
+        """pycocoevalcap splits the joined tokens on single spaces."""
+        return tuple(" ".join(self.tok(text)).split(" "))
+
+    def item_stats(self, record: Record) -> list[float]:
+        return [coco_rouge_l(self.split(record.response), [self.split(r) for r in record.references])]
+
+    def item_values(self, stats: list[float]) -> dict[str, float]:
+        return {"rouge-l": stats[0]}
+
+    def aggregate(self, stats: Sequence[list[float]]) -> dict[str, float]:
+        import numpy as np
+
+        return {"rouge-l": float(np.mean(np.array([s[0] for s in stats]))) if stats else 0.0}  # as pycocoevalcap
+
+
+@register_metric("rouge", "pal_swapped")
+class PalSwappedRouge(CocoRouge):
+    description = "pycocoevalcap ROUGE-L with gts=generated, res=reference, as PAL calls it"
+    source = "kylokano/PAL@cc8b8b5:decode_lora.py"
+    bug_compatible = True
+
+    def item_stats(self, record: Record) -> list[float]:
+        return [coco_rouge_l(self.split(record.references[0]), [self.split(record.response)])]

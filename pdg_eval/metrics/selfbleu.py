@@ -17,10 +17,11 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..records import Record
-from .base import Metric, VariantInfo, choice_option, int_list_option, int_option, mean, register_metric
+from .base import Metric, choice_option, int_list_option, int_option, mean, option, register_metric
 from .bleu import NLTK_PDG_WEIGHTS
 from .ngrams import match_stats, ngram_counts, nltk_bleu
 
@@ -87,63 +88,76 @@ def self_bleu_all_others(token_lists: Sequence[Sequence[int]], gram: int, epsilo
     return scores
 
 
-@register_metric
 class SelfBleu(Metric):
-    name = "self-bleu"
-    default_variant = "texygen"
+    """BLEU of each response against other responses: the statistics are each response's tokens, so statistics of
+    different runs (and systems) can be mixed in one corpus."""
+
     higher_is_better = False
-    #: grams: the orders n of the self-BLEU-n reported; pairing/seed: how MORPHEUS picks each response's partner
-    option_types = {"grams": int_list_option(1, 5), "pairing": choice_option("shuffle", "cyclic"),
-                    "seed": int_option(0)}
-    variants = {
-        "texygen": VariantInfo("each response vs ALL others, NLTK sentence_bleu, uniform weights, method1 (exact)",
-                               tokenizer="treebank", source="geek-ai/Texygen@3104e22:utils/metrics/SelfBleu.py:10-87",
-                               options={"grams": "2,3,4"}),
-        "morpheus": VariantInfo("each response vs one partner (seeded shuffle or cyclic), no smoothing, PDG weights",
-                                source="Toyhom/MORPHEUS@8bf1bd9:Metrics.py:125-150",
-                                options={"pairing": "shuffle", "seed": None}),  # seed: 0 for a shuffle
-    }
-
-    def setup(self) -> None:
-        if self.variant == "texygen":
-            self._grams = list(self.options["grams"])
-        elif self.options["pairing"] == "shuffle":
-            self.options["seed"] = 0 if self.options["seed"] is None else self.options["seed"]
-        elif self.options["seed"] is not None:
-            raise self.option_error("seed= applies only to pairing=shuffle")
-
-    def signature_options(self) -> dict:
-        if self.variant == "texygen":
-            return {"grams": self.options["grams"], "smooth": "method1", "refs": "all-others"}
-        return {**self.spec_options(), "smooth": "none"}
 
     def scored_against(self) -> tuple[str, ...]:
         return ()  # the responses alone
 
-    @property
-    def keys(self) -> list[str]:
-        if self.variant == "texygen":
-            return [f"self-bleu-{g}" for g in self._grams]
-        return [f"sbleu-{n}" for n in range(1, 5)]
-
     def item_stats(self, record: Record) -> list[str]:
-        """The response's tokens: statistics of different runs (and systems) can then be mixed in one corpus."""
         return list(self.tok(record.response))
 
     def bootstrap_bias(self) -> str | None:
         return ("a bootstrap resample repeats responses, which then match their own copy: self-BLEU rises above "
                 "the estimate (use AR for tests)")
 
+
+@dataclass
+class Grams:
+    """The orders n of the self-BLEU-n reported."""
+
+    grams: tuple[int, ...] = option((2, 3, 4), int_list_option(1, 5))
+
+
+@register_metric("self-bleu", "texygen", default=True)
+class TexygenSelfBleu(SelfBleu):
+    description = "each response vs ALL others, NLTK sentence_bleu, uniform weights, method1 (exact)"
+    source = "geek-ai/Texygen@3104e22:utils/metrics/SelfBleu.py:10-87"
+    default_tokenizer = "treebank"
+    Options = Grams
+    fixed_signature = {"smooth": "method1", "refs": "all-others"}
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"self-bleu-{g}" for g in self.options.grams]
+
     def aggregate(self, stats: Sequence[list[str]]) -> dict[str, float]:
-        if self.variant == "texygen":
-            ids: dict[str, int] = {}  # integer ids hash faster in the n-gram tables
-            interned = [[ids.setdefault(t, len(ids)) for t in s] for s in stats]
-            return {f"self-bleu-{g}": mean(self_bleu_all_others(interned, g)) for g in self._grams}
+        ids: dict[str, int] = {}  # integer ids hash faster in the n-gram tables
+        interned = [[ids.setdefault(t, len(ids)) for t in s] for s in stats]
+        return {f"self-bleu-{g}": mean(self_bleu_all_others(interned, g)) for g in self.options.grams}
+
+
+@dataclass
+class Pairing:
+    """How each response's partner is picked: a seeded shuffle (seed unset: 0) or ``cyclic`` (i with i+1)."""
+
+    pairing: str = option("shuffle", choice_option("shuffle", "cyclic"))
+    seed: int | None = option(None, int_option(0))
+
+
+@register_metric("self-bleu", "morpheus")
+class MorpheusSelfBleu(SelfBleu):
+    description = "each response vs one partner (seeded shuffle or cyclic), no smoothing, PDG weights"
+    source = "Toyhom/MORPHEUS@8bf1bd9:Metrics.py:125-150"
+    Options = Pairing
+    fixed_signature = {"smooth": "none"}
+    keys = [f"sbleu-{n}" for n in range(1, 5)]
+
+    def setup(self) -> None:
+        if self.options.pairing == "shuffle":
+            self.options.seed = 0 if self.options.seed is None else self.options.seed
+        elif self.options.seed is not None:
+            raise self.option_error("seed= applies only to pairing=shuffle")
+
+    def aggregate(self, stats: Sequence[list[str]]) -> dict[str, float]:
         partners = list(range(len(stats)))
-        if self.options["pairing"] == "cyclic":
+        if self.options.pairing == "cyclic":
             partners = partners[1:] + partners[:1]
         else:
-            random.Random(self.options["seed"]).shuffle(partners)
+            random.Random(self.options.seed).shuffle(partners)
         sums, kept = [0.0] * 4, 0
         for i, j in enumerate(partners):
             hyp, other = stats[i], stats[j]
