@@ -29,7 +29,7 @@ from methods.common.data import load_convai2  # noqa: E402
 from methods.common.generation import clean, generate_causal_lm  # noqa: E402
 from methods.common.method import get_method  # noqa: E402
 from methods.common.training import FeatureDataset, build_features, train  # noqa: E402
-from pdg_eval.shared import shared_dir  # noqa: E402
+from pdg_eval.files import shared_dir  # noqa: E402
 
 
 def one_at_a_time(model, tokenizer, prompts, decoding: DecodingConfig) -> list[str]:

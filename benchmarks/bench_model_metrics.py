@@ -33,7 +33,7 @@ def main() -> None:
     from pdg_eval.metrics.base import build_metric
     from pdg_eval.models.runtime import PairClassifier
     from pdg_eval.readers import open_records
-    from pdg_eval.shared import shared_path
+    from pdg_eval.files import shared_path
 
     dataset = shared_path("data", "convai2", "valid_self_original.txt")
     records = list(open_records(str(dataset), "convai2"))

@@ -32,7 +32,7 @@ from pdg_eval.compare import SystemRun, compare  # noqa: E402
 from pdg_eval.readers import open_records  # noqa: E402
 from pdg_eval.resampling import Draws  # noqa: E402
 from pdg_eval.scoring import MetricSpec, score_records  # noqa: E402
-from pdg_eval.shared import shared_path  # noqa: E402
+from pdg_eval.files import shared_path  # noqa: E402
 from pdg_eval.stats import paired_tests  # noqa: E402
 from bench_lexical import clear_caches  # noqa: E402
 

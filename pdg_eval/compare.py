@@ -24,7 +24,7 @@ from .metrics.base import Metric, Signature, Stats, build_metric
 from .inputs import decode_json, read_text, schema_problem
 from .resampling import Draws, is_vectorised, pair_form
 from .stats import PairedResult, adjust, paired_t_test, paired_tests
-from .tokenize import file_sha256
+from .files import file_sha256
 
 TESTS = ("ar", "bootstrap", "t")
 FAMILIES = ("column", "table")

@@ -25,11 +25,11 @@ from typing import Any
 from . import __version__
 from .compare import comparison_from_json
 from .errors import ConfigError, InputError
+from .files import atomic_writer, file_sha256
 from .inputs import decode_json, read_text, schema_problem
-from .outputs import atomic_writer
 from .presets import get_preset
+from .render import markdown_table
 from .tables import markdown
-from .tokenize import file_sha256
 
 LEADERBOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
 
@@ -162,9 +162,9 @@ def _reported_section(board: Board) -> str:
         metrics = list(dict.fromkeys(r["metric"] for r in rows))
         models = list(dict.fromkeys(r["model"] for r in rows))
         cell = {(r["model"], r["metric"]): r["value"] for r in rows}
-        out.write(f"### {paper}, {table}\n\n| model | " + " | ".join(metrics) + " |\n|---|" + "---:|" * len(metrics) + "\n")
-        for model in models:
-            out.write(f"| {model} | " + " | ".join(cell.get((model, m), "") for m in metrics) + " |\n")
+        out.write(f"### {paper}, {table}\n\n")
+        out.write(markdown_table(["model", *metrics], [[model, *(cell.get((model, m), "") for m in metrics)]
+                                                       for model in models]))
         note = doc["conventions"].get(paper)
         out.write(f"\nConventions: {note}\n\n" if note else "\n")
     out.write("Source: " + "; ".join(f"`{s['path']}` (sha256 {s['sha256'][:12]}…)" for s in doc["sources"]) + "\n")

@@ -157,7 +157,7 @@ def check_consistent(records: Iterable[Record]) -> Iterator[Record]:
 
 def write_jsonl(records: Iterable[Record], path: str | Path, parents: bool = False) -> int:
     """Write records as JSONL (atomically; ``parents`` creates a missing folder); returns the number written."""
-    from .outputs import atomic_writer
+    from .files import atomic_writer
 
     count = 0
     with atomic_writer(path, parents=parents) as handle:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .outputs import atomic_writer
+from .files import atomic_writer
+from .render import text_table
 from .scoring import ScoreRun
 
 
@@ -54,15 +55,10 @@ def format_table(run: ScoreRun) -> str:
         arrow = "" if row["higher_is_better"] else " (lower better)"
         body.append((row["key"] + arrow, row["variant"], row["tokenizer"].split("@")[0], scale,
                      display_value(row["value"], row["display_scale"]), f"[{sigs.index(row['signature']) + 1}]"))
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     out = io.StringIO()
     preset = f", preset {run.preset}" if run.preset else ""
     out.write(f"pdg-eval {__version__}: {run.source}, {run.n_items:,} items{preset}\n\n")
-    fmt = "  ".join(f"{{:{'>' if i == 4 else '<'}{w}}}" for i, w in enumerate(widths))
-    out.write(fmt.format(*header) + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for r in body:
-        out.write(fmt.format(*r) + "\n")
+    out.write(text_table(header, body, right={4}))
     out.write("\nsignatures:\n")
     for i, sig in enumerate(sigs, start=1):
         out.write(f"  [{i}] {sig}\n")

@@ -8,10 +8,10 @@ A resample of a paired comparison of systems A and B is a pair of pseudo-systems
 
 A *form* scores every resample of a chunk at once, exactly as ``metric.aggregate`` would:
 
-- :class:`LinearForm`: metrics whose scores are a function of summed per-item vectors (means of sentence-level
-  values, corpus BLEU, token PPL): one BLAS product ``weights @ matrix`` and the metric's own formula
-  (``Metric.linear_matrix`` / ``Metric.scores_from_sums``);
-- ``DistinctForm`` (:mod:`pdg_eval.metrics.distinct`): corpus Distinct, whose distinct n-grams are counted through a
+- ``LinearForm`` (:mod:`pdg_eval.metrics.forms`): metrics whose scores are a function of summed per-item vectors
+  (means of sentence-level values, corpus BLEU, token PPL): one BLAS product ``weights @ matrix`` and the metric's
+  own formula (``Metric.linear_matrix`` / ``Metric.scores_from_sums``);
+- ``DistinctForm`` (:mod:`pdg_eval.metrics.forms`): corpus Distinct, whose distinct n-grams are counted through a
   sparse item x n-gram incidence matrix;
 - :class:`LoopForm`: any other metric (self-BLEU, MORPHEUS P-Co, ...), each resample re-aggregated one by one.
 
@@ -111,24 +111,6 @@ class PairForm(Protocol):
 
 def _concat(chunks: list[Scores]) -> Scores:
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-
-
-class LinearForm:
-    """Scores from weighted column sums of a per-item matrix (``Metric.linear_matrix``)."""
-
-    def __init__(self, metric: "Metric", matrix_a: np.ndarray, matrix_b: np.ndarray):
-        self.metric = metric
-        self.a, self.b = matrix_a, matrix_b
-        self.diff = matrix_b - matrix_a
-        self.sum_a, self.sum_b = matrix_a.sum(axis=0), matrix_b.sum(axis=0)
-
-    def ar(self, swap: np.ndarray) -> tuple[Scores, Scores]:
-        moved = swap @ self.diff
-        return self.metric.scores_from_sums(self.sum_a + moved), self.metric.scores_from_sums(self.sum_b - moved)
-
-    def bootstrap(self, draws: Draws) -> Iterator[tuple[Scores, Scores]]:
-        for weights in draws.weight_chunks():
-            yield self.metric.scores_from_sums(weights @ self.a), self.metric.scores_from_sums(weights @ self.b)
 
 
 class LoopForm:

@@ -6,7 +6,6 @@ sentence-level metrics; token ids for corpus-level Distinct and self-BLEU).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import sys
 from dataclasses import dataclass, field

@@ -424,7 +424,7 @@ def normalised(run: StressRun) -> tuple[list[str], list[str], list[list[float]]]
 
 def plot_stress(run: StressRun, handle: Any) -> None:
     """Heatmap metrics × perturbations, colour normalised per metric, cells labelled with display values."""
-    from .annotate.report import pyplot, save_figure
+    from .render import pyplot, save_figure
     from .report import display_value
 
     labels, names, grid = normalised(run)

@@ -7,18 +7,14 @@ baseline after correction; ``(k)`` = tie group k (systems in one group cannot be
 
 from __future__ import annotations
 
-import io
 import json
 
 from .compare import Cell, Column, Comparison, ranked
+from .render import fmt_p, latex_escape, latex_table, markdown_table, text_table
 from .report import display_value as fmt_value
 
 FORMATS = ("text", "markdown", "latex", "json")
 MARK = "†"
-
-
-def fmt_p(p: float | None) -> str:
-    return "" if p is None else f"{p:.4f}"
 
 
 def _ci_text(cell: Cell, col: Column) -> str:
@@ -73,62 +69,38 @@ def _signatures(cmp: Comparison) -> list[str]:
 
 
 def markdown(cmp: Comparison, details: bool = True) -> str:
-    out = io.StringIO()
     cols = range(len(cmp.columns))
-    out.write("| system | " + " | ".join(_header(cmp, j) for j in cols) + " |\n")
-    out.write("|---|" + "---:|" * len(cmp.columns) + "\n")
-    for name in cmp.systems:
-        label = f"{name} (baseline)" if name == cmp.baseline else name
-        out.write(f"| {label} | " + " | ".join(_cell_text(cmp, name, j, "markdown") for j in cols) + " |\n")
-    out.write("\n" + "\n".join(f"{line}  " for line in _legend(cmp)) + "\n")
+    rows = [[f"{name} (baseline)" if name == cmp.baseline else name,
+             *(_cell_text(cmp, name, j, "markdown") for j in cols)] for name in cmp.systems]
+    out = markdown_table(["system", *(_header(cmp, j) for j in cols)], rows)
+    out += "\n" + "\n".join(f"{line}  " for line in _legend(cmp)) + "\n"
     if details:
-        out.write("\n| metric | system | value | 95% CI | p | adj. p | group |\n|---|---|---:|---|---:|---:|---:|\n")
-        for j, col in enumerate(cmp.columns):
-            for name in cmp.systems:
-                cell = cmp.cells[(name, j)]
-                out.write(f"| {col.label} | {name} | {fmt_value(cell.value, col.display_factor)} | {_ci_text(cell, col)} | "
-                          f"{fmt_p(cell.p)} | {fmt_p(cell.p_adjusted)} | {cell.group or ''} |\n")
-    out.write("\nSignatures:\n\n" + "".join(f"- `{s}`\n" for s in _signatures(cmp)))
-    return out.getvalue()
+        detail_rows = [[col.label, name, fmt_value(cell.value, col.display_factor), _ci_text(cell, col),
+                        fmt_p(cell.p), fmt_p(cell.p_adjusted), cell.group or ""]
+                       for j, col in enumerate(cmp.columns) for name in cmp.systems
+                       for cell in [cmp.cells[(name, j)]]]
+        out += "\n" + markdown_table(["metric", "system", "value", "95% CI", "p", "adj. p", "group"], detail_rows,
+                                     right="llrlrrr")
+    return out + "\nSignatures:\n\n" + "".join(f"- `{s}`\n" for s in _signatures(cmp))
 
 
 def text(cmp: Comparison) -> str:
     header = ("metric", "system", "value", "95% CI", "p", "adj. p", "sig", "group")
-    rows = []
-    for j, col in enumerate(cmp.columns):
-        for name in cmp.systems:
-            cell = cmp.cells[(name, j)]
-            rows.append((_header(cmp, j), name + (" *" if name == cmp.baseline else ""),
-                         fmt_value(cell.value, col.display_factor), _ci_text(cell, col), fmt_p(cell.p), fmt_p(cell.p_adjusted),
-                         MARK if cell.significant else "", str(cell.group or "")))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(f"{{:{'>' if i in (2, 4, 5) else '<'}{w}}}" for i, w in enumerate(widths))
-    out = io.StringIO()
-    out.write(f"pdg-eval compare: {len(cmp.systems)} systems, baseline * = {cmp.baseline}\n\n")
-    out.write(line.format(*header) + "\n" + "  ".join("-" * w for w in widths) + "\n")
-    for r in rows:
-        out.write(line.format(*r).rstrip() + "\n")
-    out.write("\n" + "\n".join(_legend(cmp)) + "\n\nsignatures:\n" + "".join(f"  {s}\n" for s in _signatures(cmp)))
-    return out.getvalue()
-
-
-def _latex_escape(s: str) -> str:
-    return "".join({"_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
-                    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}.get(c, c) for c in s)
+    rows = [(_header(cmp, j), name + (" *" if name == cmp.baseline else ""), fmt_value(cell.value, col.display_factor),
+             _ci_text(cell, col), fmt_p(cell.p), fmt_p(cell.p_adjusted), MARK if cell.significant else "",
+             str(cell.group or ""))
+            for j, col in enumerate(cmp.columns) for name in cmp.systems for cell in [cmp.cells[(name, j)]]]
+    return (f"pdg-eval compare: {len(cmp.systems)} systems, baseline * = {cmp.baseline}\n\n"
+            + text_table(header, rows, right={2, 4, 5})
+            + "\n" + "\n".join(_legend(cmp)) + "\n\nsignatures:\n" + "".join(f"  {s}\n" for s in _signatures(cmp)))
 
 
 def latex(cmp: Comparison) -> str:
     cols = range(len(cmp.columns))
-    out = io.StringIO()
-    out.write("% requires \\usepackage{booktabs}\n\\begin{tabular}{l" + "r" * len(cmp.columns) + "}\n\\toprule\n")
-    out.write("System & " + " & ".join(_latex_escape(cmp.columns[j].label) + ("" if cmp.columns[j].higher_is_better
-                                                                                else r" $\downarrow$") for j in cols))
-    out.write(" \\\\\n\\midrule\n")
-    for name in cmp.systems:
-        out.write(_latex_escape(name) + " & " + " & ".join(_cell_text(cmp, name, j, "latex") for j in cols) + " \\\\\n")
-    out.write("\\bottomrule\n\\end{tabular}\n")
-    out.write("".join(f"% {line}\n" for line in _legend(cmp) + _signatures(cmp)))
-    return out.getvalue()
+    header = ["System", *(latex_escape(cmp.columns[j].label) + ("" if cmp.columns[j].higher_is_better
+                                                                else r" $\downarrow$") for j in cols)]
+    rows = [[latex_escape(name), *(_cell_text(cmp, name, j, "latex") for j in cols)] for name in cmp.systems]
+    return latex_table(header, rows) + "".join(f"% {line}\n" for line in _legend(cmp) + _signatures(cmp))
 
 
 def render(cmp: Comparison, fmt: str) -> str:

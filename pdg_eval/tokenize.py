@@ -20,8 +20,6 @@ Results are cached per distinct text, so metrics sharing a tokenizer tokenize ea
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import re
 import string
 from functools import lru_cache
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import ConfigError
+from .files import file_sha256, package_data_dir
 
 Tokens = tuple[str, ...]
 _CACHE_LIMIT = 1 << 18
@@ -62,13 +61,6 @@ def pad_punctuation(text: str) -> str:
 def contains_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
 
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Tokenizer:
@@ -146,13 +138,6 @@ def _jieba() -> Tokenizer:
     jieba.setLogLevel(logging.WARNING)
     return Tokenizer("jieba", lambda t: [w for w in jieba.lcut(t) if w.strip()], segments_cjk=True)
 
-
-def package_data_dir(package: str, *parts: str) -> Path:
-    """Folder inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
-    return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
 
 
 def bert_vocab_path() -> Path:

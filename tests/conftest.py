@@ -1,4 +1,4 @@
-"""Shared fixtures: the golden vectors and real data come from ../shared (see pdg_eval.shared)."""
+"""Shared fixtures: the golden vectors and real data come from ../shared (see pdg_eval.files)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pdg_eval.records import Record, record_from_dict
-from pdg_eval.shared import shared_dir
+from pdg_eval.files import shared_dir
 
 
 def shared_or_skip(*parts: str):

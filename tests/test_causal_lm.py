@@ -26,7 +26,7 @@ def tiny_lm(tmp_path_factory) -> str:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from pdg_eval.tokenize import package_data_dir
+    from pdg_eval.files import package_data_dir
 
     package, gguf_file, _ = OFFLINE_ALIASES["smollm2"]
     folder = tmp_path_factory.mktemp("tiny_lm")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nltk.tokenize import word_tokenize
 
 from pdg_eval.fast_treebank import _fast_path, treebank_tokenize
-from pdg_eval.shared import shared_path
+from pdg_eval.files import shared_path
 
 
 def nltk_tokens(text: str) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from pdg_eval.cli.main import main
 from pdg_eval.compare import SystemRun, compare
-from pdg_eval.outputs import all_or_nothing, atomic_writer
+from pdg_eval.files import all_or_nothing, atomic_writer
 from pdg_eval.readers import open_records
 from pdg_eval.records import read_jsonl
 from pdg_eval.scoring import requested_metrics, score_records

@@ -12,7 +12,7 @@ from pdg_eval.errors import ConfigError
 from pdg_eval.models import offline_weights
 from pdg_eval.models.adapters import backbone_reference
 from pdg_eval.models.runtime import resolve_model_dir
-from pdg_eval.tokenize import file_sha256
+from pdg_eval.files import file_sha256
 
 
 def split_zip(tmp_path: Path, files: dict[str, bytes], parts: int = 3) -> list[Path]:

@@ -15,7 +15,8 @@ from pdg_eval.metrics import load_all
 from pdg_eval.metrics.base import METRICS, build_metric
 from pdg_eval.records import Record
 from pdg_eval.scoring import MetricSpec, score_records
-from pdg_eval.tokenize import file_sha256, get_tokenizer
+from pdg_eval.files import file_sha256
+from pdg_eval.tokenize import get_tokenizer
 
 # -- metric options ------------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from pdg_eval.readers import (
 )
 from pdg_eval.inputs import MAX_JSON_DEPTH, decode_json, iter_lines, read_text
 from pdg_eval.records import record_from_dict
-from pdg_eval.shared import shared_path
+from pdg_eval.files import shared_path
 
 N_TURNS = 7801
 FIRST_GOLD = "i am good , i just got off work and tired , i have two jobs ."

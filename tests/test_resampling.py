@@ -11,7 +11,8 @@ import pytest
 
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.readers import open_records
-from pdg_eval.resampling import Draws, LinearForm, LoopForm, ar_scores, bootstrap_scores, pair_form
+from pdg_eval.metrics.forms import LinearForm
+from pdg_eval.resampling import Draws, LoopForm, ar_scores, bootstrap_scores, pair_form
 from pdg_eval.stats import paired_tests
 from tests.conftest import shared_or_skip
 

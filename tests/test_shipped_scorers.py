@@ -12,7 +12,7 @@ from pdg_eval.errors import ConfigError
 from pdg_eval.models.adapters import MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, shipped_dir
 from pdg_eval.models.offline_weights import MPNET_ID, mpnet_dir
 from pdg_eval.models.runtime import default_sentence_encoder, weights_sha256
-from pdg_eval.tokenize import file_sha256
+from pdg_eval.files import file_sha256
 from tests.conftest import shared_or_skip
 
 SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET)

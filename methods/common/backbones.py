@@ -24,7 +24,7 @@ from pdg_eval.errors import ConfigError
 from pdg_eval.models.causal_lm import OFFLINE_ALIASES, offline_model_dir
 from pdg_eval.models.offline_weights import models_dir
 from pdg_eval.models.runtime import resolve_model_dir, weights_sha256
-from pdg_eval.tokenize import package_data_dir
+from pdg_eval.files import package_data_dir
 
 #: GPT-2's pre-tokenisation regex (tiktoken ``r50k_base``)
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""

@@ -561,9 +561,9 @@ SHARED_PREFIX = "shared:"
 
 
 def resolve_path(path: str | Path) -> str | Path:
-    """``shared:<path>`` is a path below the project's shared data folder (:func:`pdg_eval.shared.shared_path`)."""
+    """``shared:<path>`` is a path below the project's shared data folder (:func:`pdg_eval.files.shared_path`)."""
     if isinstance(path, str) and path.startswith(SHARED_PREFIX):
-        from pdg_eval.shared import shared_path
+        from pdg_eval.files import shared_path
 
         try:
             return shared_path(*Path(path[len(SHARED_PREFIX):]).parts)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pdg_eval.errors import ConfigError
-from pdg_eval.outputs import atomic_writer
+from pdg_eval.files import atomic_writer
 
 from .method import get_method
 from .runner import PARTIAL_SUFFIX, generate_run
@@ -46,7 +46,7 @@ def score(records: Path, preset: str) -> dict[str, float]:
 def write_summary(summary: dict[str, Any], out: Path, label: str, title: str, numeric: bool = False) -> None:
     """``summary.json``, a markdown table (``summary.md``) and ``<figure>.png``: one panel per score, bars over the
     rows' names, or a line over them when they are numbers (``numeric``)."""
-    from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
+    from pdg_eval.render import markdown_table, pyplot, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     with atomic_writer(out / "summary.json") as handle:

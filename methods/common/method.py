@@ -189,7 +189,7 @@ def write_run_file(folder: str | Path, payload: dict[str, Any]) -> Path:
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """``payload`` as indented JSON, written atomically (run records: ``run.json``, ``<out>.run.json``)."""
-    from pdg_eval.outputs import atomic_writer
+    from pdg_eval.files import atomic_writer
 
     with atomic_writer(path, parents=True) as handle:
         json.dump(payload, handle, indent=1, ensure_ascii=False, default=str)

@@ -163,7 +163,7 @@ def _read_partial(path: Path, stamp: dict[str, Any], resume: bool) -> list[Chunk
         differ = sorted(k for k in set(stamp) | set(kept or {}) if (kept or {}).get(k) != stamp.get(k))
         raise ConfigError(f"--resume: {path} is from another generation (differs in: {', '.join(differ)}); "
                           "delete it or repeat the interrupted command")
-    from pdg_eval.outputs import atomic_writer
+    from pdg_eval.files import atomic_writer
 
     with atomic_writer(path) as handle:  # only whole lines stay, so that new chunks append cleanly
         handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -207,7 +207,7 @@ def generate_run(name: str, config: RunConfig, out: str | Path, checkpoint: str 
     if [c.ids for c in chunks] != [[e.id for e in piece] for piece in pieces[:len(chunks)]]:
         raise ConfigError(f"--resume: the chunks of {partial} do not match the evaluation examples; delete it")
     if not chunks:
-        from pdg_eval.outputs import atomic_writer
+        from pdg_eval.files import atomic_writer
 
         with atomic_writer(partial, parents=True) as handle:
             handle.write(json.dumps({"stamp": stamp}, ensure_ascii=False) + "\n")

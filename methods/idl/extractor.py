@@ -193,7 +193,7 @@ class PersonaObjects:
         for text, triples in zip(missing, self.find([sentences_of(t) for t in missing])):
             self.found[text] = persona_objects(triples)
         if self.path is not None:
-            from pdg_eval.outputs import atomic_writer
+            from pdg_eval.files import atomic_writer
 
             with atomic_writer(self.path, parents=True) as handle:
                 handle.write(json.dumps({"stamp": self.stamp}, ensure_ascii=False) + "\n")

@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pdg_eval.annotate.report import markdown_table, pyplot, save_figure
+from pdg_eval.render import markdown_table, pyplot, save_figure
 from pdg_eval.cli.main import exit_status
 from pdg_eval.errors import ConfigError
 from pdg_eval.metrics.base import create_metric
-from pdg_eval.outputs import atomic_writer
+from pdg_eval.files import atomic_writer
 
 from methods.common.data import shuffled_dialogues
 from methods.common.method import get_method, method_config

@@ -223,7 +223,7 @@ class PAL(Method):
         prompts = [self.prompt_ids(lambda h: history_only_prompt(h, e.language), e.context, decoding.max_prompt_tokens)
                    for e in examples]
         texts, _ = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress, desc="negatives")
-        from pdg_eval.outputs import atomic_writer
+        from pdg_eval.files import atomic_writer
 
         with atomic_writer(cache, parents=True) as handle:
             for example, text in zip(examples, texts):

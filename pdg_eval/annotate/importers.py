@@ -29,11 +29,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..outputs import all_or_nothing, atomic_writer, check_outputs
+from ..files import all_or_nothing, atomic_writer, check_outputs, file_sha256
 from ..inputs import decode_json, read_text
 from ..readers.parlai import read_convai2
 from ..records import Record, write_jsonl
-from ..tokenize import file_sha256
 from .frames import TASKS, validate_frame
 
 USR_ASPECTS: dict[str, tuple[int, int]] = {  # quality -> (lowest, highest) on the USR scale

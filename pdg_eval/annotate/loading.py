@@ -12,7 +12,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..readers import open_records
 from ..records import Record
-from ..tokenize import file_sha256
+from ..files import file_sha256
 from .frames import TASKS, validate_frame
 from .importers import IMPORT_INFO, RECORDS_FILE, judgments_file
 from .store import DB_NAME, Store

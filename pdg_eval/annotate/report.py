@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..outputs import all_or_nothing, atomic_writer
+from ..files import all_or_nothing, atomic_writer
+from ..render import fmt_p, markdown_table, pyplot, save_figure
 from .analysis import BT_ALPHA, Analysis
 
 REPORT = "report.md"
@@ -32,49 +33,12 @@ def _pct(value: Any) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
 
-def _p(p: float | None) -> str:
-    """p-values: four decimals, and "<0.0001" below that."""
-    return "–" if p is None else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
-
-
 def _ci(ci: Any, fmt: Callable[[Any], str] = _num) -> str:
     """``[low, high]``, or nothing where there is no interval (None, or NaN in a table column)."""
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if isinstance(ci, (tuple, list)) else ""
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: int = 1) -> str:
-    """A GitHub Markdown table; columns from ``right`` on are right-aligned."""
-    align = ["---"] * right + ["---:"] * (len(header) - right)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 # -- plots -------------------------------------------------------------------------------------------------------
-
-def pyplot():
-    """matplotlib's pyplot without a display, with deterministic SVG ids."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.hashsalt": "pdg-eval", "font.size": 9})
-    return plt
-
-
-def save_figure(fig, path: Path | BinaryIO) -> str:
-    """Save ``fig`` as a PNG without a timestamp-bearing "Software" field (same bytes for the same data); a path is
-    written through :func:`~pdg_eval.outputs.atomic_writer` (so inside ``all_or_nothing`` it waits for the rest)."""
-    fig.tight_layout()
-    if isinstance(path, Path):
-        with atomic_writer(path, binary=True) as handle:
-            fig.savefig(handle, format="png", dpi=120, metadata={"Software": None})
-    else:
-        fig.savefig(path, format="png", dpi=120, metadata={"Software": None})
-    pyplot().close(fig)
-    return path.name if isinstance(path, Path) else ""
-
 
 def plot_win_tie_lose(table: pd.DataFrame, path: Path) -> str:
     """IDL Figure 3 style: one horizontal bar per (pair, aspect), split into Win / Tie / Lose shares."""
@@ -157,7 +121,7 @@ def _section_win_tie_lose(a: Analysis, out: Path, md: list[str]) -> None:
               "system's side; *p* = exact two-sided binomial test of wins against losses (ties left out). "
               "Judgment-level tests treat an item's judgments as independent; the CIs resample items.\n")
     rows = [[r.first, r.second, r.aspect, r.items, r.judgments, _pct(r.win_rate), _ci(r.win_rate_ci, _pct),
-             _pct(r.tie_rate), _pct(r.lose_rate), _pct(r.win_share_decisive), _p(r.p_binomial)]
+             _pct(r.tie_rate), _pct(r.lose_rate), _pct(r.win_share_decisive), fmt_p(r.p_binomial, "–")]
             for r in table.itertuples()]
     md.append(markdown_table(["first", "second", "aspect", "items", "judgments", "win %", "win % CI", "tie %",
                               "lose %", "win % of decisive", "p"], rows, right=3))
@@ -190,7 +154,7 @@ def _section_scores(a: Analysis, out: Path, md: list[str]) -> None:
     tests = a.tables.get("tests")
     if tests is not None and len(tests):
         md.append("\nPaired Wilcoxon signed-rank tests on per-item means, Holm-adjusted within each aspect:\n")
-        rows = [[r.aspect, r.a, r.b, r.items, _num(r.mean_a), _num(r.mean_b), _p(r.p_wilcoxon), _p(r.p_holm)]
+        rows = [[r.aspect, r.a, r.b, r.items, _num(r.mean_a), _num(r.mean_b), fmt_p(r.p_wilcoxon, "–"), fmt_p(r.p_holm, "–")]
                 for r in tests.itertuples()]
         md.append(markdown_table(["aspect", "a", "b", "items", "mean a", "mean b", "p", "p (Holm)"], rows, right=3))
 
@@ -217,18 +181,18 @@ def _section_position(a: Analysis, out: Path, md: list[str]) -> None:
     if a.task == "pairwise":
         md.append("Share of decisive judgments that chose the response shown first (A); *p* = exact binomial test "
                   "against 1/2.\n")
-        rows = [[r.aspect, r.judgments, r.decisive, _pct(r.left_share), _p(r.p_binomial)] for r in table.itertuples()]
+        rows = [[r.aspect, r.judgments, r.decisive, _pct(r.left_share), fmt_p(r.p_binomial, "–")] for r in table.itertuples()]
         md.append(markdown_table(["aspect", "judgments", "decisive", "A chosen %", "p"], rows))
         per = a.tables["position_bias_annotators"]
         md.append("\nPer annotator:\n")
-        rows = [[r.annotator, r.judgments, r.decisive, _pct(r.left_share), _p(r.p_binomial)] for r in per.itertuples()]
+        rows = [[r.annotator, r.judgments, r.decisive, _pct(r.left_share), fmt_p(r.p_binomial, "–")] for r in per.itertuples()]
         md.append(markdown_table(["annotator", "judgments", "decisive", "A chosen %", "p"], rows))
         return
     value = "score" if a.task == "ranking" else "rating"
     md.append(f"Mean {value} by the position the response was shown in; *p* = Kruskal–Wallis test across "
               "positions.\n")
     positions = [c for c in table.columns if c.startswith("mean@")]
-    rows = [[r["aspect"], r["judgments"], *[_num(r[c]) for c in positions], _p(r["p_kruskal"])]
+    rows = [[r["aspect"], r["judgments"], *[_num(r[c]) for c in positions], fmt_p(r["p_kruskal"], "–")]
             for _, r in table.iterrows()]
     md.append(markdown_table(["aspect", "judgments", *[f"position {c[5:]}" for c in positions], "p"], rows))
 

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from ..errors import ConfigError
-from ..outputs import atomic_writer
+from ..files import atomic_writer
 from .frames import empty_frame, validate_frame
 from .study import Aspect, Study, Unit, check_passed
 

@@ -28,7 +28,7 @@ import yaml
 from ..errors import ConfigError, InputError
 from ..readers import open_records
 from ..records import Record
-from ..tokenize import file_sha256
+from ..files import file_sha256
 from .frames import TASKS
 
 TEMPLATES = ("idl_pairwise", "morpheus_ranking", "paa_likert")

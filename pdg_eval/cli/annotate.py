@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .args import add_model_options, non_negative_int, port
-from ..outputs import all_or_nothing, atomic_writer, check_outputs
+from ..files import all_or_nothing, atomic_writer, check_outputs
 
 DEFAULT_PORT = 8501
 LINKS = "links.csv"  # the annotators' links (they hold the tokens)

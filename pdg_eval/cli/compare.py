@@ -9,7 +9,7 @@ import warnings
 from ..compare import FAMILIES, TESTS, compare, load_runs
 from ..presets import PRESETS
 from ..readers import FORMATS, open_records
-from ..outputs import atomic_writer, check_outputs
+from ..files import atomic_writer, check_outputs
 from ..scoring import requested_metrics, score_records
 from ..tables import FORMATS as TABLE_FORMATS, render
 from ..tokenize import TOKENIZERS

@@ -14,11 +14,9 @@ from pathlib import Path
 from ..compare import SystemRun, compare
 from ..errors import ConfigError
 from ..leaderboard import LEADERBOARDS, Board, board_names, build, import_reported, load_board, stale
-from ..outputs import all_or_nothing, atomic_writer
+from ..files import all_or_nothing, atomic_writer, file_sha256, shared_path
 from ..readers import open_records
 from ..scoring import requested_metrics, score_records
-from ..shared import shared_path
-from ..tokenize import file_sha256
 from .args import add_model_options, non_negative_int, positive_int
 
 

@@ -13,7 +13,7 @@ import itertools
 import sys
 from typing import Iterator
 
-from ..outputs import atomic_writer, check_outputs
+from ..files import atomic_writer, check_outputs
 from ..readers import FORMATS, open_records
 from ..records import Record
 from .args import non_negative_int, positive_int

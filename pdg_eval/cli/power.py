@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from ..errors import ConfigError, InputError
-from ..outputs import atomic_writer, check_outputs
+from ..files import atomic_writer, check_outputs
 from .args import positive_int, probability
 
 

@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from ..models.distributed import is_main_process
-from ..outputs import all_or_nothing, check_outputs
+from ..files import all_or_nothing, check_outputs
 from ..presets import PRESETS
 from ..readers import FORMATS, open_records
 from ..inputs import MAX_RECORD_BYTES

@@ -7,7 +7,7 @@ import json
 import shlex
 import sys
 
-from ..shared import shared_path
+from ..files import shared_path
 from .args import non_negative_int, positive_float, positive_int
 
 
@@ -172,7 +172,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..scorers.dnli_rebuild import rebuild_pairs, write_pairs
     from ..scorers.nli import read_dnli_pairs
-    from ..outputs import atomic_writer, check_outputs
+    from ..files import atomic_writer, check_outputs
 
     triples = args.triples or _default_files("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
     excluded = args.exclude or _default_files("consistency", "dnli_style_pairs", "nli-valid.txt")

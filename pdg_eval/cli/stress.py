@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _datasets(args: argparse.Namespace) -> tuple[str, str | None]:
-    from ..shared import shared_path
+    from ..files import shared_path
 
     if args.dataset:
         return args.dataset, args.partner_dataset
@@ -56,7 +56,7 @@ def _datasets(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs import all_or_nothing, atomic_writer, check_outputs
+    from ..files import all_or_nothing, atomic_writer, check_outputs
     from ..stress import format_stress, plot_stress, stress, stress_json, stress_specs
 
     dataset, partner = _datasets(args)

@@ -284,7 +284,7 @@ class Metric(ABC):
 
     def resampling_form(self, stats_a: Sequence[Stats], stats_b: Sequence[Stats]):
         """A vectorised form of this metric for the pair (:mod:`pdg_eval.resampling`); None: re-aggregate."""
-        from ..resampling import LinearForm
+        from .forms import LinearForm
 
         matrix_a = self.linear_matrix(stats_a)
         if matrix_a is None:

@@ -8,14 +8,14 @@ response's tokens as its statistics, so any resample of items is re-aggregated e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..records import Record
 from .base import MeanOfItems, Metric, int_option, option, register_metric
+from .ngrams import ngram_list
 
-
-def _ngrams(tokens: Sequence, n: int) -> list[tuple]:
-    return list(zip(*(tokens[i:] for i in range(n)))) if len(tokens) >= n else []
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _ratio_or_zero(unique: int, total: int) -> float:
@@ -47,7 +47,7 @@ class PerResponseDistinct(MeanOfItems, Distinct):
 
     def item_stats(self, record: Record) -> list[float]:
         tokens = self.tok(record.response)
-        return [self.ratio(_ngrams(tokens, n)) for n in range(1, self.options.n + 1)]
+        return [self.ratio(ngram_list(tokens, n)) for n in range(1, self.options.n + 1)]
 
     def ratio(self, grams: list[tuple]) -> float:
         """Distinct value of one response's n-grams."""
@@ -75,7 +75,7 @@ class CorpusDistinct(Distinct):
             unique: set[tuple] = set()
             total = 0
             for s in stats:
-                grams = _ngrams(s, n)
+                grams = ngram_list(s, n)
                 unique.update(grams)
                 total += len(grams)
             out[f"dist-{n}"] = self.ratio(len(unique), total, tokens)
@@ -86,6 +86,8 @@ class CorpusDistinct(Distinct):
         return _ratio_or_zero(unique, grams)
 
     def resampling_form(self, stats_a: Sequence, stats_b: Sequence):
+        from .forms import DistinctForm
+
         return DistinctForm(self, stats_a, stats_b)
 
     def distinct_from_counts(self, unique: "np.ndarray", grams: "np.ndarray", tokens: "np.ndarray") -> "np.ndarray":
@@ -136,7 +138,7 @@ class ConcatDistinct(CorpusDistinct):
 
     def aggregate(self, stats: Sequence) -> dict[str, float]:
         stream = [t for s in stats for t in s]
-        return {f"dist-{n}": _ratio_or_zero(len(set(_ngrams(stream, n))), len(stream))
+        return {f"dist-{n}": _ratio_or_zero(len(set(ngram_list(stream, n))), len(stream))
                 for n in range(1, self.options.n + 1)}
 
     def resampling_form(self, stats_a: Sequence, stats_b: Sequence):
@@ -171,109 +173,5 @@ class ClvSampleDistinct(PerResponseDistinct):
 
     def item_stats(self, record: Record) -> list[float]:
         samples = [self.tok(s) for s in (record.samples or [record.response])]
-        return [_ratio_or_zero(len(set(g := [x for s in samples for x in _ngrams(s, n)])), len(g))
+        return [_ratio_or_zero(len(set(g := [x for s in samples for x in ngram_list(s, n)])), len(g))
                 for n in range(1, self.options.n + 1)]
-
-
-#: Resample rows per sparse product in :class:`DistinctForm` (bounds the dense resamples x types block).
-_DISTINCT_ROWS = 64
-
-
-def _split_types(incidences: list, sub: Sequence[int] | None = None):
-    """Columns held by exactly one (item, side) slot → per-item counts; the rest → one sparse types x items matrix
-    per side. ``incidences``: item x type csr matrices (one per side) over the same columns."""
-    import numpy as np
-
-    slots = sum(np.asarray(m.sum(axis=0)).ravel() for m in incidences)
-    single = np.flatnonzero(slots == 1) if sub is None else np.intersect1d(sub, np.flatnonzero(slots == 1))
-    multi = np.flatnonzero(slots > 1) if sub is None else np.intersect1d(sub, np.flatnonzero(slots > 1))
-    per_item = [np.asarray(m[:, single].sum(axis=1)).ravel() for m in incidences]
-    multi_t = [m[:, multi].T.tocsr() for m in incidences]
-    return per_item, multi_t
-
-
-class DistinctForm:
-    """Exact corpus Distinct on resamples (conventions ``corpus``, ``paa``, ``parlai_inter``).
-
-    The distinct n-grams of a resampled corpus are the types held by at least one selected response. Types held by
-    one response only are present exactly when it is selected (a linear count); the others are counted through a
-    sparse types x items incidence matrix, ``(incidence @ selection) > 0``. For AR, a type held by both systems'
-    responses to the same item is present in X and Y whatever the swap, and is counted once.
-    """
-
-    def __init__(self, metric: CorpusDistinct, stats_a: Sequence, stats_b: Sequence):
-        import numpy as np
-        from scipy.sparse import csr_matrix
-
-        self.metric, self.n = metric, metric.options.n
-        vocab: dict = {}
-        items = len(stats_a)
-        self.grams = [np.zeros((items, self.n)), np.zeros((items, self.n))]
-        self.tokens = [np.array([len(t) for t in side], dtype=np.float64) for side in (stats_a, stats_b)]
-        self.ar_parts, self.bs_parts = [], []
-        for k in range(self.n):
-            sets = []
-            for side, stats in enumerate((stats_a, stats_b)):
-                side_sets = []
-                for i, toks in enumerate(stats):
-                    grams = _ngrams(toks, k + 1)
-                    self.grams[side][i, k] = len(grams)
-                    side_sets.append({vocab.setdefault(g, len(vocab)) for g in grams})
-                sets.append(side_sets)
-            width = len(vocab)
-            inc = [csr_matrix((np.ones(sum(map(len, ss))), ([i for i, s_ in enumerate(ss) for _ in s_],
-                                                              [g for s_ in ss for g in s_])), shape=(items, width))
-                   for ss in sets]
-            fixed = set().union(*(sa & sb for sa, sb in zip(*sets)))
-            moving = np.setdiff1d(np.arange(width), np.fromiter(fixed, dtype=np.int64, count=len(fixed)))
-            used = np.flatnonzero(np.asarray((inc[0] + inc[1]).sum(axis=0)).ravel() > 0)
-            moving = np.intersect1d(moving, used)
-            self.ar_parts.append((len(fixed), *_split_types(inc, moving)))
-            self.bs_parts.append([_split_types([m]) for m in inc])
-            vocab.clear()
-
-    def _scores(self, unique: list, grams, tokens) -> dict:
-        return {f"dist-{k + 1}": self.metric.distinct_from_counts(unique[k], grams[:, k], tokens)
-                for k in range(self.n)}
-
-    @staticmethod
-    def _present(multi_t, selection) -> "np.ndarray":
-        """Per resample row: how many of the matrix's types a selected item holds (selection: items x rows)."""
-        import numpy as np
-
-        return np.concatenate([np.count_nonzero(multi_t @ selection[:, i:i + _DISTINCT_ROWS] > 0.5, axis=0)
-                               for i in range(0, selection.shape[1], _DISTINCT_ROWS)])
-
-    def ar(self, swap):
-        keep = 1.0 - swap  # X keeps A where the mask is 0
-        unique_x, unique_y = [], []
-        for fixed, (single_a, single_b), (multi_a, multi_b) in self.ar_parts:
-            unique_x.append(fixed + keep @ single_a + swap @ single_b + self._present_pair(multi_a, multi_b, keep, swap))
-            unique_y.append(fixed + swap @ single_a + keep @ single_b + self._present_pair(multi_a, multi_b, swap, keep))
-        grams_a, grams_b = self.grams
-        tokens_a, tokens_b = self.tokens
-        x = self._scores(unique_x, keep @ grams_a + swap @ grams_b, keep @ tokens_a + swap @ tokens_b)
-        y = self._scores(unique_y, swap @ grams_a + keep @ grams_b, swap @ tokens_a + keep @ tokens_b)
-        return x, y
-
-    @staticmethod
-    def _present_pair(multi_a, multi_b, from_a, from_b) -> "np.ndarray":
-        import numpy as np
-
-        out = []
-        for i in range(0, from_a.shape[0], _DISTINCT_ROWS):
-            held = multi_a @ from_a[i:i + _DISTINCT_ROWS].T + multi_b @ from_b[i:i + _DISTINCT_ROWS].T
-            out.append(np.count_nonzero(held > 0.5, axis=0))
-        return np.concatenate(out)
-
-    def bootstrap(self, draws):
-        for weights in draws.weight_chunks():
-            selected = (weights > 0).astype(weights.dtype)
-            out = []
-            for side in (0, 1):
-                unique = []
-                for parts in self.bs_parts:
-                    (single,), (multi,) = parts[side]
-                    unique.append(selected @ single + self._present(multi, selected.T))
-                out.append(self._scores(unique, weights @ self.grams[side], weights @ self.tokens[side]))
-            yield out[0], out[1]

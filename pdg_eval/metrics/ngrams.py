@@ -27,6 +27,11 @@ except ImportError:  # pragma: no cover - other Python implementations
             mapping[elem] = mapping.get(elem, 0) + 1
 
 
+def ngram_list(tokens: Sequence, n: int) -> list[tuple]:
+    """The n-grams (tuples) of ``tokens`` in order, with repeats (none when the text is shorter than n)."""
+    return list(zip(*(tokens[i:] for i in range(n)))) if len(tokens) >= n else []
+
+
 def ngram_counts(tokens: Tokens, n: int) -> Counter:
     """Counter of the n-grams (tuples) of ``tokens``."""
     if n == 1:

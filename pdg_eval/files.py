@@ -1,4 +1,4 @@
-"""Writing a command's output files safely: never over an input, never into a missing folder, all or nothing.
+"""Files at the bottom layer: writing outputs safely, hashing, package data and the shared-data folder.
 
 * :func:`check_outputs` runs before any work: an output that resolves (``realpath``) to an input or to another
   output, an output that is an existing folder, and an output whose folder does not exist are refused with
@@ -6,12 +6,19 @@
 * :func:`atomic_writer` writes one file through a temporary file in the same folder, renamed on success.
 * Inside :func:`all_or_nothing`, every :func:`atomic_writer` defers its rename until the block ends without an
   exception, so a command with several outputs (``score --json --per-item``) writes all of them or none.
+* :func:`file_sha256` names a file's bytes; :func:`package_data_dir` finds a folder inside an installed package
+  without importing it.
+* :func:`shared_dir` / :func:`shared_path` locate the project's shared data folder (``../shared`` next to the
+  checkout, or ``PDG_EVAL_SHARED``): tests and benchmarks read golden values and real data only through them.
 """
+
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -126,3 +133,48 @@ def all_or_nothing() -> Iterator[None]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(later)
             raise
+
+
+# -- hashing and package data ---------------------------------------------------------------------------------
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_data_dir(package: str, *parts: str) -> Path:
+    """Folder inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+
+
+# -- the shared data folder -----------------------------------------------------------------------------------
+ENV_VAR = "PDG_EVAL_SHARED"
+
+
+def shared_dir() -> Path | None:
+    """Return the shared folder, or None when it cannot be found."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        path = Path(env).expanduser()
+        return path if path.is_dir() else None
+    repo_root = Path(__file__).resolve().parent.parent
+    for candidate in (repo_root.parent / "shared", Path.cwd().parent / "shared", Path.cwd() / "shared"):
+        if (candidate / "golden").is_dir() or (candidate / "data").is_dir():
+            return candidate
+    return None
+
+
+def shared_path(*parts: str) -> Path:
+    """Path below the shared folder; raises FileNotFoundError with a hint when it is missing."""
+    root = shared_dir()
+    if root is None:
+        raise FileNotFoundError(f"shared data folder not found: set {ENV_VAR} to the folder holding golden/ and data/")
+    path = root.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return path
