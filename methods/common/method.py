@@ -8,22 +8,18 @@ Registration follows lm-evaluation-harness' decorator style: ``@register("causal
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from pdg_eval.errors import ConfigError
+from pdg_eval.plugins import load_plugins
 
 from .config import DecodingConfig, RunConfig, from_dict
 from .data import Example
 
 METHODS: dict[str, type["Method"]] = {}
-#: modules that register methods when imported (kept lazy: importing torch models is slow)
-METHOD_MODULES = ("baselines.causal_lm", "baselines.llm_prompting", "baselines.encoder_gpt2",
-                  "baselines.attention_routing", "baselines.seq2seq_gru", "methods.paa.method", "methods.pal.method",
-                  "methods.idl.method", "methods.morpheus.method")
 RUN_FILE = "run.json"
 
 
@@ -38,8 +34,9 @@ def register(name: str):
 
 
 def _import_all() -> None:
-    for module in METHOD_MODULES:
-        importlib.import_module(module)
+    """Import the modules declared under the ``pdg_eval.methods`` entry point (this package's in ``pyproject.toml``,
+    and any other installed package's): importing them registers their methods (lazily: torch models load slowly)."""
+    load_plugins("pdg_eval.methods")
 
 
 def method_names() -> list[str]:

@@ -11,7 +11,8 @@ from typing import Callable, NoReturn, Sequence
 from .. import __version__
 from ..errors import InputError, PdgEvalError
 from ..models.distributed import finish
-from . import annotate, compare, leaderboard, lm, power, run, score, scorers, stress
+from ..plugins import load_plugins
+from . import annotate, compare, leaderboard, lm, power, score, scorers, stress
 
 
 def _list_metrics(args: argparse.Namespace) -> int:
@@ -71,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     scorers.add_parser(sub)
     lm.add_parser(sub)
     annotate.add_parser(sub)
-    run.add_parser(sub)
     stress.add_parser(sub)
+    for add_parser in load_plugins("pdg_eval.commands"):  # `run`, when the methods are installed
+        add_parser(sub)
     sub.add_parser("metrics", help="list metrics, variants and their sources").set_defaults(func=_list_metrics)
     sub.add_parser("presets", help="list paper presets").set_defaults(func=_list_presets)
     sub.add_parser("schema", help="print the JSON Schema of an input record").set_defaults(func=_print_schema)

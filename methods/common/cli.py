@@ -1,5 +1,8 @@
 """``pdg-eval run``: train and generate with the methods and baselines of ``methods/`` and ``baselines/``.
 
+The subcommand reaches ``pdg-eval`` through the ``pdg_eval.commands`` entry point (``pyproject.toml``): the core's
+command line lists what the installed packages add, and never imports the methods itself.
+
     pdg-eval run list
     pdg-eval run METHOD train --config CFG.yaml [--set section.key=value ...] --out RUN_DIR [--resume]
     pdg-eval run METHOD generate [--config CFG.yaml] [--checkpoint RUN_DIR] [--set ...] --out preds.jsonl [--resume]
@@ -38,9 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from methods.common.method import get_method, method_config, method_names
+    from pdg_eval.errors import ConfigError
 
-    from ..errors import ConfigError
+    from .method import get_method, method_config, method_names
 
     if args.method == "list":
         for name in method_names():
@@ -60,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
         hf_logging.disable_progress_bar()
     config = method_config(args.method, args.config, args.overrides)
     if args.action == "train":
-        from methods.common.runner import train_run
+        from .runner import train_run
 
         record = train_run(args.method, config, args.out, resume=args.resume, progress=not args.quiet,
                            init_from=args.init_from)
@@ -69,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
                           "last_loss": summary["last_loss"], "wall_s": round(summary["wall_s"], 1),
                           "tokens_per_s": round(summary["tokens_per_s"], 1)}))
         return 0
-    from methods.common.runner import generate_run
+    from .runner import generate_run
 
     record = generate_run(args.method, config, args.out, checkpoint=args.checkpoint, progress=not args.quiet,
                           with_nll=args.with_nll, score_candidates=args.score_candidates, resume=args.resume)
