@@ -12,6 +12,7 @@ against the leader is not significant joins it; the best remaining system leads 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,14 @@ class SystemRun:
         return cls(name, run.source, list(run.ids), {k: r.metric for k, r in zip(keys, run.results)},
                    {k: r.stats for k, r in zip(keys, run.results)}, {k: str(r.signature) for k, r in zip(keys, run.results)},
                    {k: r.scores for k, r in zip(keys, run.results)}, sha256, dict(run.fingerprints))
+
+    def restricted(self, identities: set[str]) -> "SystemRun":
+        """The run with only the metrics named (e.g. those every system of a board has)."""
+        keep = [identity for identity in self.metrics if identity in identities]
+        return dataclasses.replace(self, metrics={k: self.metrics[k] for k in keep},
+                                   stats={k: self.stats[k] for k in keep},
+                                   signatures={k: self.signatures[k] for k in keep},
+                                   values={k: self.values[k] for k in keep})
 
     @classmethod
     def from_score_json(cls, name: str, path: str | Path) -> "SystemRun":

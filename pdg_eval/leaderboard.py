@@ -17,21 +17,23 @@ import csv
 import io
 import json
 import re
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from . import __version__
-from .compare import comparison_from_json
+from .compare import SystemRun, compare, comparison_from_json
 from .errors import ConfigError, InputError
-from .files import atomic_writer, file_sha256
+from .files import atomic_writer, file_sha256, shared_path
 from .inputs import decode_json, read_text, schema_problem
 from .presets import get_preset
 from .render import markdown_table
 from .tables import markdown
 
-LEADERBOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
+#: where boards are found without ``--root``: the ``leaderboards`` folder of the working directory
+LEADERBOARDS = Path("leaderboards")
 
 
 PROJECT_PREFIX = "project:"  # a path inside this repository (outputs of pdg-eval's own runs), not the shared folder
@@ -40,13 +42,13 @@ PROJECT_PREFIX = "project:"  # a path inside this repository (outputs of pdg-eva
 @dataclass(frozen=True)
 class SystemEntry:
     name: str
-    path: str  # relative to the shared folder, or "project:<path>" relative to the repository
+    path: str  # relative to the shared folder, or "project:<path>" relative to the folder holding the boards' root
     format: str
     role: str = "system"  # "system" or "ceiling"
 
-    def resolve(self, shared: Path) -> Path:
+    def resolve(self, shared: Path, project: Path) -> Path:
         if self.path.startswith(PROJECT_PREFIX):
-            return LEADERBOARDS.parent / self.path[len(PROJECT_PREFIX):]
+            return project / self.path[len(PROJECT_PREFIX):]
         return shared.joinpath(*self.path.split("/"))
 
 
@@ -248,3 +250,52 @@ REPORTED_CONVENTIONS = {
                 "recall; Dist at corpus level; sBLEU against one shuffled partner; Coh.Score from an unreleased "
                 "CLV-style classifier; means over three seeds.",
 }
+
+
+# -- running a board: score every system under each preset, compare, store the run records ------------------------
+def run_board(board: Board, presets: Sequence[str], *, resamples: int = 10_000, seed: int = 12345,
+              ci_resamples: int = 1000, models: dict[str, str | None] | None = None, command: str = "",
+              log: Callable[[str], None] = lambda line: None) -> list[Path]:
+    """Score every system of ``board`` under each preset (systems' files from the shared data folder), compare them
+    against the board's baseline (paired AR) and write one run record per preset; returns the records written."""
+    from .scoring import requested_metrics, score_file
+
+    dataset = shared_path(*board.dataset.split("/"))
+    keep = None
+    if board.first_dialogues is not None:
+        first = board.first_dialogues
+        keep = lambda record: int(str(record.id).split("-")[0]) < first  # noqa: E731
+    written = []
+    for preset in presets:
+        start = time.perf_counter()
+        specs = requested_metrics(preset, (), models=models or {})
+        runs, provenance, skipped, notes = [], [], [], []
+        for entry in board.systems:
+            path = entry.resolve(shared_path(), board.root.parent)
+            result, warned = score_file(path, specs, entry.format, source=entry.path, keep=keep,
+                                        dataset=None if entry.format == "convai2" else dataset)
+            notes += [f"{entry.name}: {w}".replace(str(shared_path()) + "/", "") for w in warned]
+            skipped = sorted(set(skipped) | set(result.skipped))
+            runs.append(SystemRun.from_score_run(entry.name, result))
+            provenance.append({"name": entry.name, "path": entry.path, "format": entry.format, "role": entry.role,
+                               "sha256": file_sha256(path), "items": result.n_items})
+            log(f"{preset}: scored {entry.name} ({result.n_items:,} items)")
+        common = set.intersection(*(set(run.metrics) for run in runs))
+        for identity in sorted(set().union(*(set(run.metrics) for run in runs)) - common):
+            having = [run for run in runs if identity in run.metrics]
+            skipped.append(f"{having[0].metrics[identity].spec}: only {', '.join(r.name for r in having)} (the other "
+                           "systems' files have no field for it)")
+        runs = [run.restricted(common) for run in runs]
+        ceilings = [e.name for e in board.systems if e.role == "ceiling"]
+        cmp = compare(runs, board.baseline, "ar", resamples, seed, ci_resamples=ci_resamples, ceilings=ceilings,
+                      progress=lambda s: log(f"{preset}: testing {s}"))
+        doc = {"comparison": cmp.to_json(),
+               "provenance": {"board": board.name, "preset": preset, "systems": provenance, "skipped": skipped,
+                              "warnings": notes, "command": command, "version": __version__,
+                              "seconds": round(time.perf_counter() - start, 1)}}
+        with atomic_writer(board.run_path(preset), parents=True) as handle:
+            json.dump(doc, handle, ensure_ascii=False, indent=1, sort_keys=True)
+            handle.write("\n")
+        log(f"{board.run_path(preset)}: written ({doc['provenance']['seconds']} s)")
+        written.append(board.run_path(preset))
+    return written

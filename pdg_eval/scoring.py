@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import sys
+from warnings import catch_warnings, simplefilter
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
@@ -73,11 +75,22 @@ class ModelSlot:
     metric: str
     option: str
     default: str
+    metavar: str
+    help: str
+
+    @property
+    def dest(self) -> str:
+        """The attribute of parsed command-line arguments (``--nli-model`` → ``nli_model``)."""
+        return self.option.lstrip("-").replace("-", "_")
 
 
 MODEL_SLOTS = {slot.tag: slot for slot in [
-    ModelSlot("nli", "c-score", "--nli-model", SHIPPED_NLI),
-    ModelSlot("cohcon", "cohcon", "--cohcon-model", SHIPPED_COHCON),
+    ModelSlot("nli", "c-score", "--nli-model", SHIPPED_NLI, "DIR_OR_HUB_ID",
+              "NLI model for the C-score metrics of presets and of -m c-score (default: %s; build one with "
+              "`pdg-eval scorers train nli`)"),
+    ModelSlot("cohcon", "cohcon", "--cohcon-model", SHIPPED_COHCON, "DIR",
+              "triple classifier for Con/Coh-Con of presets and of -m cohcon (default: %s; build one with "
+              "`pdg-eval scorers train cohcon`)"),
 ]}
 
 
@@ -150,6 +163,14 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
                 raise
             skipped.append(str(exc))
             continue
+        absent = metric.missing_packages()
+        if absent:
+            why = (f"{metric.label}: needs {', '.join(absent)} (pip install 'pdg-eval[models]'; stored statistics "
+                   "re-aggregate without them)")
+            if spec.preset is None:  # asked for by -m: say so and stop
+                raise ConfigError(why)
+            skipped.append(why)
+            continue
         missing = [f for f in metric.requires if not _has_field(first, f)]
         if missing:
             if spec.optional:
@@ -164,6 +185,25 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
     if not metrics:
         raise ConfigError("no metric can run on these records")
     return metrics, skipped
+
+
+def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto", *, dataset: str | Path | None = None,
+               refs: str | Path | None = None, max_bytes: int | None = None, tokenizer: str | None = None,
+               source: str | None = None, keep: Callable[[Record], bool] | None = None,
+               progress: bool = False) -> tuple[ScoreRun, list[str]]:
+    """Open a predictions file (:func:`pdg_eval.readers.open_records`) and score it: the run, and what the readers
+    warned about (alignment reports, ...). ``keep`` selects records (a board's first dialogues)."""
+    from .inputs import MAX_RECORD_BYTES
+    from .readers import open_records
+
+    with catch_warnings(record=True) as caught:
+        simplefilter("always")
+        records: Iterable[Record] = open_records(path, fmt, dataset=dataset, refs=refs,
+                                                 max_bytes=max_bytes or MAX_RECORD_BYTES)
+        if keep is not None:
+            records = filter(keep, records)
+        run = score_records(records, specs, tokenizer=tokenizer, source=source or str(path), progress=progress)
+    return run, [str(w.message) for w in caught]
 
 
 def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokenizer: str | None = None,

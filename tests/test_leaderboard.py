@@ -15,17 +15,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdg_eval.cli.main import build_parser, main
-from pdg_eval.leaderboard import LEADERBOARDS, board_names, load_board, render, stale
+from pdg_eval.leaderboard import board_names, load_board, render, stale
 
+#: the committed boards (the tests do not depend on the working directory)
+LEADERBOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
 SMALL = "convai2_first100"  # two presets, no reported numbers
 
 
-def test_committed_leaderboards_are_fresh(capsys):
-    assert board_names(), "no leaderboard definitions"
+def test_committed_leaderboards_are_fresh(capsys, monkeypatch):
+    assert board_names(LEADERBOARDS), "no leaderboard definitions"
+    monkeypatch.chdir(LEADERBOARDS.parent)  # without --root: ./leaderboards of the working directory
     code = main(["leaderboard", "check"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.splitlines() == [f"{name}.md: up to date" for name in board_names()]
+    assert out.splitlines() == [f"{name}.md: up to date" for name in board_names(LEADERBOARDS)]
+
+
+def test_boards_are_found_in_the_working_directory_not_the_source_tree(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["leaderboard", "check"]) == 2
+    assert "--root leaderboards: no such folder (boards are found in ./leaderboards" in capsys.readouterr().err
+    shutil.copytree(LEADERBOARDS, tmp_path / "leaderboards")
+    assert main(["leaderboard", "check"]) == 0
 
 
 def copy_small_board(dest: Path) -> Path:
@@ -148,7 +159,7 @@ def test_build_writes_all_boards_or_none(tmp_path, capsys):
 
 def test_missing_root(capsys, tmp_path):
     assert main(["leaderboard", "build", "--root", str(tmp_path / "nope")]) == 2
-    assert capsys.readouterr().err == f"pdg-eval: error: --root {tmp_path / 'nope'}: no such folder\n"
+    assert capsys.readouterr().err.startswith(f"pdg-eval: error: --root {tmp_path / 'nope'}: no such folder (")
 
 
 # -- fuzzing `leaderboard build` with corrupt run records and board definitions ------------------------------------
@@ -251,5 +262,5 @@ def test_render_is_deterministic_and_check_detects_staleness(tmp_path, capsys):
 
 
 def test_unknown_board(capsys):
-    assert main(["leaderboard", "build", "nope"]) == 2
+    assert main(["leaderboard", "build", "nope", "--root", str(LEADERBOARDS)]) == 2
     assert "no leaderboard 'nope'" in capsys.readouterr().err

@@ -13,6 +13,8 @@ from pdg_eval.records import Record
 
 from tests.conftest import shared_or_skip
 
+pytestmark = pytest.mark.slow  # ConvAI2-scale runs (still part of the default test command)
+
 
 @pytest.fixture(scope="module")
 def records(convai2_valid) -> list[Record]:
@@ -108,3 +110,14 @@ def test_texygen_self_bleu_all_others_identical(records):
         per = self_bleu_all_others([metric.item_stats(r) for r in subset], gram)
         ref_items, _ = reference.texygen_self_bleu(subset, gram=gram)
         assert per == [p[0] for p in ref_items]
+
+
+def test_texygen_fast_self_bleu_is_texygen_on_the_first_500_responses(records):
+    """Texygen's default get_score(is_fast=True): NLTK sentence_bleu of each of the first 500 responses against the
+    other 499, mean; the later responses change nothing."""
+    subset = records[:650]
+    metric = build_metric("self-bleu:texygen_fast,grams=2")
+    stats = [metric.item_stats(r) for r in subset]
+    _, ref = reference.texygen_self_bleu(subset[:500], gram=2)
+    assert metric.aggregate(stats) == ref
+    assert metric.aggregate(stats) == metric.aggregate(stats[:500]) != build_metric("self-bleu,grams=2").aggregate(stats)

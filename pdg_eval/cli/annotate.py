@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .args import add_model_options, non_negative_int, port
+from .args import add_model_options, non_negative_int, port, slot_models
 from ..files import all_or_nothing, atomic_writer, check_outputs
 
 DEFAULT_PORT = 8501
@@ -218,7 +218,7 @@ def _report(args: argparse.Namespace) -> int:
                                             metric_item_values, paired_spearman_differences, resample_correlations)
 
         metrics, signatures, left_out = metric_item_values(
-            loaded.records, args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
+            loaded.records, args.preset, args.metric, models=slot_models(args))
         if metrics.shape[1] == 0:
             analysis.notes.append(f"no requested metric has per-item values: no correlation ({'; '.join(left_out)})")
         else:

@@ -33,14 +33,16 @@ probability = _argument_type("probability", lambda text: read_float(text, low=0,
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``--nli-model`` and ``--cohcon-model``: the scorers behind C-score and Con/Coh-Con (default: the ones shipped
-    with pdg-eval)."""
+    """One option per model slot (``--nli-model``, ``--cohcon-model``): the scorers behind the model metrics (default:
+    the ones shipped with pdg-eval)."""
     from ..scoring import MODEL_SLOTS
 
-    parser.add_argument("--nli-model", metavar="DIR_OR_HUB_ID",
-                        help="NLI model for the C-score metrics of presets and of -m c-score "
-                             f"(default: {MODEL_SLOTS['nli'].default}; build one with `pdg-eval scorers train nli`)")
-    parser.add_argument("--cohcon-model", metavar="DIR",
-                        help="triple classifier for Con/Coh-Con of presets and of -m cohcon "
-                             f"(default: {MODEL_SLOTS['cohcon'].default}; build one with "
-                             "`pdg-eval scorers train cohcon`)")
+    for slot in MODEL_SLOTS.values():
+        parser.add_argument(slot.option, metavar=slot.metavar, help=slot.help % slot.default)
+
+
+def slot_models(args: argparse.Namespace) -> dict[str, str | None]:
+    """The models given for each slot (``{"nli": ..., "cohcon": ...}``; None: the shipped scorer)."""
+    from ..scoring import MODEL_SLOTS
+
+    return {slot.tag: getattr(args, slot.dest, None) for slot in MODEL_SLOTS.values()}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 from ..compare import FAMILIES, TESTS, compare, load_runs
-from ..presets import PRESETS
-from ..readers import FORMATS, open_records
 from ..files import atomic_writer, check_outputs
-from ..scoring import requested_metrics, score_records
+from ..presets import PRESETS
+from ..readers import FORMATS
+from ..scoring import requested_metrics, score_file
 from ..tables import FORMATS as TABLE_FORMATS, render
 from ..tokenize import TOKENIZERS
-from .args import add_model_options, non_negative_int, positive_int, probability
+from .args import add_model_options, non_negative_int, positive_int, probability, slot_models
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,15 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_outputs([args.out], [*args.inputs, args.dataset])
-    specs = requested_metrics(args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
+    specs = requested_metrics(args.preset, args.metric, models=slot_models(args))
 
     def score(path: str):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            records = open_records(path, args.input_format, dataset=args.dataset)
-            result = score_records(records, specs, tokenizer=args.tokenizer, source=path)
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
+        result, reader_warnings = score_file(path, specs, args.input_format, dataset=args.dataset,
+                                             tokenizer=args.tokenizer)
+        for warning in reader_warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         return result
 
     runs = load_runs(args.inputs, args.name, score)

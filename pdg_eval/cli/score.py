@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
-from ..models.distributed import is_main_process
 from ..files import all_or_nothing, check_outputs
-from ..presets import PRESETS
-from ..readers import FORMATS, open_records
 from ..inputs import MAX_RECORD_BYTES
+from ..models.distributed import is_main_process
+from ..presets import PRESETS
+from ..readers import FORMATS
 from ..report import format_table, write_json, write_per_item_csv
-from ..scoring import requested_metrics, score_records
+from ..scoring import requested_metrics, score_file
 from ..tokenize import TOKENIZERS
-from .args import add_model_options, positive_int
+from .args import add_model_options, positive_int, slot_models
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,16 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_outputs([args.json_out, args.per_item], [args.input, args.dataset, args.refs])
-    with warnings.catch_warnings(record=True) as reader_warnings:  # e.g. alignment reports
-        warnings.simplefilter("always")
-        records = open_records(args.input, args.format, dataset=args.dataset, refs=args.refs,
-                               max_bytes=args.max_record_bytes)
-        specs = requested_metrics(args.preset, args.metric, models={"nli": args.nli_model, "cohcon": args.cohcon_model})
-        result = score_records(records, specs, tokenizer=args.tokenizer, source=args.input,
-                               progress=not args.quiet and sys.stderr.isatty())
+    specs = requested_metrics(args.preset, args.metric, models=slot_models(args))
+    result, reader_warnings = score_file(args.input, specs, args.format, dataset=args.dataset, refs=args.refs,
+                                         max_bytes=args.max_record_bytes, tokenizer=args.tokenizer,
+                                         progress=not args.quiet and sys.stderr.isatty())
     if not is_main_process():  # under `accelerate launch` the main process reports
         return 0
-    for warning in [str(w.message) for w in reader_warnings] + result.warnings:
+    for warning in reader_warnings + result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     # Outputs are written only after every record scored, and all of them or none.
     with all_or_nothing():

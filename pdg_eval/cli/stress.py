@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .args import add_model_options, non_negative_int, positive_int
+from .args import add_model_options, non_negative_int, positive_int, slot_models
 
 SELF_FILE = ("data", "convai2", "valid_self_original.txt")
 BOTH_FILE = ("data", "convai2", "valid_both_original_no_cands.txt")
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and Path(args.plot).suffix.lower() != ".png":
         raise ConfigError(f"--plot {args.plot}: give a .png file name")
     check_outputs([args.json_out, args.plot], [dataset, partner, args.idf])
-    specs = stress_specs(args.metric, {"nli": args.nli_model, "cohcon": args.cohcon_model}, args.idf)
+    specs = stress_specs(args.metric, slot_models(args), args.idf)
     result = stress(dataset, args.limit, args.seed, specs, partner, progress=not args.quiet and sys.stderr.isatty())
     with all_or_nothing():
         if args.json_out:

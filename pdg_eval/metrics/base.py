@@ -138,6 +138,9 @@ class Metric(ABC):
     runtime_options: ClassVar[dict[str, str]] = {}
     #: Signature entries that describe the convention itself (fixed, not options), e.g. ``{"smooth": "exp"}``.
     fixed_signature: ClassVar[dict[str, str]] = {}
+    #: Packages scoring with this convention imports (model metrics: torch, transformers), installed by the
+    #: ``models`` extra; re-aggregating stored statistics needs none of them.
+    needs_packages: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, tokenizer: str | None = None, **options: Any):
         given = {k: v for k, v in options.items() if v is not None}
@@ -198,6 +201,19 @@ class Metric(ABC):
             return get_tokenizer(requested)
         except ConfigError as exc:
             raise self.option_error(f"tok=: {exc}") from None
+
+    @classmethod
+    def missing_packages(cls) -> list[str]:
+        """The packages of ``needs_packages`` that are not installed (or cannot be imported)."""
+        import importlib.util
+
+        def absent(name: str) -> bool:
+            try:
+                return importlib.util.find_spec(name) is None
+            except (ImportError, ValueError):
+                return True
+
+        return [name for name in cls.needs_packages if absent(name)]
 
     @classmethod
     def splits_text(cls) -> bool:

@@ -42,6 +42,7 @@ class CohConScore(Metric):
     default_tokenizer = None
     text_units = "model"
     Options = TripleClassifierOptions
+    needs_packages = ("torch", "transformers", "safetensors")
     runtime_options = {"batch_size": "64", "device": "auto"}
     keys = ["con", "coh-con"]
 

@@ -36,6 +36,7 @@ class PersonaCosine(ItemScore):
     default_tokenizer = None
     text_units = "model"
     Options = Encoder
+    needs_packages = ("torch", "sentence_transformers")
     runtime_options = {"batch_size": "128", "device": "auto"}
     keys = ["p-cosine"]
 

@@ -65,6 +65,7 @@ class CScore(Metric):
     default_tokenizer = None
     text_units = "model"
     Options = PairClassifierOptions
+    needs_packages = ("torch", "transformers")
     runtime_options = {"batch_size": "64", "device": "auto"}
     keys = ["c-score"]
 

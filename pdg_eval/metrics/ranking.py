@@ -4,7 +4,7 @@ In ConvAI2's ``valid_self_original.txt`` the gold is always the LAST of 20 candi
 ranking that breaks score ties by position can inflate Hits@1. Tie policies:
 
 - ``miss`` (default): a tie for the top score counts as a miss unless every tied candidate is gold;
-- ``stable``: the first-listed candidate wins ties (golden row G2's convention);
+- ``stable``: the first-listed candidate wins ties (a stable sort by score, as ``sorted`` breaks them);
 - ``random``: ties are broken uniformly at random with an explicit ``seed``.
 """
 

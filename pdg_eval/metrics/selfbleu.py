@@ -1,10 +1,12 @@
 """Self-BLEU: diversity as BLEU of each response against the others.
 
 - ``texygen``: every response against ALL other responses (geek-ai/Texygen@3104e22:
-  utils/metrics/SelfBleu.py:10-87; its ``is_fast`` default silently uses the first 500 only).
+  utils/metrics/SelfBleu.py:10-87, ``get_score(is_fast=False)``).
   Computed exactly in O(total n-grams): for each n-gram we keep the two largest per-response
   counts, so "max count over all others" is a lookup, and the closest reference length over
   the others is a search in the sorted length multiset.
+- ``texygen_fast``: Texygen's default ``get_score()`` (``is_fast=True``), which silently keeps the first 500
+  responses of the file and scores each against the other 499.
 - ``morpheus``: each response against one random partner (Toyhom/MORPHEUS@18c86fc:Matrics.py,
   ``get_distinct``); the original shuffle is unseeded, here ``seed`` is explicit (or
   ``pairing=cyclic`` pairs i with i+1). Identical pairs are skipped, as in the original.
@@ -128,6 +130,20 @@ class TexygenSelfBleu(SelfBleu):
         ids: dict[str, int] = {}  # integer ids hash faster in the n-gram tables
         interned = [[ids.setdefault(t, len(ids)) for t in s] for s in stats]
         return {f"self-bleu-{g}": mean(self_bleu_all_others(interned, g)) for g in self.options.grams}
+
+
+@register_metric("self-bleu", "texygen_fast")
+class TexygenFastSelfBleu(TexygenSelfBleu):
+    """Texygen's default call, ``get_score(is_fast=True)``: only the first 500 responses of the file (in file order)
+    are scored, each against the other 499."""
+
+    description = "Texygen's default get_score(): the first 500 responses only, each vs the other 499 (file order)"
+    source = "geek-ai/Texygen@6c676c8:utils/metrics/SelfBleu.py (SelfBleu.get_score, get_bleu_fast, sample_size)"
+    sample_size = 500
+    fixed_signature = {"smooth": "method1", "refs": "first-500"}
+
+    def aggregate(self, stats: Sequence[list[str]]) -> dict[str, float]:
+        return super().aggregate(stats[:self.sample_size])
 
 
 @dataclass
