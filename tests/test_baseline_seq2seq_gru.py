@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import baselines.seq2seq_gru  # noqa: F401  (registers the method)
-from methods.common import method as method_module
 from methods.common.config import DecodingConfig, RunConfig
 from methods.common.data import Example, dialogues, load_convai2, take_dialogues
 from methods.common.generation import decode_loop
@@ -188,8 +187,6 @@ def test_cli_round_trip(convai2_path, tmp_path, monkeypatch, capsys):
     from pdg_eval.cli.main import main
     from pdg_eval.records import read_jsonl
 
-    if "baselines.seq2seq_gru" not in method_module.METHOD_MODULES:
-        monkeypatch.setattr(method_module, "METHOD_MODULES", (*method_module.METHOD_MODULES, "baselines.seq2seq_gru"))
     run, preds = tmp_path / "run", tmp_path / "preds.jsonl"
     sizes = [f"model.{k}={v}" for k, v in TINY.items()]
     common = [x for item in sizes for x in ("--set", item)]

@@ -1,6 +1,6 @@
-"""Preference optimisation with K completions per prompt: DPO (PAL's persona alignment, spec §1.4) and DPOC (IDL's
-dialogue preference alignment, spec §2.3) on a small ``transformers.Trainer`` subclass (spec §8.2: TRL's DPOTrainer
-hard-codes two completions, and TRL ≥ 0.29 reloads its reference model from disk, spec §8.1).
+"""Preference optimisation with K completions per prompt: DPO (PAL's persona-alignment stage) and DPOC (IDL's
+dialogue preference alignment, IDL §3.3.2) on a small ``transformers.Trainer`` subclass (TRL's DPOTrainer
+hard-codes two completions, and TRL ≥ 0.29 reloads its reference model from disk).
 
 Notation: a sequence log-prob ``log π(y|x)`` is the sum of token log-probs over the completion; ρ_y = log πθ(y|x) −
 log π_ref(y|x); c = chosen (completion 0), r = rejected (completion 1), k = criterion (completion 2, DPOC only).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
 
 from ..models.adapters import SHIPPED_COHCON
 from ..models.cache import cached_predictions
@@ -45,6 +45,8 @@ class CohConScore(Metric):
     needs_packages = ("torch", "transformers", "safetensors")
     runtime_options = {"batch_size": "64", "device": "auto"}
     keys = ["con", "coh-con"]
+    #: what each class counts as: Con and Coh-Con shares of the labels (:mod:`pdg_eval.metrics.consistency`)
+    class_shares: ClassVar[Callable[[Sequence[int]], dict[str, float]]]
 
     def scored_against(self) -> tuple[str, ...]:
         return ("persona", "context")
@@ -94,17 +96,12 @@ class CohConScore(Metric):
         values = self.class_shares(stats)
         return {"con": values["consistency"], "coh-con": values["consistency-coherence"]}
 
-    def class_shares(self, labels: Sequence[int]) -> dict[str, float]:
-        raise NotImplementedError
-
 
 @register_metric("cohcon", "released", default=True)
 class ReleasedCohCon(CohConScore):
     description = "Con = (#1 + #2)/N, Coh-Con = #2/N over argmax labels, as the released scorers count"
     source = "Toyhom/CLV@a4c7bfe:Metrics.py:131-142; Toyhom/MORPHEUS@8bf1bd9:Metrics.py:222-236"
-
-    def class_shares(self, labels: Sequence[int]) -> dict[str, float]:
-        return released_triple_scores(labels)
+    class_shares = staticmethod(released_triple_scores)
 
 
 @register_metric("cohcon", "training")
@@ -112,6 +109,4 @@ class TrainingCohCon(CohConScore):
     description = ("Con = (#0 + #2)/N, Coh-Con = #0/N: what CLV's training labels mean (0 gold, 1 other speaker, "
                    "2 same persona, other turn)")
     source = "Toyhom/CLV@8399b56:Consis_Model.py:48-71"
-
-    def class_shares(self, labels: Sequence[int]) -> dict[str, float]:
-        return training_triple_scores(labels)
+    class_shares = staticmethod(training_triple_scores)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
 
 from ..errors import ConfigError, UnsuitableModelError
 from ..models.adapters import SHIPPED_NLI
@@ -68,6 +68,8 @@ class CScore(Metric):
     needs_packages = ("torch", "transformers")
     runtime_options = {"batch_size": "64", "device": "auto"}
     keys = ["c-score"]
+    #: the convention's aggregation of the labels, one row per response (:mod:`pdg_eval.metrics.consistency`)
+    aggregation: ClassVar[Callable[[Sequence[Sequence[int]]], dict[str, float]]]
 
     def setup(self) -> None:
         """Finds the model's folder and reads its label names; the weights load on first use (:attr:`model`)."""
@@ -126,33 +128,30 @@ class CScore(Metric):
     def item_values(self, stats: list[int]) -> dict[str, float] | None:
         return self.aggregate([stats])
 
+    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
+        return self.aggregation(stats)
+
 
 @register_metric("c-score", "paml_sum")
 class PamlCScore(CScore):
     description = "per response the sum over persona sentences of +1/0/-1, mean (PAML; premise = response)"
     source = "HLTCHKUST/PAML@35b3a3e:utils/load_bert.py:360-366"
     Options = ResponseFirstOptions
-
-    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
-        return paml_sum(stats)
+    aggregation = staticmethod(paml_sum)
 
 
 @register_metric("c-score", "chanliang", default=True)  # persona first, the order of the shipped scorer
 class ChanliangCScore(CScore):
     description = "sum over all pairs of (label-1) / number of responses (premise = persona)"
     source = "ChanLiang/PersonaClassifier@bf0e819:cal_consistency_score.py:16-100"
-
-    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
-        return chanliang_total(stats)
+    aggregation = staticmethod(chanliang_total)
 
 
 @register_metric("c-score", "pal_max")
 class PalCScore(CScore):
     description = "per response the max over persona sentences of (label-1), mean (premise = persona)"
     source = "kylokano/PAL@cc8b8b5:decode_lora.py:290-373"
-
-    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
-        return pal_max(stats)
+    aggregation = staticmethod(pal_max)
 
 
 @register_metric("c-score", "idl_pairwise")
@@ -161,9 +160,7 @@ class IdlPairwiseConsistency(CScore):
     source = "steven-ccq/In-Dialogue-Learning@41b5fac:src/evaluation/eval_baseline.py:124-185"
     display_factor = 100.0
     keys = ["con", "coh-con"]
+    aggregation = staticmethod(idl_pairwise)
 
     def item_values(self, stats: list[int]) -> None:
         return None  # shares over pairs: items with more persona sentences weigh more
-
-    def aggregate(self, stats: Sequence[list[int]]) -> dict[str, float]:
-        return idl_pairwise(stats)
