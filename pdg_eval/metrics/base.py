@@ -337,6 +337,23 @@ class Metric(ABC):
         return Signature(self.name, self.variant, tok, self.scale_label, opts)
 
 
+class ModelMetric(Metric):
+    """A convention whose statistics a neural model computes: records are scored in batches (``items_stats``), the
+    model tokenizes the text, and batch size and device are runtime options."""
+
+    default_tokenizer = None
+    text_units = "model"
+    needs_packages = ("torch", "transformers")
+    runtime_options = {"batch_size": "64", "device": "auto"}
+
+    def item_stats(self, record: Record) -> Stats:
+        return self.items_stats([record])[0]
+
+    @abstractmethod
+    def items_stats(self, records: Sequence[Record]) -> list[Stats]:
+        """Statistics of a batch of records."""
+
+
 class MeanOfItems(Metric):
     """A sentence-level metric: the score is the mean (``sum / len``, as the reference scripts compute it) of the
     per-item values; items whose ``item_values`` is None (skipped by a guard) are left out."""
@@ -457,7 +474,7 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-__all__ = ["Metric", "MeanOfItems", "ItemScore", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
+__all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
            "choice_option", "int_option", "int_list_option", "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS",
            "METRICS", "register_metric", "build_metric",
            "create_metric", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]

@@ -19,7 +19,7 @@ from ..models.cache import cached_predictions
 from ..models.runtime import argmax
 from ..models.triple_classifier import TripleExample
 from ..records import Record
-from .base import Metric, int_option, option, register_metric, text_option
+from .base import ModelMetric, int_option, option, register_metric, text_option
 from .consistency import released_triple_scores, training_triple_scores
 
 if TYPE_CHECKING:
@@ -35,15 +35,12 @@ class TripleClassifierOptions:
     max_length: int = option(64, int_option(1))
 
 
-class CohConScore(Metric):
+class CohConScore(ModelMetric):
     """A 3-way class for each (persona, last context turn, response); the conventions differ in what each class
     counts as."""
 
-    default_tokenizer = None
-    text_units = "model"
     Options = TripleClassifierOptions
     needs_packages = ("torch", "transformers", "safetensors")
-    runtime_options = {"batch_size": "64", "device": "auto"}
     keys = ["con", "coh-con"]
     #: what each class counts as: Con and Coh-Con shares of the labels (:mod:`pdg_eval.metrics.consistency`)
     class_shares: ClassVar[Callable[[Sequence[int]], dict[str, float]]]
@@ -73,9 +70,6 @@ class CohConScore(Metric):
         return {"model": self.options.model, **self.folder.signature_fields(),
                 "arch": self.folder.manifest.get("architecture", "unknown"), "context": "last_turn", "empty": "neither",
                 "max_length": self.options.max_length}
-
-    def item_stats(self, record: Record) -> int:
-        return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[int]:
         """Per record the predicted class; an empty response is neither consistent nor coherent (class 1) without

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Sequence
 
 from ..records import Record
-from .base import ItemScore, option, register_metric, text_option
+from .base import ItemScore, ModelMetric, option, register_metric, text_option
 
 if TYPE_CHECKING:
     from ..models.runtime import SentenceEncoder
@@ -30,11 +30,9 @@ class Encoder:
     model: str | None = option(None, text_option("DIR_OR_HUB_ID"))
 
 
-class PersonaCosine(ItemScore):
+class PersonaCosine(ItemScore, ModelMetric):
     """Cosine of unit-normalised sentence embeddings of the response and the persona."""
 
-    default_tokenizer = None
-    text_units = "model"
     Options = Encoder
     needs_packages = ("torch", "sentence_transformers")
     runtime_options = {"batch_size": "128", "device": "auto"}
@@ -71,9 +69,6 @@ class PersonaCosine(ItemScore):
         vectors = cached_predictions(self.cache, self.weights_sha256, "embedding", unique, lambda t: [t],
                                      lambda todo: self.encoder.encode(todo))
         return dict(zip(unique, vectors))
-
-    def item_stats(self, record: Record) -> float:
-        return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[float]:
         groups = [self.persona_texts(r.persona) if r.persona else [] for r in records]

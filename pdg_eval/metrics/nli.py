@@ -20,7 +20,7 @@ from ..models.cache import cached_predictions
 from ..models.nli_labels import LABELS, canonical_label_map, fits_premise
 from ..models.runtime import argmax
 from ..records import Record
-from .base import Metric, choice_option, int_option, option, register_metric, text_option
+from .base import ModelMetric, choice_option, int_option, option, register_metric, text_option
 from .consistency import chanliang_total, idl_pairwise, pal_max, paml_sum
 
 if TYPE_CHECKING:
@@ -58,15 +58,11 @@ class ResponseFirstOptions(PairClassifierOptions):
     premise: str = option("response", choice_option("persona", "response"))
 
 
-class CScore(Metric):
+class CScore(ModelMetric):
     """An NLI label for each (persona sentence, response) pair; the conventions differ in the aggregation."""
 
     display_factor = 1.0
-    default_tokenizer = None
-    text_units = "model"
     Options = PairClassifierOptions
-    needs_packages = ("torch", "transformers")
-    runtime_options = {"batch_size": "64", "device": "auto"}
     keys = ["c-score"]
     #: the convention's aggregation of the labels, one row per response (:mod:`pdg_eval.metrics.consistency`)
     aggregation: ClassVar[Callable[[Sequence[Sequence[int]]], dict[str, float]]]
@@ -108,9 +104,6 @@ class CScore(Metric):
 
     def needs_content(self) -> tuple[str, ...]:
         return ("persona",)
-
-    def item_stats(self, record: Record) -> list[int]:
-        return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[list[int]]:
         """Per record the canonical label of each persona sentence; an empty response says nothing about the persona
