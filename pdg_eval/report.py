@@ -91,23 +91,37 @@ def write_json(run: ScoreRun, path: str | Path, item_stats: bool = True) -> None
         handle.write("\n")
 
 
+def value_names(run: ScoreRun) -> list[tuple[str, Any, str]]:
+    """``(name, result, key)`` for every reported number: ``metric:variant:key``, or ``spec:key`` where the run holds
+    one convention twice (e.g. with two tokenizers)."""
+    labels = [r.metric.label for r in run.results]
+    return [(f"{r.metric.label if labels.count(r.metric.label) == 1 else r.metric.spec}:{key}", r, key)
+            for r in run.results for key in r.metric.keys]
+
+
+def per_item_table(run: ScoreRun) -> tuple[list[str], list[list[Any]]]:
+    """Per-item values of the sentence-level metrics: the columns (``id``, then :func:`value_names`) and one row per
+    item (None where a guard skipped the item). Corpus-level metrics have no per-item value and are left out."""
+    columns = []
+    for name, result, key in value_names(run):
+        if any(result.metric.item_values(s) is not None for s in result.stats):
+            columns.append((name, result, key))
+    rows = []
+    for i, item_id in enumerate(run.ids):
+        row: list[Any] = [item_id]
+        for _, result, key in columns:
+            values = result.metric.item_values(result.stats[i])
+            row.append(None if values is None else float(values[key]))
+        rows.append(row)
+    return ["id", *[c[0] for c in columns]], rows
+
+
 def write_per_item_csv(run: ScoreRun, path: str | Path) -> list[str]:
-    """Per-item values of the sentence-level metrics; returns the columns written (corpus-level
-    metrics have no per-item value and are listed in the JSON statistics instead)."""
-    columns: list[tuple[str, Any, str]] = []
-    for result in run.results:
-        probe = next((result.metric.item_values(s) for s in result.stats if result.metric.item_values(s) is not None), None)
-        if probe is None:
-            continue
-        for key in result.metric.keys:
-            columns.append((f"{result.metric.name}:{result.metric.variant}:{key}", result, key))
+    """:func:`per_item_table` as CSV; returns the value columns written."""
+    header, rows = per_item_table(run)
     with atomic_writer(path) as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", *[c[0] for c in columns]])
-        for i, item_id in enumerate(run.ids):
-            row: list[Any] = [item_id]
-            for _, result, key in columns:
-                values = result.metric.item_values(result.stats[i])
-                row.append("" if values is None else repr(float(values[key])))
-            writer.writerow(row)
-    return [c[0] for c in columns]
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row[0], *("" if v is None else repr(v) for v in row[1:])])
+    return header[1:]
