@@ -403,3 +403,34 @@ def _score_json_doc(path: str | Path) -> dict:
             if len(values) != n_ids:
                 raise InputError(source, None, f"items.{kind}", f"{len(values)} values for {n_ids} ids ({key})")
     return doc
+
+
+def difference_intervals(runs: Sequence[SystemRun], cmp: Comparison, resamples: int = 1000, seed: int = 12345,
+                         confidence: float = 0.95) -> dict[tuple[str, int], tuple[float, float, float] | str]:
+    """Per (system, column) against the baseline: the difference and its paired bootstrap percentile interval
+    ``(delta, low, high)`` on the common items, or why there is none (a bootstrap that misstates the metric, no
+    vectorised form)."""
+    by_name = {r.name: r for r in runs}
+    n_common, index = _common_indices(runs)
+    draws = Draws("bootstrap", n_common, resamples, seed)
+    out: dict[tuple[str, int], tuple[float, float, float] | str] = {}
+    identities = list(dict.fromkeys(c.identity for c in cmp.columns))
+    for identity in identities:
+        cols = [j for j, c in enumerate(cmp.columns) if c.identity == identity]
+        base = by_name[cmp.baseline]
+        metric = base.metrics[identity]
+        stats_a = [base.stats[identity][i] for i in index[cmp.baseline]]
+        why = metric.bootstrap_bias() or (None if is_vectorised(metric, stats_a) else "no vectorised form")
+        for name in cmp.systems:
+            if name == cmp.baseline:
+                continue
+            if why:
+                out.update({(name, j): why for j in cols})
+                continue
+            stats_b = [by_name[name].stats[identity][i] for i in index[name]]
+            results = paired_tests(metric, stats_a, stats_b, "bootstrap", resamples, seed, confidence=confidence,
+                                   draws=draws)
+            for j in cols:
+                result = results[cmp.columns[j].key]
+                out[(name, j)] = (result.delta, *result.ci)
+    return out

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import ConfigError
 from .files import atomic_writer
 from .render import text_table
 from .scoring import ScoreRun
@@ -125,3 +126,26 @@ def write_per_item_csv(run: ScoreRun, path: str | Path) -> list[str]:
         for row in rows:
             writer.writerow([row[0], *("" if v is None else repr(v) for v in row[1:])])
     return header[1:]
+
+
+def plot_per_item(run: ScoreRun, path: str | Path) -> list[str]:
+    """Box plots of the per-item values of every sentence-level metric key (printed scale; the diamond is the mean,
+    the score); returns the keys drawn."""
+    from .render import pyplot, save_figure
+
+    header, rows = per_item_table(run)
+    factors = {name: r.metric.display_factor for name, r, _ in value_names(run)}
+    names = header[1:]
+    if not names:
+        raise ConfigError("--plot: no sentence-level metric among those scored (corpus-level values have no "
+                          "per-item distribution)")
+    data = [[row[k + 1] * factors[name] for row in rows if row[k + 1] is not None] for k, name in enumerate(names)]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.32 * len(names)))
+    ax.boxplot(data[::-1], orientation="horizontal", showmeans=True, meanprops={"marker": "D", "markersize": 4}, widths=0.6,
+               flierprops={"markersize": 2})
+    ax.set_yticks(range(1, len(names) + 1), names[::-1], fontsize=7)
+    ax.set_xlabel("per-item value (printed scale); diamond: mean")
+    ax.set_title(f"{Path(run.source).name}: {run.n_items:,} items", fontsize=8, loc="left")
+    save_figure(fig, Path(path))
+    return names

@@ -111,3 +111,34 @@ def render(cmp: Comparison, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(cmp.to_json(), ensure_ascii=False, indent=1) + "\n"
     return text(cmp)
+
+
+def plot_differences(cmp: Comparison, intervals: dict, path) -> None:
+    """Forest plot: per metric key, each system's difference to the baseline with its paired bootstrap 95% interval
+    (:func:`pdg_eval.compare.difference_intervals`), on the printed scale; significant differences filled."""
+    from .render import pyplot, save_figure
+
+    systems = [s for s in cmp.systems if s != cmp.baseline]
+    columns = list(range(len(cmp.columns)))
+    plt = pyplot()
+    fig, axes = plt.subplots(len(columns), 1, figsize=(6.4, 0.5 + 0.34 * len(systems) * len(columns) + 0.5 * len(columns)),
+                             squeeze=False)
+    for ax, j in zip(axes[:, 0], columns):
+        col = cmp.columns[j]
+        ax.axvline(0.0, color="#888888", linewidth=0.8)
+        for y, name in enumerate(reversed(systems)):
+            entry = intervals.get((name, j))
+            if not isinstance(entry, tuple):
+                ax.text(0.02, y, "no paired bootstrap interval (see the table's notes)", va="center", fontsize=7,
+                        color="#666666", transform=ax.get_yaxis_transform())
+                continue
+            delta, low, high = (v * col.display_factor for v in entry)
+            filled = cmp.cells[(name, j)].significant
+            ax.errorbar([delta], [y], xerr=[[delta - low], [high - delta]], fmt="o", color="#1f5f8b", capsize=3,
+                        markerfacecolor="#1f5f8b" if filled else "white")
+        ax.set_yticks(range(len(systems)), list(reversed(systems)))
+        ax.set_ylim(-0.6, len(systems) - 0.4)
+        arrow = "" if col.higher_is_better else " (lower is better)"
+        ax.set_title(f"{col.label}{arrow}: difference to {cmp.baseline}", fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel("difference (printed scale), paired bootstrap 95% interval; filled: significant")
+    save_figure(fig, path)

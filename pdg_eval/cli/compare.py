@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ..compare import FAMILIES, TESTS, compare, load_runs
-from ..files import atomic_writer, check_outputs
+from ..compare import FAMILIES, TESTS, compare, difference_intervals, load_runs
+from ..errors import ConfigError
+from ..files import all_or_nothing, atomic_writer, check_outputs
 from ..presets import PRESETS
 from ..readers import FORMATS
 from ..scoring import requested_metrics, score_file
-from ..tables import FORMATS as TABLE_FORMATS, render
+from ..tables import FORMATS as TABLE_FORMATS, plot_differences, render
 from ..tokenize import TOKENIZERS
 from .args import add_model_options, non_negative_int, positive_int, probability, slot_models
 
@@ -48,12 +50,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-groups", action="store_true", help="skip tie groups (they need extra pairwise tests)")
     p.add_argument("--output-format", "-f", choices=TABLE_FORMATS, default="text")
     p.add_argument("--out", "-o", help="write the table here instead of stdout")
+    p.add_argument("--plot", metavar="FILE.png", help="forest plot: each system's difference to the baseline per metric "
+                                                      "key, with its paired bootstrap 95%% interval (--ci-resamples)")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_outputs([args.out], [*args.inputs, args.dataset])
+    check_outputs([args.out, args.plot], [*args.inputs, args.dataset])
+    if args.plot and args.ci_resamples == 0:
+        raise ConfigError("--plot draws bootstrap intervals: give --ci-resamples > 0")
     specs = requested_metrics(args.preset, args.metric, models=slot_models(args))
 
     def score(path: str):
@@ -68,9 +74,12 @@ def run(args: argparse.Namespace) -> int:
     result = compare(runs, args.baseline, args.test, args.resamples, args.seed, args.adjust, args.alpha, args.family,
                      args.ci_resamples, args.loop_resamples, not args.no_groups, args.ceiling, progress)
     table = render(result, args.output_format)
-    if args.out:
-        with atomic_writer(args.out) as handle:
-            handle.write(table)
-    else:
+    with all_or_nothing():
+        if args.plot:
+            plot_differences(result, difference_intervals(runs, result, args.ci_resamples, args.seed), Path(args.plot))
+        if args.out:
+            with atomic_writer(args.out) as handle:
+                handle.write(table)
+    if not args.out:
         sys.stdout.write(table)
     return 0

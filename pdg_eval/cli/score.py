@@ -10,7 +10,7 @@ from ..inputs import MAX_RECORD_BYTES
 from ..models.distributed import is_main_process
 from ..presets import PRESETS
 from ..readers import FORMATS
-from ..report import format_table, write_json, write_per_item_csv
+from ..report import format_table, plot_per_item, write_json, write_per_item_csv
 from ..scoring import requested_metrics, score_file
 from ..tokenize import TOKENIZERS
 from .args import add_model_options, positive_int, slot_models
@@ -35,13 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write values, signatures and per-item statistics")
     p.add_argument("--no-item-stats", action="store_true", help="leave per-item statistics out of --json")
     p.add_argument("--per-item", metavar="FILE", help="write per-item values of sentence-level metrics as CSV")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the per-item distributions of the sentence-level metrics")
     p.add_argument("--max-record-bytes", type=positive_int, default=MAX_RECORD_BYTES, help="longest accepted input line")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_outputs([args.json_out, args.per_item], [args.input, args.dataset, args.refs])
+    check_outputs([args.json_out, args.per_item, args.plot], [args.input, args.dataset, args.refs])
     specs = requested_metrics(args.preset, args.metric, models=slot_models(args))
     result, reader_warnings = score_file(args.input, specs, args.format, dataset=args.dataset, refs=args.refs,
                                          max_bytes=args.max_record_bytes, tokenizer=args.tokenizer,
@@ -56,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
             write_json(result, args.json_out, item_stats=not args.no_item_stats)
         if args.per_item:
             write_per_item_csv(result, args.per_item)
+        if args.plot:
+            plot_per_item(result, args.plot)
     sys.stdout.write(format_table(result))
     return 0
