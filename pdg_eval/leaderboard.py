@@ -30,7 +30,7 @@ from .files import atomic_writer, file_sha256, shared_path
 from .inputs import decode_json, read_text, schema_problem
 from .presets import get_preset
 from .render import markdown_table
-from .tables import markdown
+from .tables import combined, markdown
 
 #: where boards are found without ``--root``: the ``leaderboards`` folder of the working directory
 LEADERBOARDS = Path("leaderboards")
@@ -65,10 +65,17 @@ class Board:
     notes: str
     root: Path
     first_dialogues: int | None = None  # score only the turns of the dataset's first N dialogues (ids "d-t")
+    #: the first table: (preset, column "metric:variant:key", short label); empty: the first key of each metric of the
+    #: first preset
+    headline: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def markdown_path(self) -> Path:
         return self.root / f"{self.name}.md"
+
+    @property
+    def html_path(self) -> Path:
+        return self.root / f"{self.name}.html"
 
     def run_path(self, preset: str) -> Path:
         return self.root / "runs" / self.name / f"{preset}.json"
@@ -92,7 +99,7 @@ def load_board(name: str, root: Path = LEADERBOARDS) -> Board:
             raise InputError(path, None, "presets", str(exc)) from None
     return Board(name, doc["title"], doc["dataset"], doc["dataset_name"], doc["baseline"], tuple(doc["presets"]),
                  systems, tuple(doc.get("reported_papers", ())), doc.get("notes", ""), root,
-                 doc.get("first_dialogues"))
+                 doc.get("first_dialogues"), tuple((h["preset"], h["column"], h["label"]) for h in doc.get("headline", ())))
 
 
 def board_names(root: Path = LEADERBOARDS) -> list[str]:
@@ -138,16 +145,6 @@ def _read_json(path: Path, definition: str) -> dict:
     return _checked(path, doc, definition)
 
 
-def _comparison_markdown(path: Path, comparison: dict) -> str:
-    """The stored comparison's table. What the schema cannot state (each cell names a listed system and column,
-    every system has a cell in every column, the test signature's fields) fails as an :class:`InputError`."""
-    try:
-        return markdown(comparison_from_json(comparison), details=False)
-    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
-        problem = f"inconsistent comparison ({type(exc).__name__}: {exc})"
-        raise InputError(path, None, "comparison", _one_line(problem)) from None
-
-
 def _reported_section(board: Board) -> str:
     if not board.reported_papers:
         return ""
@@ -173,25 +170,106 @@ def _reported_section(board: Board) -> str:
     return out.getvalue()
 
 
+#: headline columns without a board's own choice: the first key of each metric of the first preset
+HEADLINE_COLUMNS = 8
+#: short labels of metric keys (the signature legend says the rest)
+SHORT_LABELS = {"bleu": "BLEU", "rouge": "ROUGE", "dist": "Dist", "self-bleu": "sBLEU", "sbleu": "sBLEU", "f1": "F1",
+                "p-f1": "P-F1", "p-cover": "P-Cover", "p-cosine": "P-Cos", "c-score": "C-score", "con": "Con",
+                "coh-con": "Coh-Con", "hits@1": "Hits@1", "ppl": "PPL"}
+
+
+def short_label(key: str) -> str:
+    """``bleu-4`` → ``BLEU-4``, ``rouge-l`` → ``ROUGE-L``, ``coh-con`` → ``Coh-Con``."""
+    if key in SHORT_LABELS:
+        return SHORT_LABELS[key]
+    head, _, tail = key.rpartition("-")
+    return f"{SHORT_LABELS.get(head, head)}-{tail.upper()}" if head else key
+
+
+def _comparisons(board: Board) -> dict[str, tuple[Path, dict, Any]]:
+    """Per preset: the run record's path, the record, and its comparison."""
+    out = {}
+    for preset in board.presets:
+        path = board.run_path(preset)
+        record = _read_json(path, "run")
+        try:
+            cmp = comparison_from_json(record["comparison"])
+            markdown(cmp, details=False)  # every system has a cell in every column
+            out[preset] = (path, record, cmp)
+        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+            problem = f"inconsistent comparison ({type(exc).__name__}: {exc})"
+            raise InputError(path, None, "comparison", _one_line(problem)) from None
+    return out
+
+
+def headline_columns(board: Board, comparisons: dict) -> list[tuple[Any, int, str]]:
+    """The headline table's columns: (comparison, column index, short label)."""
+    picked = []
+    if board.headline:
+        for preset, column, label in board.headline:
+            if preset not in comparisons:
+                raise InputError(board.root / f"{board.name}.toml", None, "headline", f"{preset!r} is not a preset")
+            cmp = comparisons[preset][2]
+            index = {c.label: j for j, c in enumerate(cmp.columns)}
+            if column not in index:
+                raise InputError(board.root / f"{board.name}.toml", None, "headline",
+                                 f"{preset} has no column {column!r}")
+            picked.append((cmp, index[column], label))
+        return picked
+    cmp = comparisons[board.presets[0]][2]
+    first_of_family: dict[str, int] = {}
+    for j, col in enumerate(cmp.columns):
+        first_of_family.setdefault(col.label.split(":")[0], j)
+    return [(cmp, j, short_label(cmp.columns[j].key)) for j in list(first_of_family.values())[:HEADLINE_COLUMNS]]
+
+
+def family_columns(comparisons: dict) -> dict[str, list[tuple[Any, int, str]]]:
+    """Per metric family (``bleu``, ``distinct``, ...): every distinct column of every preset, once (by signature and
+    key), labelled ``metric:variant:key``, with the tokenizer where one label stands for several signatures."""
+    families: dict[str, list[tuple[Any, int, str]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for _, _, cmp in comparisons.values():
+        for j, col in enumerate(cmp.columns):
+            if (col.signature, col.key) in seen:
+                continue
+            seen.add((col.signature, col.key))
+            families.setdefault(col.label.split(":")[0], []).append((cmp, j, col.label))
+    for columns in families.values():
+        labels = [label for _, _, label in columns]
+        for k, (cmp, j, label) in enumerate(columns):
+            if labels.count(label) > 1:
+                tok = dict(p.split(":", 1) for p in cmp.columns[j].signature.split("|")[1:2]).get("tok", "")
+                columns[k] = (cmp, j, f"{label} ({tok.split('@')[0]})")
+    return families
+
+
 def render(board: Board) -> str:
-    """The board's markdown, from its stored run records and reported numbers only."""
+    """The board's markdown, from its stored run records and reported numbers only: the headline table, one table
+    per metric family, then every preset's complete table."""
+    comparisons = _comparisons(board)
     out = io.StringIO()
     out.write(f"# {board.title}\n\n<!-- generated by `pdg-eval leaderboard build {board.name}`; do not edit -->\n\n")
     out.write(f"{board.notes.strip()}\n\n" if board.notes else "")
     out.write("## MEASURED by pdg-eval\n\nSystems:\n\n")
-    for preset in board.presets:
-        path = board.run_path(preset)
-        record = _read_json(path, "run")
-        if preset == board.presets[0]:
-            for s in record["provenance"]["systems"]:
-                out.write(f"- {s['name']}{' (ceiling, not ranked)' if s['role'] == 'ceiling' else ''}: `{s['path']}` "
-                          f"({s['format']}, sha256 {s['sha256'][:12]}…, {s['items']:,} items)\n")
-            out.write("\n")
+    first = comparisons[board.presets[0]][1]
+    for s in first["provenance"]["systems"]:
+        out.write(f"- {s['name']}{' (ceiling, not ranked)' if s['role'] == 'ceiling' else ''}: `{s['path']}` "
+                  f"({s['format']}, sha256 {s['sha256'][:12]}…, {s['items']:,} items)\n")
+    out.write("\n### Headline\n\n")
+    headline = combined(headline_columns(board, comparisons))
+    out.write(markdown(headline, details=False, signatures=False))
+    out.write("\nLegend:\n\n" + "".join(f"- `{c.label}`: `{c.signature}`\n" for c in headline.columns))
+    out.write("\n### By metric\n\n")
+    for family, columns in family_columns(comparisons).items():
+        out.write(f"#### {family}\n\n")
+        out.write(markdown(combined(columns), details=False, legend=False))
+        out.write("\n")
+    for preset, (path, record, cmp) in comparisons.items():
         p = get_preset(preset)
         out.write(f"### Preset `{preset}`: {p.description}\n\n")
         if p.notes:
             out.write(f"{p.notes}\n\n")
-        out.write(_comparison_markdown(path, record["comparison"]))
+        out.write(markdown(cmp, details=False))
         for warning in record["provenance"].get("warnings") or []:
             out.write(f"\nInput: {warning}\n")
         skipped = record["provenance"].get("skipped") or []
@@ -202,23 +280,157 @@ def render(board: Board) -> str:
     return out.getvalue()
 
 
-def _written(board: Board) -> bytes | None:
-    path = board.markdown_path
-    return path.read_bytes() if path.exists() else None
+def _outputs(board: Board) -> dict[Path, Callable[[Board], str]]:
+    """The files a board is rendered to: the markdown, and the HTML page where one was built (``build --html``)."""
+    outputs: dict[Path, Callable[[Board], str]] = {board.markdown_path: render}
+    if board.html_path.exists():
+        outputs[board.html_path] = render_html
+    return outputs
 
 
-def build(board: Board) -> bool:
-    """Write the markdown (atomically; nothing when the files it renders from are bad); True when it changed."""
-    text = render(board)
-    changed = _written(board) != text.encode("utf-8")
-    if changed:
-        with atomic_writer(board.markdown_path) as handle:
-            handle.write(text)
+def build(board: Board, html: bool = False) -> bool:
+    """Write the markdown, and the HTML page when asked or already there (atomically; nothing when the files they
+    render from are bad); True when one changed."""
+    outputs = _outputs(board)
+    if html:
+        outputs[board.html_path] = render_html
+    texts = {path: renderer(board).encode("utf-8") for path, renderer in outputs.items()}
+    changed = False
+    for path, data in texts.items():
+        if not path.exists() or path.read_bytes() != data:
+            with atomic_writer(path, binary=True) as handle:
+                handle.write(data)
+            changed = True
     return changed
 
 
-def stale(board: Board) -> bool:
-    return _written(board) != render(board).encode("utf-8")
+def stale(board: Board) -> list[Path]:
+    """The board's outputs that differ from what ``build`` would write (the markdown, the HTML page if there is one)."""
+    return [path for path, renderer in _outputs(board).items()
+            if not path.exists() or path.read_bytes() != renderer(board).encode("utf-8")]
+
+
+# -- the HTML page ---------------------------------------------------------------------------------------------------
+_HTML_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; line-height: 1.4; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+th { cursor: pointer; background: #f4f6f8; }
+th.sorted-desc::after { content: " \\25BC"; } th.sorted-asc::after { content: " \\25B2"; }
+td .ci { color: #777; font-size: 0.8em; margin-left: 0.3em; }
+td.best { font-weight: bold; } td.second { text-decoration: underline; }
+tr.baseline td:first-child::after { content: " (baseline)"; color: #777; }
+tr.ceiling { color: #777; }
+section.reported { background: #fff7e6; border: 2px dashed #d9a441; padding: 0.5em 1em; margin-top: 2em; }
+section.reported table td, section.reported table th { background: #fff7e6; }
+.badge { display: inline-block; background: #d9a441; color: white; padding: 0 0.4em; border-radius: 3px; font-size: 0.8em; }
+p.note { color: #555; font-size: 0.85em; }
+"""
+
+_HTML_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, column) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows);
+      var descending = !th.classList.contains("sorted-desc");
+      table.querySelectorAll("th").forEach(function (h) { h.classList.remove("sorted-desc", "sorted-asc"); });
+      th.classList.add(descending ? "sorted-desc" : "sorted-asc");
+      rows.sort(function (a, b) {
+        var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+        if (column === 0) { x = a.cells[0].textContent; y = b.cells[0].textContent;
+          return descending ? y.localeCompare(x) : x.localeCompare(y); }
+        x = x === undefined || x === "" ? NaN : parseFloat(x); y = y === undefined || y === "" ? NaN : parseFloat(y);
+        if (isNaN(x) && isNaN(y)) return 0; if (isNaN(x)) return 1; if (isNaN(y)) return -1;
+        return descending ? y - x : x - y;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _html_comparison(cmp: Any, title: str = "") -> str:
+    """A sortable table of a comparison: the printed value, † where the corrected test is significant, the tie
+    group, the CI beside the value and in the cell's tooltip, the signature in the column header's tooltip."""
+    from html import escape
+
+    from .report import display_value
+    from .tables import MARK, ranked
+
+    out = [f"<table class=\"sortable\" data-title=\"{escape(title)}\"><thead><tr><th>system</th>"]
+    for col in cmp.columns:
+        arrow = "" if col.higher_is_better else " ↓"
+        out.append(f"<th title=\"{escape(col.signature)}\">{escape(col.label)}{arrow}</th>")
+    out.append("</tr></thead><tbody>")
+    places = [{name: k for k, name in enumerate(ranked(cmp.columns, j, cmp.systems, cmp.cells, cmp.ceilings)[:2])}
+              for j in range(len(cmp.columns))]
+    for name in cmp.systems:
+        kind = "baseline" if name == cmp.baseline else "ceiling" if name in cmp.ceilings else "system"
+        out.append(f"<tr class=\"{kind}\"><td>{escape(name)}</td>")
+        for j, col in enumerate(cmp.columns):
+            cell = cmp.cells[(name, j)]
+            shown = display_value(cell.value, col.display_factor)
+            ci = (f"[{display_value(cell.ci[0], col.display_factor)}, {display_value(cell.ci[1], col.display_factor)}]"
+                  if cell.ci else "")
+            tip = "; ".join(x for x in (f"95% CI {ci}" if ci else "", f"adjusted p {cell.p_adjusted:.4f}"
+                                        if cell.p_adjusted is not None else "") if x)
+            rank = {0: " class=\"best\"", 1: " class=\"second\""}.get(places[j].get(name), "")
+            value = "" if cell.value is None or cell.value != cell.value else repr(cell.value * col.display_factor)
+            mark = MARK if cell.significant else ""
+            group = f" ({cell.group})" if cell.group else ""
+            ci_html = f"<span class=\"ci\">{escape(ci)}</span>" if ci else ""
+            out.append(f"<td{rank} data-value=\"{value}\" title=\"{escape(tip)}\">{escape(shown)}{mark}{group}{ci_html}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def render_html(board: Board) -> str:
+    """One self-contained page (no external files): the headline table, the tables by metric and by preset, all
+    sortable, and the papers' REPORTED numbers set apart; built from the same stored records as the markdown."""
+    from html import escape
+
+    comparisons = _comparisons(board)
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(board.title)}</title>"
+             f"<!-- generated by `pdg-eval leaderboard build --html {board.name}`; do not edit -->"
+             f"<style>{_HTML_STYLE}</style></head><body><h1>{escape(board.title)}</h1>"]
+    if board.notes:
+        parts.append(f"<p class=\"note\">{escape(' '.join(board.notes.split()))}</p>")
+    parts.append("<h2>MEASURED by pdg-eval</h2><p class=\"note\">Click a column to sort; hover a header for its "
+                 "signature, a value for its 95% CI and adjusted p. † differs from the baseline after Holm "
+                 "correction; (k) tie group; ↓ lower is better; bold best, underlined second.</p>")
+    parts.append("<h3 id=\"headline\">Headline</h3>" + _html_comparison(combined(headline_columns(board, comparisons)),
+                                                                          "headline"))
+    parts.append("<h3>By metric</h3>")
+    for family, columns in family_columns(comparisons).items():
+        parts.append(f"<h4>{escape(family)}</h4>" + _html_comparison(combined(columns), family))
+    for preset, (_, record, cmp) in comparisons.items():
+        parts.append(f"<h3>Preset <code>{escape(preset)}</code>: {escape(get_preset(preset).description)}</h3>"
+                     + _html_comparison(cmp, preset)
+                     + f"<p class=\"note\">Command: <code>{escape(record['provenance']['command'])}</code></p>")
+    if board.reported_papers:
+        doc = _read_json(board.reported_path, "reported")
+        parts.append("<section class=\"reported\"><h2><span class=\"badge\">REPORTED</span> printed in the papers; "
+                     "not measured by pdg-eval</h2><p class=\"note\">Copied from the papers' tables, computed with "
+                     "each paper's own code and conventions: context, not comparable entries.</p>")
+        tables: dict[tuple[str, str], list[dict]] = {}
+        for row in doc["rows"]:
+            tables.setdefault((row["paper"], row["table"]), []).append(row)
+        for (paper, table), rows in tables.items():
+            metrics = list(dict.fromkeys(r["metric"] for r in rows))
+            cell = {(r["model"], r["metric"]): r["value"] for r in rows}
+            head = "".join(f"<th>{escape(m)}</th>" for m in metrics)
+            body = "".join(f"<tr class=\"reported\"><td>{escape(model)}</td>"
+                           + "".join(f"<td data-value=\"{escape(cell.get((model, m), ''))}\">"
+                                     f"{escape(cell.get((model, m), ''))}</td>" for m in metrics) + "</tr>"
+                           for model in dict.fromkeys(r["model"] for r in rows))
+            parts.append(f"<h4>{escape(paper)}, {escape(table)}</h4><table class=\"sortable reported\"><thead><tr>"
+                         f"<th>model</th>{head}</tr></thead><tbody>{body}</tbody></table>")
+        parts.append("</section>")
+    parts.append(f"<script>{_HTML_SCRIPT}</script></body></html>\n")
+    return "".join(parts)
 
 
 # -- creating records (needs the shared data) -------------------------------------------------------

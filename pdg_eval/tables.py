@@ -7,7 +7,9 @@ baseline after correction; ``(k)`` = tie group k (systems in one group cannot be
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Sequence
 
 from .compare import Cell, Column, Comparison, ranked
 from .render import fmt_p, latex_escape, latex_table, markdown_table, text_table
@@ -68,12 +70,13 @@ def _signatures(cmp: Comparison) -> list[str]:
     return [f"[{k}] {s}" for k, s in enumerate(sigs, start=1)] + [f"[test] {cmp.test_signature}"]
 
 
-def markdown(cmp: Comparison, details: bool = True) -> str:
+def markdown(cmp: Comparison, details: bool = True, legend: bool = True, signatures: bool = True) -> str:
     cols = range(len(cmp.columns))
     rows = [[f"{name} (baseline)" if name == cmp.baseline else name,
              *(_cell_text(cmp, name, j, "markdown") for j in cols)] for name in cmp.systems]
     out = markdown_table(["system", *(_header(cmp, j) for j in cols)], rows)
-    out += "\n" + "\n".join(f"{line}  " for line in _legend(cmp)) + "\n"
+    if legend:
+        out += "\n" + "\n".join(f"{line}  " for line in _legend(cmp)) + "\n"
     if details:
         detail_rows = [[col.label, name, fmt_value(cell.value, col.display_factor), _ci_text(cell, col),
                         fmt_p(cell.p), fmt_p(cell.p_adjusted), cell.group or ""]
@@ -81,7 +84,7 @@ def markdown(cmp: Comparison, details: bool = True) -> str:
                        for cell in [cmp.cells[(name, j)]]]
         out += "\n" + markdown_table(["metric", "system", "value", "95% CI", "p", "adj. p", "group"], detail_rows,
                                      right="llrlrrr")
-    return out + "\nSignatures:\n\n" + "".join(f"- `{s}`\n" for s in _signatures(cmp))
+    return out + ("\nSignatures:\n\n" + "".join(f"- `{s}`\n" for s in _signatures(cmp)) if signatures else "")
 
 
 def text(cmp: Comparison) -> str:
@@ -101,6 +104,21 @@ def latex(cmp: Comparison) -> str:
                                                                 else r" $\downarrow$") for j in cols)]
     rows = [[latex_escape(name), *(_cell_text(cmp, name, j, "latex") for j in cols)] for name in cmp.systems]
     return latex_table(header, rows) + "".join(f"% {line}\n" for line in _legend(cmp) + _signatures(cmp))
+
+
+def combined(parts: Sequence[tuple[Comparison, int, str]]) -> Comparison:
+    """One comparison from columns of comparisons of the same systems (a board's presets): ``(comparison, column,
+    label)`` each, relabelled; cells, tests and notes travel with their column."""
+    first = parts[0][0]
+    columns, cells, untested, no_ci = [], {}, {}, {}
+    for k, (cmp, j, label) in enumerate(parts):
+        columns.append(dataclasses.replace(cmp.columns[j], label=label))
+        cells.update({(name, k): cmp.cells[(name, j)] for name in first.systems})
+        if j in cmp.untested:
+            untested[k] = cmp.untested[j]
+        if j in cmp.no_ci:
+            no_ci[k] = cmp.no_ci[j]
+    return dataclasses.replace(first, columns=columns, cells=cells, untested=untested, no_ci=no_ci)
 
 
 def render(cmp: Comparison, fmt: str) -> str:

@@ -9,39 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Iterator
 
-import pytest
 
 from pdg_eval.annotate.server import free_port, start_server
 from pdg_eval.annotate.store import Store, create_store
 from pdg_eval.annotate.study import build_study
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import TIMEOUT_MS, browser, needs_chromium, sync_api  # noqa: F401 (browser: a fixture)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "pdg_eval" / "examples"
 SYSTEMS = {"demo": str(EXAMPLES / "persona_chat_example.jsonl"),
            "generic": str(EXAMPLES / "annotation" / "generic_bot.jsonl")}
 ITEMS = ["example-0-0", "example-1-0", "example-1-2", "example-2-2"]
-TIMEOUT_MS = 30_000
-
-sync_api = pytest.importorskip("playwright.sync_api")
-HAVE_CHROMIUM = shutil.which(CHROMIUM) is not None or Path(CHROMIUM).exists()
-if not HAVE_CHROMIUM and os.environ.get("PDG_EVAL_REQUIRE_BROWSER"):  # CI sets it: never skip silently there
-    raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason="Debian chromium is not installed (.ci/run installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
+pytestmark = needs_chromium
 
 
 @contextlib.contextmanager

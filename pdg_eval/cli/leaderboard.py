@@ -27,10 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     root.add_argument("--root", type=Path, default=LEADERBOARDS, metavar="DIR",
                       help="folder of the boards' .toml, .md, runs/ and reported/ (default: ./leaderboards of the "
                            "working directory)")
-    for action, text in (("build", "regenerate the markdown from the stored records"),
-                         ("check", "fail when a markdown file is stale")):
+    for action, text in (("build", "regenerate the markdown (and HTML pages) from the stored records"),
+                         ("check", "fail when a markdown file or HTML page is stale")):
         q = sub.add_parser(action, help=text, parents=[root])
         q.add_argument("names", nargs="*", help="boards (default: all)")
+        if action == "build":
+            q.add_argument("--html", action="store_true",
+                           help="also write <board>.html: one self-contained page with sortable tables (kept up to "
+                                "date by later builds and checked by `check` once it exists)")
         q.set_defaults(func=run_build if action == "build" else run_check)
     q = sub.add_parser("run", help="score every system under every preset and write the run records (needs ../shared)",
                        parents=[root])
@@ -58,7 +62,7 @@ def run_build(args) -> int:
     """All boards or none: a bad file in one leaves every markdown file as it was."""
     boards = _boards(args.names, args.root)
     with all_or_nothing():
-        changed = [build(board) for board in boards]
+        changed = [build(board, html=args.html) for board in boards]
     for board, written in zip(boards, changed):
         print(f"{board.markdown_path}: {'written' if written else 'unchanged'}")
     return 0
@@ -67,9 +71,11 @@ def run_build(args) -> int:
 def run_check(args) -> int:
     fresh = True
     for board in _boards(args.names, args.root):
-        if stale(board):
+        outdated = stale(board)
+        if outdated:
             fresh = False
-            print(f"{board.markdown_path.name}: stale; run `pdg-eval leaderboard build {board.name}`", file=sys.stderr)
+            for path in outdated:
+                print(f"{path.name}: stale; run `pdg-eval leaderboard build {board.name}`", file=sys.stderr)
         else:
             print(f"{board.markdown_path.name}: up to date")
     return 0 if fresh else 1
