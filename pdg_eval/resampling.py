@@ -35,6 +35,8 @@ KINDS = ("ar", "bootstrap")
 #: Rows per chunk; even, so chunked bootstrap draws equal one draw of all rows (numpy consumes 64-bit words).
 CHUNK_ROWS = 512
 Scores = dict[str, np.ndarray]
+#: float64 weight chunks of one draw kept for reuse up to this size (10,000 AR shuffles of 7,801 items: 624 MB)
+CACHED_WEIGHT_BYTES = 1 << 30
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Draws:
     seed: int
     _mask: np.ndarray | None = field(default=None, repr=False)
     _counts: np.ndarray | None = field(default=None, repr=False)
+    _chunks: list[np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -89,10 +92,21 @@ class Draws:
         return self._counts
 
     def weight_chunks(self) -> Iterator[np.ndarray]:
-        """Float64 chunks of the swap mask (AR) or of the counts (bootstrap)."""
+        """Float64 chunks of the swap mask (AR) or of the counts (bootstrap); kept after the first pass when they
+        fit :data:`CACHED_WEIGHT_BYTES` (one draw serves every pair and metric of a comparison)."""
+        if self._chunks is not None:
+            yield from self._chunks
+            return
         source = self.mask if self.kind == "ar" else self.counts
+        keep = self.resamples * self.n_items * 8 <= CACHED_WEIGHT_BYTES
+        chunks = []
         for start in range(0, self.resamples, CHUNK_ROWS):
-            yield source[start:start + CHUNK_ROWS].astype(np.float64)
+            chunk = source[start:start + CHUNK_ROWS].astype(np.float64)
+            if keep:
+                chunks.append(chunk)
+            yield chunk
+        if keep:
+            self._chunks = chunks
 
     @property
     def signature(self) -> str:

@@ -49,7 +49,7 @@ def _split_types(incidences: list, sub: Sequence[int] | None = None):
     single = np.flatnonzero(slots == 1) if sub is None else np.intersect1d(sub, np.flatnonzero(slots == 1))
     multi = np.flatnonzero(slots > 1) if sub is None else np.intersect1d(sub, np.flatnonzero(slots > 1))
     per_item = [np.asarray(m[:, single].sum(axis=1)).ravel() for m in incidences]
-    multi_t = [m[:, multi].T.tocsr() for m in incidences]
+    multi_t = [m[:, multi].T.tocsr().astype(np.float32) for m in incidences]
     return per_item, multi_t
 
 
@@ -97,17 +97,25 @@ class DistinctForm:
                 for k in range(self.n)}
 
     @staticmethod
-    def _present(multi_t, selection) -> "np.ndarray":
-        """Per resample row: how many of the matrix's types a selected item holds (selection: items x rows)."""
-        return np.concatenate([np.count_nonzero(multi_t @ selection[:, i:i + _DISTINCT_ROWS] > 0.5, axis=0)
-                               for i in range(0, selection.shape[1], _DISTINCT_ROWS)])
+    def _blocks(selection) -> list["np.ndarray"]:
+        """``selection`` (rows x items, 0/1) as C-contiguous items x ``_DISTINCT_ROWS`` float32 blocks, made once per
+        chunk: the sparse products read them without copying (0/1 and counts of items are exact in float32)."""
+        return [np.ascontiguousarray(selection[i:i + _DISTINCT_ROWS].T, dtype=np.float32)
+                for i in range(0, selection.shape[0], _DISTINCT_ROWS)]
+
+    @staticmethod
+    def _present(multi_t, blocks) -> "np.ndarray":
+        """Per resample row: how many of the matrix's types a selected item holds (blocks: :meth:`_blocks`)."""
+        return np.concatenate([np.count_nonzero(multi_t @ block > 0.5, axis=0) for block in blocks])
 
     def ar(self, swap):
         keep = 1.0 - swap  # X keeps A where the mask is 0
+        swap_blocks = self._blocks(swap)
         unique_x, unique_y = [], []
         for fixed, (single_a, single_b), (multi_a, multi_b) in self.ar_parts:
-            unique_x.append(fixed + keep @ single_a + swap @ single_b + self._present_pair(multi_a, multi_b, keep, swap))
-            unique_y.append(fixed + swap @ single_a + keep @ single_b + self._present_pair(multi_a, multi_b, swap, keep))
+            present_x, present_y = self._present_swapped(multi_a, multi_b, swap_blocks)
+            unique_x.append(fixed + keep @ single_a + swap @ single_b + present_x)
+            unique_y.append(fixed + swap @ single_a + keep @ single_b + present_y)
         grams_a, grams_b = self.grams
         tokens_a, tokens_b = self.tokens
         x = self._scores(unique_x, keep @ grams_a + swap @ grams_b, keep @ tokens_a + swap @ tokens_b)
@@ -115,21 +123,28 @@ class DistinctForm:
         return x, y
 
     @staticmethod
-    def _present_pair(multi_a, multi_b, from_a, from_b) -> "np.ndarray":
-        out = []
-        for i in range(0, from_a.shape[0], _DISTINCT_ROWS):
-            held = multi_a @ from_a[i:i + _DISTINCT_ROWS].T + multi_b @ from_b[i:i + _DISTINCT_ROWS].T
-            out.append(np.count_nonzero(held > 0.5, axis=0))
-        return np.concatenate(out)
+    def _present_swapped(multi_a, multi_b, swap_blocks) -> tuple["np.ndarray", "np.ndarray"]:
+        """Per resample row, the types held in X (A's items where not swapped, B's where swapped) and in Y (the
+        opposite). With S_a = multi_a @ swap, a type's holders in X are ``rowsum(multi_a) - S_a + S_b`` and in Y
+        ``S_a + rowsum(multi_b) - S_b``: two sparse products per block serve both (integer counts, exact)."""
+        held_a = np.asarray(multi_a.sum(axis=1), dtype=np.float32)
+        held_b = np.asarray(multi_b.sum(axis=1), dtype=np.float32)
+        xs, ys = [], []
+        for block in swap_blocks:
+            from_a, from_b = multi_a @ block, multi_b @ block
+            xs.append(np.count_nonzero(held_a - from_a + from_b > 0.5, axis=0))
+            ys.append(np.count_nonzero(from_a + held_b - from_b > 0.5, axis=0))
+        return np.concatenate(xs), np.concatenate(ys)
 
     def bootstrap(self, draws):
         for weights in draws.weight_chunks():
             selected = (weights > 0).astype(weights.dtype)
+            blocks = self._blocks(selected)
             out = []
             for side in (0, 1):
                 unique = []
                 for parts in self.bs_parts:
                     (single,), (multi,) = parts[side]
-                    unique.append(selected @ single + self._present(multi, selected.T))
+                    unique.append(selected @ single + self._present(multi, blocks))
                 out.append(self._scores(unique, weights @ self.grams[side], weights @ self.tokens[side]))
             yield out[0], out[1]
