@@ -59,7 +59,7 @@ def agree(ours: dict, ref: dict) -> bool:
     return all(math.isclose(ours[k], ref[k], rel_tol=1e-12, abs_tol=1e-9) for k in ref)
 
 
-def run_suite(records, label: str) -> None:
+def run_suite(records, label: str, jobs: int = 1) -> None:
     print(f"\n## {label}: {len(records):,} records\n")
     print(f"{'metric':<24}{'reference s':>12}{'pdg-eval s':>12}{'ratio':>9}  values")
     ref_total = ours_total = 0.0
@@ -73,10 +73,16 @@ def run_suite(records, label: str) -> None:
         ours_total += t_ours
         print(f"{spec:<24}{t_ref:>12.3f}{t_ours:>12.3f}{t_ref / t_ours:>8.1f}x  {'identical' if agree(values, ref_values) else 'DIFFER'}")
     clear_caches()
-    t_pass, _ = timed(lambda: score_records(iter(records), [MetricSpec(s) for s in SUITE]))
+    t_pass, one = timed(lambda: score_records(iter(records), [MetricSpec(s) for s in SUITE]))
     print(f"{'sum of the above':<24}{ref_total:>12.3f}{ours_total:>12.3f}{ref_total / ours_total:>8.1f}x")
     print(f"{'one pdg-eval pass (all)':<24}{ref_total:>12.3f}{t_pass:>12.3f}{ref_total / t_pass:>8.1f}x"
           "  (shared tokenisation, as `pdg-eval score` runs)")
+    if jobs > 1:
+        clear_caches()
+        t_jobs, many = timed(lambda: score_records(iter(records), [MetricSpec(s) for s in SUITE], jobs=jobs))
+        same = [(r.scores, r.stats) for r in one.results] == [(r.scores, r.stats) for r in many.results]
+        print(f"{f'the pass, --jobs {jobs}':<24}{ref_total:>12.3f}{t_jobs:>12.3f}{ref_total / t_jobs:>8.1f}x"
+              f"  (values and per-item statistics {'identical to --jobs 1' if same else 'DIFFER'})")
 
 
 def run_self_bleu(records, ref_n: int) -> None:
@@ -98,12 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicate", type=int, nargs="*", default=[1, 10])
     parser.add_argument("--selfbleu-ref-n", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=1, help="also time the pass with this many processes")
     args = parser.parse_args()
     print(f"pdg-eval {__version__}, Python {platform.python_version()}, {platform.machine()}, "
           f"{platform.processor() or 'cpu'}; command: python benchmarks/bench_lexical.py {' '.join(sys.argv[1:])}")
     base = load(1)
     for k in args.replicate:
-        run_suite(base if k == 1 else load(k), f"ConvAI2 valid x{k}")
+        run_suite(base if k == 1 else load(k), f"ConvAI2 valid x{k}", args.jobs)
     run_self_bleu(base, args.selfbleu_ref_n)
 
 

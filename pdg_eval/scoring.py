@@ -190,7 +190,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
 def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto", *, dataset: str | Path | None = None,
                refs: str | Path | None = None, max_bytes: int | None = None, tokenizer: str | None = None,
                source: str | None = None, keep: Callable[[Record], bool] | None = None,
-               progress: bool = False) -> tuple[ScoreRun, list[str]]:
+               progress: bool = False, jobs: int = 1) -> tuple[ScoreRun, list[str]]:
     """Open a predictions file (:func:`pdg_eval.readers.open_records`) and score it: the run, and what the readers
     warned about (alignment reports, ...). ``keep`` selects records (a board's first dialogues)."""
     from .inputs import MAX_RECORD_BYTES
@@ -202,18 +202,62 @@ def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto",
                                                  max_bytes=max_bytes or MAX_RECORD_BYTES)
         if keep is not None:
             records = filter(keep, records)
-        run = score_records(records, specs, tokenizer=tokenizer, source=source or str(path), progress=progress)
+        run = score_records(records, specs, tokenizer=tokenizer, source=source or str(path), progress=progress,
+                            jobs=jobs)
     return run, [str(w.message) for w in caught]
 
 
+#: the metrics of the running ``score_records`` call, inherited by its worker processes (``--jobs``) when they fork
+_WORKER_METRICS: list[Metric] = []
+
+
+def _worker_stats(indices: Sequence[int], chunk: list[Record]) -> list[list]:
+    """In a worker process: the statistics of a chunk of records for the metrics at ``indices``."""
+    return [_WORKER_METRICS[i].items_stats(chunk) for i in indices]
+
+
+class ParallelStats:
+    """Per-item statistics of the metrics that may run apart (``Metric.parallel_safe``: no state filled while
+    scoring, no model) computed by ``jobs`` forked processes, chunk by chunk, gathered in input order; the other
+    metrics run in this process. The statistics, and so every output, are those of one process."""
+
+    def __init__(self, metrics: Sequence[Metric], jobs: int):
+        import multiprocessing
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            raise ConfigError("--jobs > 1 needs processes started by fork (Linux, macOS); use --jobs 1")
+        global _WORKER_METRICS
+        _WORKER_METRICS = list(metrics)
+        self.metrics = list(metrics)
+        self.apart = [i for i, m in enumerate(metrics) if m.parallel_safe]
+        self.pool = multiprocessing.get_context("fork").Pool(jobs)
+        self.pending: list[tuple[object, list[list]]] = []
+
+    def submit(self, chunk: list[Record]) -> None:
+        here = [m.items_stats(chunk) if i not in self.apart else None for i, m in enumerate(self.metrics)]
+        self.pending.append((self.pool.apply_async(_worker_stats, (self.apart, list(chunk))), here))
+
+    def gather(self, buckets: list[list]) -> None:
+        try:
+            for future, here in self.pending:
+                apart = dict(zip(self.apart, future.get()))
+                for i, bucket in enumerate(buckets):
+                    bucket.extend(apart[i] if i in apart else here[i])
+        finally:
+            self.pool.terminate()
+            self.pending.clear()
+
+
 def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokenizer: str | None = None,
-                  source: str = "<records>", progress: bool = False) -> ScoreRun:
-    """Score a stream of records with the requested metrics."""
+                  source: str = "<records>", progress: bool = False, jobs: int = 1) -> ScoreRun:
+    """Score a stream of records with the requested metrics (``jobs`` > 1: the lexical statistics in that many
+    processes, with the same result)."""
     stream: Iterator[Record] = check_consistent(records)
     first = next(stream, None)
     if first is None:
         raise InputError(source, None, None, "no records to score")
     metrics, skipped = prepare_metrics(specs, first, tokenizer)
+    parallel = ParallelStats(metrics, jobs) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
 
     warnings: list[str] = []
     empty_lines: list[str] = []
@@ -229,36 +273,47 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     chunk: list[Record] = []
 
     def flush() -> None:
-        for metric, bucket in zip(metrics, stats):
-            bucket.extend(metric.items_stats(chunk))
+        if parallel is not None:
+            parallel.submit(chunk)
+        else:
+            for metric, bucket in zip(metrics, stats):
+                bucket.extend(metric.items_stats(chunk))
         chunk.clear()
 
     content = ContentCheck(metrics)
     fields = [f for f in FINGERPRINT_FIELDS if any(f in m.scored_against() for m in metrics)]
     fingerprints: dict[str, list[str]] = {f: [] for f in fields}
     all_gold = True  # every response equals one of its references
-    for record in iterator:
-        ids.append(record.id)
-        content.add(record)
-        for name in fields:
-            fingerprints[name].append(item_fingerprint(record, name))
-        all_gold = all_gold and record.response in record.references
-        if not record.response.strip():
-            empty_lines.append(f"{record.source}:{record.line}" if record.line else record.id)
-        if not cjk_warned and unsegmented and contains_cjk(record.response):
-            cjk_warned = True
-            warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the tokenizer "
-                            f"of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or jieba for "
-                            "Chinese")
-        for metric in metrics:
-            for name in metric.requires:
-                if not _has_field(record, name):
-                    raise InputError(record.source, record.line, name,
-                                     f"missing; required by {metric.label} (present on the first record)")
-        chunk.append(record)
-        if len(chunk) >= CHUNK_SIZE:
+    try:
+        for record in iterator:
+            ids.append(record.id)
+            content.add(record)
+            for name in fields:
+                fingerprints[name].append(item_fingerprint(record, name))
+            all_gold = all_gold and record.response in record.references
+            if not record.response.strip():
+                empty_lines.append(f"{record.source}:{record.line}" if record.line else record.id)
+            if not cjk_warned and unsegmented and contains_cjk(record.response):
+                cjk_warned = True
+                warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
+                                f"tokenizer of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or "
+                                "jieba for Chinese")
+            for metric in metrics:
+                for name in metric.requires:
+                    if not _has_field(record, name):
+                        raise InputError(record.source, record.line, name,
+                                         f"missing; required by {metric.label} (present on the first record)")
+            chunk.append(record)
+            if len(chunk) >= CHUNK_SIZE:
+                flush()
+        if chunk:
             flush()
-    flush()
+        if parallel is not None:
+            parallel.gather(stats)
+    except BaseException:
+        if parallel is not None:
+            parallel.pool.terminate()
+        raise
     if empty_lines:
         shown = ", ".join(empty_lines[:3]) + (" ..." if len(empty_lines) > 3 else "")
         warnings.append(f"{len(empty_lines)} empty response(s) ({shown}): {EMPTY_RESPONSE_RULE}")

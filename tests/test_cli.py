@@ -110,3 +110,21 @@ def test_output_piped_into_a_closed_reader_is_not_an_error():
     process.stdout.close()  # the reader is gone before the first write (like `| head` that has read its lines)
     err = process.stderr.read()
     assert process.wait() == 0 and err == b""
+
+
+def test_jobs_give_the_same_bytes(tmp_path, capsys):
+    """`score --jobs 2`: the lexical statistics of several chunks computed in two processes, the same outputs."""
+    with open(EXAMPLE, encoding="utf-8") as handle:
+        base = [json.loads(line) for line in handle]
+    records = tmp_path / "sample.jsonl"  # 600 records: three chunks of statistics
+    records.write_text("".join(json.dumps(dict(r, id=f"{k}-{r['id']}")) + "\n" for k in range(50) for r in base), "utf-8")
+    outputs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}"
+        out.mkdir()
+        args = ["score", str(records), "-q", "--jobs", str(jobs), "--json", str(out / "s.json"), "--per-item",
+                str(out / "items.csv"), "-m", "self-bleu", "-m", "distinct:corpus", "-m", "bleu:sacrebleu", "-m", "f1",
+                "-m", "hits@1", "-m", "p-cover:morpheus"]
+        assert main(args) == 0
+        outputs[jobs] = (capsys.readouterr().out, (out / "s.json").read_bytes(), (out / "items.csv").read_bytes())
+    assert outputs[1] == outputs[2]

@@ -36,7 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-item-stats", action="store_true", help="leave per-item statistics out of --json")
     p.add_argument("--per-item", metavar="FILE", help="write per-item values of sentence-level metrics as CSV")
     p.add_argument("--plot", metavar="FILE.png", help="draw the per-item distributions of the sentence-level metrics")
-    p.add_argument("--max-record-bytes", type=positive_int, default=MAX_RECORD_BYTES, help="longest accepted input line")
+    p.add_argument("--max-record-bytes", type=positive_int, default=MAX_RECORD_BYTES,
+                   help="longest accepted input line")
+    p.add_argument("--jobs", "-j", type=positive_int, default=1, metavar="N",
+                   help="compute the lexical metrics' statistics in N processes (the output is the same as with 1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     specs = requested_metrics(args.preset, args.metric, models=slot_models(args))
     result, reader_warnings = score_file(args.input, specs, args.format, dataset=args.dataset, refs=args.refs,
                                          max_bytes=args.max_record_bytes, tokenizer=args.tokenizer,
-                                         progress=not args.quiet and sys.stderr.isatty())
+                                         progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs)
     if not is_main_process():  # under `accelerate launch` the main process reports
         return 0
     for warning in reader_warnings + result.warnings:

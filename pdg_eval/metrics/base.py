@@ -141,6 +141,9 @@ class Metric(ABC):
     #: Packages scoring with this convention imports (model metrics: torch, transformers), installed by the
     #: ``models`` extra; re-aggregating stored statistics needs none of them.
     needs_packages: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``items_stats`` may run in another process (``score --jobs``): it keeps no state while scoring and
+    #: loads no model.
+    parallel_safe: ClassVar[bool] = True
 
     def __init__(self, tokenizer: str | None = None, **options: Any):
         given = {k: v for k, v in options.items() if v is not None}
@@ -345,6 +348,7 @@ class ModelMetric(Metric):
     text_units = "model"
     needs_packages = ("torch", "transformers")
     runtime_options = {"batch_size": "64", "device": "auto"}
+    parallel_safe = False  # the model batches on this process's device
 
     def item_stats(self, record: Record) -> Stats:
         return self.items_stats([record])[0]

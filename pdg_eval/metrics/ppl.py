@@ -22,6 +22,8 @@ class Perplexity(Metric):
     default_tokenizer = None
     keys = ["ppl"]
 
+    parallel_safe = False  # it records which model filled the records (the signature's provenance)
+
     def setup(self) -> None:
         self.scored_by: set[tuple[str, ...]] = set()
 

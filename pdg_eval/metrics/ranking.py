@@ -57,6 +57,8 @@ class Hits(ItemScore):
     def scored_against(self) -> tuple[str, ...]:
         return ("candidates", "references")  # the gold is the candidate equal to a reference, or gold_index
 
+    parallel_safe = False  # it records which model filled the records (the signature's provenance)
+
     def setup(self) -> None:
         if self.options.ties == "random":
             self.options.seed = 0 if self.options.seed is None else self.options.seed
