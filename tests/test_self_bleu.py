@@ -8,13 +8,8 @@ import math
 import pytest
 
 from pdg_eval.metrics.base import build_metric
-from pdg_eval.records import Record
 
-
-def score(spec: str, responses: list[str]) -> dict[str, float]:
-    metric = build_metric(spec)
-    return metric.aggregate([metric.item_stats(Record(id=str(i), response=text, references=["-"]))
-                             for i, text in enumerate(responses)])
+from tests.by_hand import score
 
 
 def test_texygen_each_response_against_all_others():
