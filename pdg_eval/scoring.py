@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
-from .metrics.base import Metric, Signature, create_metric, parse_metric_spec
+from .metrics.base import Metric, RunningMean, Signature, create_metric, parse_metric_spec
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
@@ -190,7 +190,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
 def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto", *, dataset: str | Path | None = None,
                refs: str | Path | None = None, max_bytes: int | None = None, tokenizer: str | None = None,
                source: str | None = None, keep: Callable[[Record], bool] | None = None,
-               progress: bool = False, jobs: int = 1) -> tuple[ScoreRun, list[str]]:
+               progress: bool = False, jobs: int = 1, keep_stats: bool = True) -> tuple[ScoreRun, list[str]]:
     """Open a predictions file (:func:`pdg_eval.readers.open_records`) and score it: the run, and what the readers
     warned about (alignment reports, ...). ``keep`` selects records (a board's first dialogues)."""
     from .inputs import MAX_RECORD_BYTES
@@ -203,7 +203,7 @@ def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto",
         if keep is not None:
             records = filter(keep, records)
         run = score_records(records, specs, tokenizer=tokenizer, source=source or str(path), progress=progress,
-                            jobs=jobs)
+                            jobs=jobs, keep_stats=keep_stats)
     return run, [str(w.message) for w in caught]
 
 
@@ -249,9 +249,12 @@ class ParallelStats:
 
 
 def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokenizer: str | None = None,
-                  source: str = "<records>", progress: bool = False, jobs: int = 1) -> ScoreRun:
+                  source: str = "<records>", progress: bool = False, jobs: int = 1, keep_stats: bool = True) -> ScoreRun:
     """Score a stream of records with the requested metrics (``jobs`` > 1: the lexical statistics in that many
-    processes, with the same result)."""
+    processes, with the same result). ``keep_stats=False``: the per-item statistics, ids and fingerprints are not
+    kept (no score JSON with items, per-item table or comparison can be made from the run); metrics whose score is
+    a mean of item values keep only those values (:class:`~pdg_eval.metrics.base.RunningMean`), so memory stays
+    nearly flat in the number of records; the scores are the same."""
     stream: Iterator[Record] = check_consistent(records)
     first = next(stream, None)
     if first is None:
@@ -260,11 +263,13 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     parallel = ParallelStats(metrics, jobs) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
 
     warnings: list[str] = []
-    empty_lines: list[str] = []
+    empty_lines: list[str] = []  # the first three, shown in the warning
+    empty_count = 0
     cjk_warned = False
     unsegmented = [m.label for m in metrics if not m.segments_cjk]
-    stats: list[list] = [[] for _ in metrics]
+    stats: list = [RunningMean(m) if not keep_stats and m.streams() else [] for m in metrics]
     ids: list[str] = []
+    count = 0
     iterator: Iterable[Record] = itertools.chain([first], stream)
     if progress:
         from tqdm import tqdm
@@ -286,13 +291,17 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     all_gold = True  # every response equals one of its references
     try:
         for record in iterator:
-            ids.append(record.id)
+            count += 1
             content.add(record)
-            for name in fields:
-                fingerprints[name].append(item_fingerprint(record, name))
+            if keep_stats:
+                ids.append(record.id)
+                for name in fields:
+                    fingerprints[name].append(item_fingerprint(record, name))
             all_gold = all_gold and record.response in record.references
             if not record.response.strip():
-                empty_lines.append(f"{record.source}:{record.line}" if record.line else record.id)
+                empty_count += 1
+                if len(empty_lines) < 3:
+                    empty_lines.append(f"{record.source}:{record.line}" if record.line else record.id)
             if not cjk_warned and unsegmented and contains_cjk(record.response):
                 cjk_warned = True
                 warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
@@ -314,26 +323,29 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         if parallel is not None:
             parallel.pool.terminate()
         raise
-    if empty_lines:
-        shown = ", ".join(empty_lines[:3]) + (" ..." if len(empty_lines) > 3 else "")
-        warnings.append(f"{len(empty_lines)} empty response(s) ({shown}): {EMPTY_RESPONSE_RULE}")
+    if empty_count:
+        shown = ", ".join(empty_lines) + (" ..." if empty_count > 3 else "")
+        warnings.append(f"{empty_count} empty response(s) ({shown}): {EMPTY_RESPONSE_RULE}")
     if all_gold:
-        warnings.append(f"every one of the {len(ids)} responses equals its reference (the gold scored against "
+        warnings.append(f"every one of the {count} responses equals its reference (the gold scored against "
                         "itself?): reference-based metrics are at their maximum")
     results = []
     for metric, bucket in zip(metrics, stats):
         lacking = content.lacking(metric)
-        if lacking and lacking[1] == len(ids):
+        if lacking and lacking[1] == count:
             skipped.append(f"{metric.label}: no record has a {lacking[0]} (it would score 0 on every item)")
             continue
         if lacking:
             warnings.append(content.note(metric, *lacking))
-        results.append(MetricResult(metric, metric.aggregate(bucket), bucket))
+        if isinstance(bucket, RunningMean):
+            results.append(MetricResult(metric, bucket.scores(), None))
+        else:
+            results.append(MetricResult(metric, metric.aggregate(bucket), bucket))
     if not results:
         raise ConfigError("no metric can run on these records: " + "; ".join(skipped))
     used = {f for r in results for f in r.metric.scored_against()}
     preset = specs[0].preset if specs and specs[0].preset else None
-    return ScoreRun(source, len(ids), preset, results, ids, warnings, skipped,
+    return ScoreRun(source, count, preset, results, ids, warnings, skipped,
                     {f: v for f, v in fingerprints.items() if f in used})
 
 
@@ -342,21 +354,24 @@ class ContentCheck:
 
     def __init__(self, metrics: Sequence[Metric]):
         self.fields = sorted({f for m in metrics for f in m.needs_content()})
-        self.empty: dict[str, list[str]] = {f: [] for f in self.fields}
+        self.empty: dict[str, list[str]] = {f: [] for f in self.fields}  # the first three, shown in the note
+        self.counts: dict[str, int] = {f: 0 for f in self.fields}
 
     def add(self, record: Record) -> None:
         for name in self.fields:
             if not any(text.strip() for text in getattr(record, name)):
-                self.empty[name].append(f"{record.source}:{record.line}" if record.line else record.id)
+                self.counts[name] += 1
+                if len(self.empty[name]) < 3:
+                    self.empty[name].append(f"{record.source}:{record.line}" if record.line else record.id)
 
     def lacking(self, metric: Metric) -> tuple[str, int] | None:
         """The first needed field some records lack, and how many lack it (None: all have it)."""
         for name in metric.needs_content():
-            if self.empty[name]:
-                return name, len(self.empty[name])
+            if self.counts[name]:
+                return name, self.counts[name]
         return None
 
     def note(self, metric: Metric, name: str, count: int) -> str:
-        shown = ", ".join(self.empty[name][:3]) + (" ..." if count > 3 else "")
+        shown = ", ".join(self.empty[name]) + (" ..." if count > 3 else "")
         return (f"{count} record(s) have no {name} ({shown}): {metric.label} scores them 0 and keeps them in its "
                 f"mean over all items")

@@ -128,3 +128,24 @@ def test_jobs_give_the_same_bytes(tmp_path, capsys):
         assert main(args) == 0
         outputs[jobs] = (capsys.readouterr().out, (out / "s.json").read_bytes(), (out / "items.csv").read_bytes())
     assert outputs[1] == outputs[2]
+
+
+def test_without_item_outputs_the_statistics_are_not_kept_and_the_scores_are_the_same(tmp_path):
+    """No --json items, --per-item or --plot: mean-of-items metrics keep only their values (RunningMean); the table,
+    and the JSON without items, are byte-identical to a run that keeps everything."""
+    from pdg_eval.records import read_jsonl
+    from pdg_eval.scoring import MetricSpec, score_records
+
+    specs = [MetricSpec(s) for s in ("bleu:nltk_sentence_avg", "rouge:pltrdy,guards=clv", "f1", "p-f1",
+                                     "distinct:corpus", "rouge:coco")]
+    kept = score_records(read_jsonl(EXAMPLE), specs)
+    lean = score_records(read_jsonl(EXAMPLE), specs, keep_stats=False)
+    assert [r.scores for r in lean.results] == [r.scores for r in kept.results]
+    assert [r.stats is None for r in lean.results] == [True, True, True, True, False, False]  # corpus-level: kept
+    assert lean.n_items == kept.n_items and lean.ids == [] and lean.warnings == kept.warnings
+    tables = []
+    for name, extra in (("kept", ["--per-item", str(tmp_path / "items.csv")]), ("lean", [])):
+        out = tmp_path / f"{name}.json"
+        assert main(["score", EXAMPLE, "-q", "--json", str(out), "--no-item-stats", *extra]) == 0
+        tables.append(out.read_bytes())
+    assert tables[0] == tables[1]

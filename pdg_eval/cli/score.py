@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     specs = requested_metrics(args.preset, args.metric, models=slot_models(args))
     result, reader_warnings = score_file(args.input, specs, args.format, dataset=args.dataset, refs=args.refs,
                                          max_bytes=args.max_record_bytes, tokenizer=args.tokenizer,
-                                         progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs)
+                                         progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
+                                         keep_stats=bool(args.json_out and not args.no_item_stats)
+                                         or bool(args.per_item or args.plot))
     if not is_main_process():  # under `accelerate launch` the main process reports
         return 0
     for warning in reader_warnings + result.warnings:

@@ -206,6 +206,11 @@ class Metric(ABC):
             raise self.option_error(f"tok=: {exc}") from None
 
     @classmethod
+    def streams(cls) -> bool:
+        """Whether the score can be computed item by item without keeping the statistics (:class:`RunningMean`)."""
+        return False
+
+    @classmethod
     def missing_packages(cls) -> list[str]:
         """The packages of ``needs_packages`` that are not installed (or cannot be imported)."""
         import importlib.util
@@ -366,6 +371,31 @@ class MeanOfItems(Metric):
         per_item = [v for v in map(self.item_values, stats) if v is not None]
         return {k: mean([v[k] for v in per_item]) for k in self.keys}
 
+    @classmethod
+    def streams(cls) -> bool:
+        return cls.aggregate is MeanOfItems.aggregate
+
+
+class RunningMean:
+    """:meth:`MeanOfItems.aggregate` without keeping the statistics: only each item's values, 8 bytes a key in a
+    typed array, whose mean is taken as ``aggregate`` takes it (the same numbers)."""
+
+    def __init__(self, metric: Metric):
+        from array import array
+
+        self.metric = metric
+        self.values = {k: array("d") for k in metric.keys}
+
+    def extend(self, stats: Sequence[Stats]) -> None:
+        for item in stats:
+            values = self.metric.item_values(item)
+            if values is not None:
+                for key, column in self.values.items():
+                    column.append(values[key])
+
+    def scores(self) -> dict[str, float]:
+        return {k: mean(column) for k, column in self.values.items()}
+
 
 class ItemScore(MeanOfItems):
     """A sentence-level metric with one number per item, which is its statistic."""
@@ -478,7 +508,7 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-__all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
+__all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "RunningMean", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
            "choice_option", "int_option", "int_list_option", "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS",
            "METRICS", "register_metric", "build_metric",
            "create_metric", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]
