@@ -99,7 +99,8 @@ def load_board(name: str, root: Path = LEADERBOARDS) -> Board:
             raise InputError(path, None, "presets", str(exc)) from None
     return Board(name, doc["title"], doc["dataset"], doc["dataset_name"], doc["baseline"], tuple(doc["presets"]),
                  systems, tuple(doc.get("reported_papers", ())), doc.get("notes", ""), root,
-                 doc.get("first_dialogues"), tuple((h["preset"], h["column"], h["label"]) for h in doc.get("headline", ())))
+                 doc.get("first_dialogues"),
+                 tuple((h["preset"], h["column"], h["label"]) for h in doc.get("headline", ())))
 
 
 def board_names(root: Path = LEADERBOARDS) -> list[str]:
@@ -145,6 +146,16 @@ def _read_json(path: Path, definition: str) -> dict:
     return _checked(path, doc, definition)
 
 
+def reported_tables(doc: dict) -> list[tuple[str, str, list[str], list[str], dict[tuple[str, str], str]]]:
+    """The papers' reported numbers as tables: (paper, table, metrics, models, {(model, metric): value})."""
+    tables: dict[tuple[str, str], list[dict]] = {}
+    for row in doc["rows"]:
+        tables.setdefault((row["paper"], row["table"]), []).append(row)
+    return [(paper, table, list(dict.fromkeys(r["metric"] for r in rows)),
+             list(dict.fromkeys(r["model"] for r in rows)), {(r["model"], r["metric"]): r["value"] for r in rows})
+            for (paper, table), rows in tables.items()]
+
+
 def _reported_section(board: Board) -> str:
     if not board.reported_papers:
         return ""
@@ -154,13 +165,7 @@ def _reported_section(board: Board) -> str:
     out.write("These numbers are copied from the papers' tables. They were computed with each paper's own code and "
               "conventions, which differ from each other and from the MEASURED tables above (see the notes), so "
               "they are context, not comparable entries.\n\n")
-    tables: dict[tuple[str, str], list[dict]] = {}
-    for row in doc["rows"]:
-        tables.setdefault((row["paper"], row["table"]), []).append(row)
-    for (paper, table), rows in tables.items():
-        metrics = list(dict.fromkeys(r["metric"] for r in rows))
-        models = list(dict.fromkeys(r["model"] for r in rows))
-        cell = {(r["model"], r["metric"]): r["value"] for r in rows}
+    for paper, table, metrics, models, cell in reported_tables(doc):
         out.write(f"### {paper}, {table}\n\n")
         out.write(markdown_table(["model", *metrics], [[model, *(cell.get((model, m), "") for m in metrics)]
                                                        for model in models]))
@@ -324,7 +329,8 @@ tr.baseline td:first-child::after { content: " (baseline)"; color: #777; }
 tr.ceiling { color: #777; }
 section.reported { background: #fff7e6; border: 2px dashed #d9a441; padding: 0.5em 1em; margin-top: 2em; }
 section.reported table td, section.reported table th { background: #fff7e6; }
-.badge { display: inline-block; background: #d9a441; color: white; padding: 0 0.4em; border-radius: 3px; font-size: 0.8em; }
+.badge { display: inline-block; background: #d9a441; color: white; padding: 0 0.4em; border-radius: 3px;
+         font-size: 0.8em; }
 p.note { color: #555; font-size: 0.85em; }
 """
 
@@ -381,7 +387,8 @@ def _html_comparison(cmp: Any, title: str = "") -> str:
             mark = MARK if cell.significant else ""
             group = f" ({cell.group})" if cell.group else ""
             ci_html = f"<span class=\"ci\">{escape(ci)}</span>" if ci else ""
-            out.append(f"<td{rank} data-value=\"{value}\" title=\"{escape(tip)}\">{escape(shown)}{mark}{group}{ci_html}</td>")
+            out.append(f"<td{rank} data-value=\"{value}\" title=\"{escape(tip)}\">"
+                       f"{escape(shown)}{mark}{group}{ci_html}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -415,17 +422,12 @@ def render_html(board: Board) -> str:
         parts.append("<section class=\"reported\"><h2><span class=\"badge\">REPORTED</span> printed in the papers; "
                      "not measured by pdg-eval</h2><p class=\"note\">Copied from the papers' tables, computed with "
                      "each paper's own code and conventions: context, not comparable entries.</p>")
-        tables: dict[tuple[str, str], list[dict]] = {}
-        for row in doc["rows"]:
-            tables.setdefault((row["paper"], row["table"]), []).append(row)
-        for (paper, table), rows in tables.items():
-            metrics = list(dict.fromkeys(r["metric"] for r in rows))
-            cell = {(r["model"], r["metric"]): r["value"] for r in rows}
+        for paper, table, metrics, models, cell in reported_tables(doc):
             head = "".join(f"<th>{escape(m)}</th>" for m in metrics)
             body = "".join(f"<tr class=\"reported\"><td>{escape(model)}</td>"
                            + "".join(f"<td data-value=\"{escape(cell.get((model, m), ''))}\">"
                                      f"{escape(cell.get((model, m), ''))}</td>" for m in metrics) + "</tr>"
-                           for model in dict.fromkeys(r["model"] for r in rows))
+                           for model in models)
             parts.append(f"<h4>{escape(paper)}, {escape(table)}</h4><table class=\"sortable reported\"><thead><tr>"
                          f"<th>model</th>{head}</tr></thead><tbody>{body}</tbody></table>")
         parts.append("</section>")
