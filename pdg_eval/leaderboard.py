@@ -293,19 +293,19 @@ def _outputs(board: Board) -> dict[Path, Callable[[Board], str]]:
     return outputs
 
 
-def build(board: Board, html: bool = False) -> bool:
+def build(board: Board, html: bool = False) -> dict[Path, bool]:
     """Write the markdown, and the HTML page when asked or already there (atomically; nothing when the files they
-    render from are bad); True when one changed."""
+    render from are bad); per output, whether it changed."""
     outputs = _outputs(board)
     if html:
         outputs[board.html_path] = render_html
     texts = {path: renderer(board).encode("utf-8") for path, renderer in outputs.items()}
-    changed = False
+    changed = {}
     for path, data in texts.items():
-        if not path.exists() or path.read_bytes() != data:
+        changed[path] = not path.exists() or path.read_bytes() != data
+        if changed[path]:
             with atomic_writer(path, binary=True) as handle:
                 handle.write(data)
-            changed = True
     return changed
 
 

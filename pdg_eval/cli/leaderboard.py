@@ -63,8 +63,9 @@ def run_build(args) -> int:
     boards = _boards(args.names, args.root)
     with all_or_nothing():
         changed = [build(board, html=args.html) for board in boards]
-    for board, written in zip(boards, changed):
-        print(f"{board.markdown_path}: {'written' if written else 'unchanged'}")
+    for outputs in changed:
+        for path, written in outputs.items():
+            print(f"{path}: {'written' if written else 'unchanged'}")
     return 0
 
 
