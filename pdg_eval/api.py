@@ -21,7 +21,7 @@ from .compare import Comparison, SystemRun
 from .compare import compare as compare_runs
 from .errors import ConfigError
 from .records import Record, record_from_dict
-from .report import per_item_table, to_json, value_names
+from .report import per_item_table, score_rows, to_json, value_names
 from .scoring import ScoreRun, requested_metrics, score_file, score_records
 from .tables import render
 
@@ -72,10 +72,9 @@ class Scores:
         """Tidy: one row per metric key (system, metric, variant, key, value, higher_is_better, signature)."""
         import pandas as pd
 
-        rows = [{"system": self.name, "metric": r.metric.name, "variant": r.metric.variant, "key": key,
-                 "value": r.scores[key] * r.metric.display_factor, "higher_is_better": r.metric.higher_is_better,
-                 "signature": str(r.signature)} for _, r, key in value_names(self.run)]
-        return pd.DataFrame(rows)
+        return pd.DataFrame([{"system": self.name, **{k: row[k] for k in ("metric", "variant", "key")},
+                              "value": row["display"], "higher_is_better": row["higher_is_better"],
+                              "signature": row["signature"]} for row in score_rows(self.run)])
 
     def to_json(self, item_stats: bool = True) -> dict[str, Any]:
         """What ``pdg-eval score --json`` writes."""

@@ -49,10 +49,10 @@ class SystemRun:
 
     @classmethod
     def from_score_run(cls, name: str, run, sha256: str | None = None) -> "SystemRun":
-        keys = [r.signature.identity for r in run.results]
-        return cls(name, run.source, list(run.ids), {k: r.metric for k, r in zip(keys, run.results)},
-                   {k: r.stats for k, r in zip(keys, run.results)}, {k: str(r.signature) for k, r in zip(keys, run.results)},
-                   {k: r.scores for k, r in zip(keys, run.results)}, sha256, dict(run.fingerprints))
+        results = {r.signature.identity: r for r in run.results}
+        return cls(name, run.source, list(run.ids), {k: r.metric for k, r in results.items()},
+                   {k: r.stats for k, r in results.items()}, {k: str(r.signature) for k, r in results.items()},
+                   {k: r.scores for k, r in results.items()}, sha256, dict(run.fingerprints))
 
     def restricted(self, identities: set[str]) -> "SystemRun":
         """The run with only the metrics named (e.g. those every system of a board has)."""
@@ -414,13 +414,12 @@ def difference_intervals(runs: Sequence[SystemRun], cmp: Comparison, resamples: 
     n_common, index = _common_indices(runs)
     draws = Draws("bootstrap", n_common, resamples, seed)
     out: dict[tuple[str, int], tuple[float, float, float] | str] = {}
-    identities = list(dict.fromkeys(c.identity for c in cmp.columns))
-    for identity in identities:
+    base = by_name[cmp.baseline]
+    for identity in dict.fromkeys(c.identity for c in cmp.columns):
         cols = [j for j, c in enumerate(cmp.columns) if c.identity == identity]
-        base = by_name[cmp.baseline]
         metric = base.metrics[identity]
         stats_a = [base.stats[identity][i] for i in index[cmp.baseline]]
-        why = metric.bootstrap_bias() or (None if is_vectorised(metric, stats_a) else "no vectorised form")
+        why = cmp.no_ci.get(cols[0])  # the comparison's reason for giving this metric no bootstrap interval
         for name in cmp.systems:
             if name == cmp.baseline:
                 continue

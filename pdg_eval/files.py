@@ -6,8 +6,8 @@
 * :func:`atomic_writer` writes one file through a temporary file in the same folder, renamed on success.
 * Inside :func:`all_or_nothing`, every :func:`atomic_writer` defers its rename until the block ends without an
   exception, so a command with several outputs (``score --json --per-item``) writes all of them or none.
-* :func:`file_sha256` names a file's bytes; :func:`package_data_dir` finds a folder inside an installed package
-  without importing it.
+* :func:`file_sha256` names a file's bytes; :func:`is_installed` and :func:`package_data_dir` look at an installed
+  package without importing it.
 * :func:`shared_dir` / :func:`shared_path` locate the project's shared data folder (``../shared`` next to the
   checkout, or ``PDG_EVAL_SHARED``): tests and benchmarks read golden values and real data only through them.
 """
@@ -144,12 +144,22 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _find_spec(package: str):
+    """The import spec of an installed package without importing it; None when it cannot be imported."""
+    try:
+        return importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+
+
+def is_installed(package: str) -> bool:
+    """Whether ``package`` can be imported (checked without importing it)."""
+    return _find_spec(package) is not None
+
+
 def package_data_dir(package: str, *parts: str) -> Path:
     """Folder inside an installed package, found without importing the package."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except ImportError:
-        spec = None
+    spec = _find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
     return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)

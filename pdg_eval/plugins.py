@@ -12,9 +12,6 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-GROUPS = ("pdg_eval.metrics", "pdg_eval.methods", "pdg_eval.commands")
-
-
 def plugins(group: str) -> list[EntryPoint]:
     """The entry points of ``group`` across installed packages, by name (duplicates of one value kept once)."""
     seen: dict[str, EntryPoint] = {}

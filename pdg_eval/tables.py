@@ -19,11 +19,13 @@ FORMATS = ("text", "markdown", "latex", "json")
 MARK = "†"
 
 
-def _ci_text(cell: Cell, col: Column) -> str:
+def ci_text(cell: Cell, col: Column) -> str:
+    """``[low, high]`` on the printed scale, or nothing without an interval."""
     return f"[{fmt_value(cell.ci[0], col.display_factor)}, {fmt_value(cell.ci[1], col.display_factor)}]" if cell.ci else ""
 
 
-def _places(cmp: Comparison, j: int) -> dict[str, int]:
+def places(cmp: Comparison, j: int) -> dict[str, int]:
+    """The best (0) and second (1) systems of column ``j`` (ceilings not ranked)."""
     order = ranked(cmp.columns, j, cmp.systems, cmp.cells, cmp.ceilings)
     return {name: k for k, name in enumerate(order[:2])}
 
@@ -31,7 +33,7 @@ def _places(cmp: Comparison, j: int) -> dict[str, int]:
 def _cell_text(cmp: Comparison, name: str, j: int, style: str) -> str:
     cell, col = cmp.cells[(name, j)], cmp.columns[j]
     text = fmt_value(cell.value, col.display_factor)
-    place = _places(cmp, j).get(name)
+    place = places(cmp, j).get(name)
     if style == "markdown":
         text = f"**{text}**" if place == 0 else f"<u>{text}</u>" if place == 1 else text
         mark = MARK if cell.significant else ""
@@ -45,7 +47,8 @@ def _cell_text(cmp: Comparison, name: str, j: int, style: str) -> str:
     return f"{text}{MARK if cell.significant else ''}"
 
 
-def _header(cmp: Comparison, j: int) -> str:
+def column_header(cmp: Comparison, j: int) -> str:
+    """A column's label, with ↓ when lower is better."""
     col = cmp.columns[j]
     return f"{col.label}{'' if col.higher_is_better else ' ↓'}"
 
@@ -74,11 +77,11 @@ def markdown(cmp: Comparison, details: bool = True, legend: bool = True, signatu
     cols = range(len(cmp.columns))
     rows = [[f"{name} (baseline)" if name == cmp.baseline else name,
              *(_cell_text(cmp, name, j, "markdown") for j in cols)] for name in cmp.systems]
-    out = markdown_table(["system", *(_header(cmp, j) for j in cols)], rows)
+    out = markdown_table(["system", *(column_header(cmp, j) for j in cols)], rows)
     if legend:
         out += "\n" + "\n".join(f"{line}  " for line in _legend(cmp)) + "\n"
     if details:
-        detail_rows = [[col.label, name, fmt_value(cell.value, col.display_factor), _ci_text(cell, col),
+        detail_rows = [[col.label, name, fmt_value(cell.value, col.display_factor), ci_text(cell, col),
                         fmt_p(cell.p), fmt_p(cell.p_adjusted), cell.group or ""]
                        for j, col in enumerate(cmp.columns) for name in cmp.systems
                        for cell in [cmp.cells[(name, j)]]]
@@ -89,8 +92,8 @@ def markdown(cmp: Comparison, details: bool = True, legend: bool = True, signatu
 
 def text(cmp: Comparison) -> str:
     header = ("metric", "system", "value", "95% CI", "p", "adj. p", "sig", "group")
-    rows = [(_header(cmp, j), name + (" *" if name == cmp.baseline else ""), fmt_value(cell.value, col.display_factor),
-             _ci_text(cell, col), fmt_p(cell.p), fmt_p(cell.p_adjusted), MARK if cell.significant else "",
+    rows = [(column_header(cmp, j), name + (" *" if name == cmp.baseline else ""), fmt_value(cell.value, col.display_factor),
+             ci_text(cell, col), fmt_p(cell.p), fmt_p(cell.p_adjusted), MARK if cell.significant else "",
              str(cell.group or ""))
             for j, col in enumerate(cmp.columns) for name in cmp.systems for cell in [cmp.cells[(name, j)]]]
     return (f"pdg-eval compare: {len(cmp.systems)} systems, baseline * = {cmp.baseline}\n\n"

@@ -41,11 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import importlib.util
-
     from pdg_eval.errors import ConfigError
+    from pdg_eval.files import is_installed
 
-    missing = [name for name in ("torch", "transformers", "peft", "yaml") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("torch", "transformers", "peft", "yaml") if not is_installed(name)]
     if missing:
         raise ConfigError(f"pdg-eval run needs {', '.join(missing)}: pip install 'pdg-eval[methods]'")
     from .method import get_method, method_config, method_names

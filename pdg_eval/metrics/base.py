@@ -213,15 +213,9 @@ class Metric(ABC):
     @classmethod
     def missing_packages(cls) -> list[str]:
         """The packages of ``needs_packages`` that are not installed (or cannot be imported)."""
-        import importlib.util
+        from ..files import is_installed
 
-        def absent(name: str) -> bool:
-            try:
-                return importlib.util.find_spec(name) is None
-            except (ImportError, ValueError):
-                return True
-
-        return [name for name in cls.needs_packages if absent(name)]
+        return [name for name in cls.needs_packages if not is_installed(name)]
 
     @classmethod
     def splits_text(cls) -> bool:
@@ -368,8 +362,9 @@ class MeanOfItems(Metric):
     per-item values; items whose ``item_values`` is None (skipped by a guard) are left out."""
 
     def aggregate(self, stats: Sequence[Stats]) -> dict[str, float]:
-        per_item = [v for v in map(self.item_values, stats) if v is not None]
-        return {k: mean([v[k] for v in per_item]) for k in self.keys}
+        values = RunningMean(self)
+        values.extend(stats)
+        return values.scores()
 
     @classmethod
     def streams(cls) -> bool:
@@ -377,8 +372,8 @@ class MeanOfItems(Metric):
 
 
 class RunningMean:
-    """:meth:`MeanOfItems.aggregate` without keeping the statistics: only each item's values, 8 bytes a key in a
-    typed array, whose mean is taken as ``aggregate`` takes it (the same numbers)."""
+    """The per-item values of a :class:`MeanOfItems` metric, 8 bytes a key in a typed array, and their means: what
+    ``aggregate`` computes, and what scoring keeps of such a metric when no per-item statistics are asked for."""
 
     def __init__(self, metric: Metric):
         from array import array

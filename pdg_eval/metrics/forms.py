@@ -88,7 +88,9 @@ class DistinctForm:
             moving = np.setdiff1d(np.arange(width), np.fromiter(fixed, dtype=np.int64, count=len(fixed)))
             used = np.flatnonzero(np.asarray((inc[0] + inc[1]).sum(axis=0)).ravel() > 0)
             moving = np.intersect1d(moving, used)
-            self.ar_parts.append((len(fixed), *_split_types(inc, moving)))
+            singles, multis = _split_types(inc, moving)
+            holders = [np.asarray(m.sum(axis=1), dtype=np.float32) for m in multis]  # per type, its items per side
+            self.ar_parts.append((len(fixed), singles, multis, holders))
             self.bs_parts.append([_split_types([m]) for m in inc])
             vocab.clear()
 
@@ -112,8 +114,8 @@ class DistinctForm:
         keep = 1.0 - swap  # X keeps A where the mask is 0
         swap_blocks = self._blocks(swap)
         unique_x, unique_y = [], []
-        for fixed, (single_a, single_b), (multi_a, multi_b) in self.ar_parts:
-            present_x, present_y = self._present_swapped(multi_a, multi_b, swap_blocks)
+        for fixed, (single_a, single_b), multis, holders in self.ar_parts:
+            present_x, present_y = self._present_swapped(multis, holders, swap_blocks)
             unique_x.append(fixed + keep @ single_a + swap @ single_b + present_x)
             unique_y.append(fixed + swap @ single_a + keep @ single_b + present_y)
         grams_a, grams_b = self.grams
@@ -123,12 +125,11 @@ class DistinctForm:
         return x, y
 
     @staticmethod
-    def _present_swapped(multi_a, multi_b, swap_blocks) -> tuple["np.ndarray", "np.ndarray"]:
+    def _present_swapped(multis, holders, swap_blocks) -> tuple["np.ndarray", "np.ndarray"]:
         """Per resample row, the types held in X (A's items where not swapped, B's where swapped) and in Y (the
         opposite). With S_a = multi_a @ swap, a type's holders in X are ``rowsum(multi_a) - S_a + S_b`` and in Y
         ``S_a + rowsum(multi_b) - S_b``: two sparse products per block serve both (integer counts, exact)."""
-        held_a = np.asarray(multi_a.sum(axis=1), dtype=np.float32)
-        held_b = np.asarray(multi_b.sum(axis=1), dtype=np.float32)
+        (multi_a, multi_b), (held_a, held_b) = multis, holders
         xs, ys = [], []
         for block in swap_blocks:
             from_a, from_b = multi_a @ block, multi_b @ block

@@ -181,19 +181,19 @@ class MspPersonaF1(SetPersonaF1):
     def setup(self) -> None:
         path = self.options.stopwords
         self._stopwords: frozenset[str] = frozenset()
-        self._stopwords_name = "none"
+        self._stopwords_name = "none"  # also for an empty list
         if path in BUILTIN_STOPWORDS:
             self._stopwords = builtin_stopwords(path)
             self._stopwords_name = f"{path}-{len(self._stopwords)}-sha256:{word_list_sha256(self._stopwords)[:12]}"
-        elif path:
-            self._stopwords = load_word_list(path)
+        elif path and (words := load_word_list(path)):
+            self._stopwords = words
             self._stopwords_name = f"sha256:{file_sha256(path)[:12]}"
 
     def stopwords(self) -> frozenset[str]:
         return self._stopwords
 
     def signature_options(self) -> dict:
-        return {**super().signature_options(), "stopwords": self._stopwords_name if self._stopwords else "none"}
+        return {**super().signature_options(), "stopwords": self._stopwords_name}
 
 
 @dataclass
