@@ -282,14 +282,15 @@ def test_run_list_and_unknown_method(capsys):
     assert main(["run", "nope", "train", "--out", "x"]) == 2
 
 
+@pytest.mark.parametrize("name", ["attention_routing", "paa"])
 @pytest.mark.parametrize("backbone", ["random:tiny-gpt2", "random:tiny-llama"])
-def test_dual_attention_cached_generation_matches_teacher_forcing(backbone, examples):
+def test_dual_attention_cached_generation_matches_teacher_forcing(backbone, name, examples):
     """The cross-attention/fusion hooks give the same next tokens with the LM's key/value cache (generate) as a
-    full forward pass over the generated sequence (teacher forcing), on GPT-2 and LLaMA decoders; batching with
-    left padding changes nothing."""
-    config = load_run_config(None, "attention_routing", TINY + [f"backbone={backbone}", "model.encoder_layers=1",
-                                                                 "model.encoder_heads=2"])
-    method = get_method("attention_routing")(config)
+    full forward pass over the generated sequence (teacher forcing), on GPT-2 and LLaMA decoders, for Attention-Routing
+    and PAA's gated fusion (hard masks included); batching with left padding changes nothing."""
+    config = load_run_config(None, name, TINY + [f"backbone={backbone}", "model.encoder_layers=1",
+                                                 "model.encoder_heads=2"])
+    method = get_method(name)(config)
     method.build()
     model = method.model.eval()
     chosen = examples[:3]
@@ -361,6 +362,55 @@ def test_dev_split_is_held_out_and_scored(convai2_valid, tmp_path):
     assert split["dev_dialogues"] == 1 and split["train_dialogues"] == 3 and split["seed"] == 13
     assert record["summary"]["examples"] == split["train_examples"]
     assert split["dev_tokens"] > 0 and 1.0 < split["dev_ppl"] < 1e6
+
+
+def test_evaluation_during_training_selects_the_best_step_and_stops_early(convai2_valid, tmp_path):
+    """Dev perplexity every 2 steps; a learning rate that diverges after the first steps makes the dev perplexity
+    rise, so early stopping (patience 2) ends the run and the saved model is the one of the best evaluation."""
+    from methods.common.runner import train_run
+
+    config = load_run_config(None, "causal_lm_ft", TINY + [
+        f"data.train={convai2_valid}", "data.train_dialogues=6", "data.dev_fraction=0.34", "training.max_steps=40",
+        "training.learning_rate=0.3", "training.lr_scheduler=constant", "training.eval_strategy=steps",
+        "training.eval_steps=2", "training.select_best=true", "training.early_stopping_patience=2"])
+    record = train_run("causal_lm_ft", config, tmp_path / "run", progress=False)
+    summary, split = record["summary"], record["data"]["split"]
+    curve = summary["dev_curve"]
+    assert [step for step, _ in curve] == list(range(2, 2 * len(curve) + 1, 2))
+    best_step, best_ppl = min(curve, key=lambda point: point[1])
+    assert summary["selected_step"] == best_step
+    assert summary["stopped_early"] and summary["steps"] < 40
+    # patience 2: the run stops at the second evaluation that does not improve on the best
+    assert curve[-1][0] - best_step == 4
+    assert split["dev_ppl"] == pytest.approx(best_ppl, rel=1e-4)  # the saved model is the selected one
+
+
+def test_evaluation_settings_are_checked(convai2_valid, tmp_path):
+    from methods.common.runner import train_run
+
+    for extra, message in ((["training.select_best=true"], "need evaluation during training"),
+                           (["training.eval_strategy=steps"], "eval_steps >= 1"),
+                           (["training.eval_strategy=sometimes"], "eval_strategy"),
+                           (["training.eval_strategy=epoch"], "development data"),
+                           (["training.eval_strategy=epoch", "data.dev_fraction=0.5", f"data.dev={convai2_valid}"],
+                            "not both")):
+        with pytest.raises(ConfigError, match=message):  # when the configuration is read, or before training
+            config = load_run_config(None, "causal_lm_ft", TINY + [f"data.train={convai2_valid}",
+                                                                   "data.train_dialogues=2", "training.max_steps=1",
+                                                                   *extra])
+            train_run("causal_lm_ft", config, tmp_path / "run", progress=False)
+        assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_yes_and_no_are_words_unless_a_field_is_boolean(tmp_path):
+    """YAML 1.1 reads yes/no/on/off as booleans; configurations read only true/false so, and a bool field still
+    takes the words."""
+    path = tmp_path / "run.yaml"
+    path.write_text("training:\n  eval_strategy: no\n  bf16: off\n")
+    config = load_run_config(path, "causal_lm_ft", ["training.select_best=no", "decoding.strategy=greedy"])
+    assert (config.training.eval_strategy, config.training.bf16, config.training.select_best) == ("no", False, False)
+    assert load_run_config(None, "causal_lm_ft", ["training.bf16=yes"]).training.bf16 is True
+    assert load_run_config(None, "causal_lm_ft", ["training.bf16=true"]).training.bf16 is True
 
 
 def test_warmup_steps_override_the_ratio(tmp_path):

@@ -16,7 +16,8 @@ from methods.paa.model import FUSIONS
 from pdg_eval.cli.main import main
 
 TINY = ["training.batch_size=4", "training.logging_steps=5", "training.max_length=96", "decoding.max_new_tokens=24",
-        "model.encoder_layers=1", "model.encoder_heads=2", "model.dropout=0.0"]
+        "model.encoder_layers=1", "model.encoder_heads=2", "model.dropout=0.0",
+        "data.dev_fraction=0.0", "training.eval_strategy=no", "training.select_best=false"]
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,28 @@ def test_data_efficiency_runner_writes_nested_runs(convai2_valid, tmp_path):
     assert half["dialogues"] == 2 and full["dialogues"] == 4 and half["spec"]["seed"] == 13
     for name in ("summary.json", "summary.md", "ppl_vs_fraction.png"):
         assert (tmp_path / name).is_file()
+    assert [r["std_ppl"] for r in summary["by_fraction"]] == [None, None]
+
+
+def test_data_efficiency_seeds_draw_their_own_subsets_and_are_summarised(convai2_valid, tmp_path):
+    import statistics
+
+    from methods.paa.data_efficiency import PAPER_FRACTIONS, main, run
+
+    overrides = TINY + ["backbone=random:tiny-gpt2", f"data.train={convai2_valid}", "data.train_dialogues=4",
+                        f"data.eval={convai2_valid}", "data.eval_dialogues=1", "training.max_steps=1"]
+    summary = run("paa", None, overrides, [0.5], tmp_path, progress=False, seeds=[3, 4])
+    assert [(r["seed"], r["fraction"]) for r in summary["rows"]] == [(3, 0.5), (4, 0.5)] and summary["seeds"] == [3, 4]
+    runs = [json.loads((tmp_path / f"seed-{s}" / "fraction-0.5" / "run.json").read_text()) for s in (3, 4)]
+    assert [r["seed"] for r in runs] == [3, 4] and [r["data"]["train"]["spec"]["seed"] for r in runs] == [3, 4]
+    values = [r["validation_ppl"] for r in summary["rows"]]
+    (row,) = summary["by_fraction"]
+    assert row["mean_ppl"] == pytest.approx(statistics.fmean(values))
+    assert row["std_ppl"] == pytest.approx(statistics.stdev(values))
+    assert "± " not in (tmp_path / "summary.md").read_text() and f"{row['mean_ppl']:.2f}" in (tmp_path / "summary.md").read_text()
+    assert PAPER_FRACTIONS == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # Figure 3's grid is the default
+    assert main(["--out", str(tmp_path / "bad"), "--seeds", "1", "1", "--set", "backbone=random:tiny-gpt2"]) == 2
+    assert not (tmp_path / "bad").exists()
 
 
 def test_paper_hyperparameters_are_the_defaults(tmp_path):
@@ -114,6 +137,9 @@ def test_paper_hyperparameters_are_the_defaults(tmp_path):
     assert (config.training.learning_rate, config.training.batch_size, config.training.max_grad_norm) == (8e-6, 32, 0.1)
     assert config.training.epochs == 30 and config.training.weight_decay == 0.0 and config.decoding.strategy == "greedy"
     assert config.decoding.max_new_tokens == 64 and config.model == {}
+    # the paper's checkpoint selection: the epoch with the best perplexity on held-out dialogues
+    assert (config.training.eval_strategy, config.training.select_best, config.data.dev_fraction) == ("epoch", True, 0.05)
+    assert method_config("attention_routing").training.eval_strategy == "no"
     path = tmp_path / "cpu.yaml"
     path.write_text("training:\n  learning_rate: 1.0e-4\n")
     scaled = method_config("paa", path, ["training.batch_size=8"])

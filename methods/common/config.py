@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TypeVar
@@ -22,6 +23,7 @@ class DataConfig:
     train: Any = None  # a loader spec (methods.common.data.load_dataset): path, {format, path, ...} or "hub:ID"
     eval: Any = None
     dev_fraction: float = 0.0  # held-out dialogues of the training data (deterministic, split_seed)
+    dev: Any = None  # a loader spec of the development data (instead of dev_fraction)
     split_seed: int = 13
     train_dialogues: int | None = None  # the first N dialogues only (a fixed, documented subset)
     eval_dialogues: int | None = None
@@ -51,6 +53,7 @@ class PreferenceConfig:
 
 
 OBJECTIVES = ("lm", "preference")
+EVAL_STRATEGIES = ("no", "steps", "epoch")
 
 
 @dataclass
@@ -75,10 +78,29 @@ class TrainingConfig:
     dataloader_workers: int = 0
     objective: str = "lm"  # lm (the method's training features) | preference (its chosen/rejected pairs)
     preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+    #: evaluation during training: the token-level perplexity of the gold responses of the development data
+    #: (data.dev_fraction or data.dev) every eval_steps optimizer steps or every epoch
+    eval_strategy: str = "no"  # no | steps | epoch
+    eval_steps: int = 0
+    select_best: bool = False  # end with the checkpoint of the lowest dev perplexity (not the last one)
+    early_stopping_patience: int = 0  # > 0: stop after that many evaluations without improvement (keeps the best)
+
+    @property
+    def evaluating(self) -> bool:
+        return self.eval_strategy != "no"
 
     def check(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"training.objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        check_choices("training", (("eval_strategy", self.eval_strategy, EVAL_STRATEGIES),))
+        if self.eval_strategy == "steps" and self.eval_steps < 1:
+            raise ConfigError("training.eval_strategy steps needs training.eval_steps >= 1")
+        if (self.select_best or self.early_stopping_patience) and not self.evaluating:
+            raise ConfigError("training.select_best and training.early_stopping_patience need evaluation during "
+                              "training: set training.eval_strategy to steps or epoch (and data.dev_fraction or "
+                              "data.dev)")
+        if self.early_stopping_patience < 0:
+            raise ConfigError("training.early_stopping_patience must be >= 0")
 
 
 @dataclass
@@ -160,6 +182,8 @@ def _coerce(value: Any, annotation: Any, where: str, key: str) -> Any:
         raise InputError(where, None, key, "must not be null")
     if kind is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
+    if kind is bool and isinstance(value, str) and value.lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[value.lower()]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind in (float, int) and isinstance(value, str):
@@ -185,10 +209,24 @@ def _dataclass_type(annotation: Any) -> type | None:
     return None
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML with only ``true``/``false`` as booleans: YAML 1.1 also reads ``yes``/``no``/``on``/``off`` as booleans,
+    which would turn ``eval_strategy: no`` into ``False``; a bool field still accepts those words (:func:`_coerce`)."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+
+_BOOLEAN_WORDS = {"yes": True, "on": True, "no": False, "off": False}
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: YAML scalars (numbers, booleans, null, lists) or a plain string."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError:
         return text
 
@@ -233,7 +271,7 @@ def load_run_config(path: str | Path | None, method: str, overrides: Sequence[st
         where = str(path)
         text = Path(path).read_text("utf-8")
         try:
-            loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+            loaded = json.loads(text) if str(path).endswith(".json") else yaml.load(text, Loader=ConfigLoader)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)

@@ -109,13 +109,14 @@ class Method(ABC):
             self.tokenizer.save_pretrained(folder)
 
     # -- training -----------------------------------------------------------------------------------------------
-    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
+    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False,
+            dev: Sequence[Example] = ()):
         """Train ``self.model`` on ``examples`` (run folder ``out``) and return the
         :class:`~methods.common.training.TrainSummary`; the default is the harness' :func:`~methods.common.training.train`
-        with the configured objective."""
+        with the configured objective (``dev``: the development examples of the evaluation during training)."""
         from .training import train
 
-        return train(self, examples, out, resume=resume, progress=progress)
+        return train(self, examples, out, resume=resume, progress=progress, dev=dev)
 
     def preference_features(self, examples: Sequence[Example], out: Path, progress: bool = False
                             ) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from .config import RunConfig, from_dict
 from .data import Example, fingerprint, load_dataset, split_by_dialogue, take_dialogues
 from .method import Method, get_method, read_run_file, write_json, write_run_file
 from .provenance import decoding_signature, environment, git_commit, now, write_predictions
+from .training import dev_perplexity
 
 MODEL_DIR = "model"
 
@@ -53,9 +53,14 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
         data_info = {"spec": data_note, "examples": len(examples), "dialogues": len({e.dialogue_id for e in examples}),
                      "fingerprint": fingerprint(examples)}
     split_info, dev = None, []
+    if config.data.dev_fraction and config.data.dev is not None:
+        raise ConfigError("give data.dev_fraction or data.dev, not both")
     if config.data.dev_fraction:
         split = split_by_dialogue(examples, config.data.dev_fraction, config.data.split_seed)
         examples, dev, split_info = split.train, split.dev, split.describe()
+    elif config.data.dev is not None:
+        dev, dev_info = load_examples(config.data.dev, None, "dev")
+        split_info = {"dev": dev_info, "dev_examples": len(dev)}
     initial = None
     if init_from is not None:
         initial = read_run_file(init_from)
@@ -66,11 +71,12 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
         method.init_from = Path(init_from)
     else:
         method.build()
-    summary = method.fit(examples, out, resume=resume, progress=progress)
+    summary = method.fit(examples, out, resume=resume, progress=progress,
+                         dev=dev if config.training.evaluating else ())
     method.save(out / MODEL_DIR)
-    if dev:  # held-out perplexity of the gold responses (token level), as PAA selects its checkpoints
-        nll = [x for values in method.reference_nll(dev, config.decoding.batch_size) for x in values]
-        split_info["dev_tokens"], split_info["dev_ppl"] = len(nll), math.exp(sum(nll) / len(nll)) if nll else None
+    if dev:  # held-out perplexity of the gold responses (token level) of the saved model: the selected one
+        final = dev_perplexity(method, dev, config.decoding.batch_size)
+        split_info["dev_tokens"], split_info["dev_ppl"] = final["tokens"], final["ppl"]
     record = {
         "kind": "train", "method": name, "config": config.to_json(), "backbone": method.backbone_info,
         "data": {"train": data_info, "split": split_info, "fingerprint": data_info["fingerprint"]},

@@ -88,6 +88,11 @@ class TrainSummary:
     rewards: list[dict[str, float]] = field(default_factory=list)
     #: the logged parts of a summed loss (a model's ``L_<part>`` outputs), one dict per logging step
     loss_parts: list[dict[str, float]] = field(default_factory=list)
+    #: evaluation during training: (step, dev perplexity) per evaluation, the step whose checkpoint was kept
+    #: (``select_best``; None: the last step) and whether early stopping ended the run
+    dev_curve: list[tuple[int, float]] = field(default_factory=list)
+    selected_step: int | None = None
+    stopped_early: bool = False
 
     @property
     def first_loss(self) -> float | None:
@@ -144,6 +149,39 @@ def harness_trainer_class():
     return HarnessTrainer
 
 
+def dev_evaluating(trainer_class: type) -> type:
+    """``trainer_class`` whose ``evaluate`` reports ``dev_metric()`` (e.g. :func:`dev_perplexity`) instead of the
+    Trainer's batch-mean loss on an evaluation dataset, so that the Trainer's own ``load_best_model_at_end`` and
+    ``EarlyStoppingCallback`` select and stop on it."""
+
+    class DevEvaluating(trainer_class):
+        def __init__(self, *args: Any, dev_metric, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.dev_metric = dev_metric
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+            was_training = self.model.training
+            try:
+                metrics = {f"{metric_key_prefix}_{key}": value for key, value in self.dev_metric().items()}
+            finally:
+                self.model.train(was_training)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+    return DevEvaluating
+
+
+def dev_perplexity(method, examples: Sequence[Example], batch_size: int) -> dict[str, float]:
+    """Token-level perplexity of the gold responses of ``examples`` under teacher forcing (exp of the mean token NLL
+    over all tokens, PAA's convention), on the tokens the training loss covers."""
+    nll = [x for values in method.reference_nll(examples, batch_size) for x in values]
+    if not nll:
+        raise ConfigError("the development data has no response tokens to compute a perplexity on")
+    mean = sum(nll) / len(nll)
+    return {"ppl": math.exp(mean), "nll": mean, "tokens": len(nll)}
+
+
 def apply_lora(model, lora) -> Any:
     """Wrap a transformers model with a LoRA adapter (``peft``)."""
     from peft import LoraConfig as PeftLoraConfig
@@ -165,13 +203,20 @@ def training_arguments(config: TrainingConfig, output_dir: Path, seed: int, n_fe
 
     per_step = config.batch_size * config.gradient_accumulation
     total = config.max_steps if config.max_steps > 0 else math.ceil(n_features / per_step * config.epochs)
+    keep_best = config.select_best or config.early_stopping_patience > 0
+    # the best checkpoint can only be one that was saved: save when evaluating
+    saving = {"save_strategy": config.eval_strategy, "save_steps": config.eval_steps or config.save_steps} \
+        if keep_best else {"save_steps": config.save_steps}
+    evaluation = {"eval_strategy": config.eval_strategy, "eval_steps": config.eval_steps or None,
+                  "load_best_model_at_end": keep_best, "metric_for_best_model": "ppl" if keep_best else None,
+                  "greater_is_better": False if keep_best else None}
     return TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation, learning_rate=config.learning_rate,
         num_train_epochs=config.epochs, max_steps=config.max_steps, optim=config.optimizer,
         weight_decay=config.weight_decay, warmup_steps=warmup_steps(config, total),
         lr_scheduler_type=config.lr_scheduler, max_grad_norm=config.max_grad_norm, logging_steps=config.logging_steps,
-        save_steps=config.save_steps, save_total_limit=config.save_total_limit, seed=seed, data_seed=seed,
+        **saving, **evaluation, save_total_limit=config.save_total_limit, seed=seed, data_seed=seed,
         bf16=config.bf16, report_to=[], dataloader_num_workers=config.dataloader_workers,
         remove_unused_columns=False, disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(),
         include_num_input_tokens_seen="non_padding")
@@ -196,22 +241,34 @@ class Fit:
 
 def fit_model(model, features: list[dict[str, Any]], collate, config: TrainingConfig, output_dir: str | Path,
               seed: int, progress: bool = False, resume: bool = False, callbacks: Sequence[Any] = (),
-              trainer_class: type | None = None, **trainer_kwargs: Any) -> Fit:
+              trainer_class: type | None = None, dev_metric=None, **trainer_kwargs: Any) -> Fit:
     """The one training loop of the harness: LoRA (``config.lora``, over a model that has no adapter yet, merged at
     the end), ``TrainingArguments`` from ``config``, checkpoints in ``output_dir/checkpoints``, ``resume`` from the
     last of them. ``trainer_class`` defaults to the harness' ``Trainer`` (language-model loss from the model's
     forward); :mod:`methods.common.preference` passes its ``PreferenceTrainer`` and loss options as
-    ``trainer_kwargs``. The caller seeds the RNGs first."""
+    ``trainer_kwargs``. With ``config.eval_strategy``, ``dev_metric()`` (a dict with ``ppl``) is the evaluation,
+    ``select_best`` ends with the best checkpoint and ``early_stopping_patience`` adds the Trainer's
+    ``EarlyStoppingCallback``. The caller seeds the RNGs first."""
     if not features:
         raise ConfigError("no training features: the training data is empty")
+    if config.evaluating and dev_metric is None:
+        raise ConfigError("training.eval_strategy needs development data: set data.dev_fraction or data.dev")
     merge = config.lora is not None and not is_peft_model(model)
     if merge:
         model = apply_lora(model, config.lora)
     output_dir = Path(output_dir)
     args = training_arguments(config, output_dir / CHECKPOINTS, seed, len(features), progress)
-    trainer = (trainer_class or harness_trainer_class())(
-        model=model, args=args, train_dataset=FeatureDataset(features), data_collator=collate,
-        callbacks=list(callbacks), **trainer_kwargs)
+    trainer_class = trainer_class or harness_trainer_class()
+    callbacks = list(callbacks)
+    if config.evaluating:
+        from transformers import EarlyStoppingCallback
+
+        trainer_class = dev_evaluating(trainer_class)
+        trainer_kwargs |= {"dev_metric": dev_metric, "eval_dataset": FeatureDataset([{}])}  # evaluate ignores it
+        if config.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    trainer = trainer_class(model=model, args=args, train_dataset=FeatureDataset(features), data_collator=collate,
+                            callbacks=callbacks, **trainer_kwargs)
     if not progress:  # without progress bars the trainer prints every log dict
         from transformers.trainer_callback import PrinterCallback
 
@@ -227,11 +284,12 @@ def fit_model(model, features: list[dict[str, Any]], collate, config: TrainingCo
 
 
 def train(method, examples: Sequence[Example], output_dir: str | Path, resume: bool = False,
-          progress: bool = False, callbacks: Sequence[Any] = ()) -> TrainSummary:
+          progress: bool = False, callbacks: Sequence[Any] = (), dev: Sequence[Example] = ()) -> TrainSummary:
     """Train ``method.model`` on ``examples`` with the configured objective: ``lm`` — the method's
     :meth:`~methods.common.method.Method.features`; ``preference`` — its
     :meth:`~methods.common.method.Method.preference_features` under the configured preference loss. Checkpoints go
-    to ``output_dir/checkpoints``; the trained model stays in ``method.model`` for the caller to save."""
+    to ``output_dir/checkpoints``; the trained model stays in ``method.model`` for the caller to save. ``dev``: the
+    development examples of the evaluation during training (:func:`dev_perplexity`)."""
     import torch
     from transformers import set_seed
 
@@ -247,8 +305,9 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
         features, collate, trainer_class, options = preference_setup(method.model, method.tokenizer, pairs, config)
     else:
         features, collate, trainer_class, options = build_features(method, examples, progress), method.collate, None, {}
+    dev_metric = (lambda: dev_perplexity(method, dev, method.config.decoding.batch_size)) if dev else None
     fit = fit_model(method.model, features, collate, config, output_dir, method.config.seed, progress, resume,
-                    callbacks, trainer_class, **options)
+                    callbacks, trainer_class, dev_metric, **options)
     method.model = fit.model
     history = fit.state.log_history
     losses = [(int(entry["step"]), float(entry["loss"])) for entry in history if "loss" in entry]
@@ -256,13 +315,17 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
                for entry in history if "rewards/margins" in entry]
     parts = [{"step": int(entry["step"])} | {k: float(v) for k, v in entry.items() if k.startswith("L_")}
              for entry in history if any(k.startswith("L_") for k in entry)]
+    dev_curve = [(int(entry["step"]), float(entry["eval_ppl"])) for entry in history if "eval_ppl" in entry]
+    keep_best = config.select_best or config.early_stopping_patience > 0
     seen = int(getattr(fit.state, "num_input_tokens_seen", 0) or 0)
     return TrainSummary(steps=int(fit.state.global_step), epochs=float(fit.state.epoch or 0.0), examples=len(examples),
                         features=len(features), tokens_per_epoch=count_tokens(features), tokens_seen=seen,
                         wall_s=fit.wall_s, tokens_per_s=seen / fit.wall_s if fit.wall_s and seen else float("nan"),
                         losses=losses, resumed_from=fit.resumed_from,
                         device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
-                        objective=config.objective, rewards=rewards, loss_parts=parts)
+                        objective=config.objective, rewards=rewards, loss_parts=parts, dev_curve=dev_curve,
+                        selected_step=fit.state.best_global_step if keep_best else None,
+                        stopped_early=bool(config.early_stopping_patience) and fit.state.global_step < fit.state.max_steps)
 
 
 def _last_checkpoint(folder: Path) -> Path | None:

@@ -191,7 +191,12 @@ class IDL(Method):
                               batch_size=self.config.decoding.batch_size, max_prompt_tokens=512)
 
     # -- stages -------------------------------------------------------------------------------------------------
-    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
+    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False,
+            dev: Sequence[Example] = ()):
+        if dev:
+            raise ConfigError("idl: evaluation during training is not available (its training samples are built "
+                              "from each person's other dialogues, not from single turns); set "
+                              "training.eval_strategy no")
         stage = self.options.stage
         if stage == "extractor":
             self.extractor_data()

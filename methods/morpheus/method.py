@@ -171,7 +171,8 @@ class MORPHEUS(Method):
         return out | {"history_ids": history["input_ids"], "history_mask": history["attention_mask"],
                       "segment_ids": torch.tensor(segments), "segment_mask": torch.tensor(masks)}
 
-    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
+    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False,
+            dev: Sequence[Example] = ()):
         if self.options.stage == "joint":
             if self.options.role_awareness:
                 self._check_stage1()
@@ -179,7 +180,7 @@ class MORPHEUS(Method):
                 raise ConfigError("model.role_awareness false trains the joint stage from the backbone: no --init-from")
             if not resume:  # a resumed run restores the trained codebook from its checkpoint
                 self.initialise_codebook(examples)
-        return super().fit(examples, out, resume=resume, progress=progress)
+        return super().fit(examples, out, resume=resume, progress=progress, dev=dev)
 
     def _check_stage1(self) -> None:
         if self.init_from is None:

@@ -25,6 +25,23 @@ special tokens                         [BOS], [EOS]                 8 added toke
                                                                                                text as [BOS]/[EOS]
 Hits@1 head                            binary CE on the last token  2-way CE on an appended    paper (one logit, BCE),
                                        (one extra epoch)            [CLS], 2 distractors       code's 2 distractors
+Hits@1 stage loss                      Eq. 9 (BCE); the LM loss     2-way CE + LM loss on the  BCE + LM loss on the
+                                       is not mentioned             gold rows only             gold rows (code)
+context separator                      –                            `` [SEP] `` (added token)  ``\n``: no token added
+                                                                                               to the vocabulary (as
+                                                                                               [BOS]/[EOS]); Q:/R:
+                                                                                               mark the turns
+punctuation                            –                            `` . `` `` , `` `` ? ``    texts as in the data
+                                                                    spaced in every text       (no ConvAI2 valid turn
+                                                                                               changes, every persona
+                                                                                               set does: ``year.``);
+                                                                                               the code's spacing via
+                                                                                               ``punctuation_spacing``
+cross-attention dropout                –                            GPT-2's: weights 0.1,      same (``dropout``)
+                                                                    output 0.1
+data-efficiency grid                   10 % … 90 %, five seeds      –                          the paper's grid;
+                                                                                               ``--seeds`` (one by
+                                                                                               default)
 Attention-Routing α                    0.2                          0.1                        paper (``alpha``)
 PPL                                    exp(mean token NLL)          same, zero-loss tokens     pdg-eval ``ppl:paa``
                                                                     dropped

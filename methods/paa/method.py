@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +20,7 @@ from pdg_eval.errors import ConfigError
 from pdg_eval.records import PARTNER, speaker_roles
 
 from methods.common.backbones import load_backbone, saved_tokenizer
-from methods.common.config import DecodingConfig
+from methods.common.config import DecodingConfig, merge
 from methods.common.data import Example, sample_distractors
 from methods.common.generation import generate_causal_lm
 from methods.common.method import Method, register
@@ -46,11 +47,20 @@ class DualAttentionOptions:
     max_context_turns: int = 9
     max_persona_tokens: int = 128
     max_context_tokens: int = 256
+    punctuation_spacing: bool = False  # True: the authors' code's " . " " , " " ? " in every text (see spaced())
 
     def model_config(self) -> DualAttentionConfig:
         return DualAttentionConfig(fusion=self.fusion, encoder_layers=self.encoder_layers,
                                    encoder_heads=self.encoder_heads, shared_cross_attention=self.shared_cross_attention,
                                    tau_numerator=self.tau_numerator, alpha=self.alpha, dropout=self.dropout)
+
+
+def spaced(text: str) -> str:
+    """The authors' ``preprocess_text`` (dataset/dataset_helper.py@2539c5c): ``.``, ``,`` and ``?`` set apart by
+    spaces, runs of spaces collapsed."""
+    for mark in ".,?":
+        text = text.replace(mark, f" {mark} ")
+    return re.sub(" +", " ", text).strip()
 
 
 class DualAttentionMethod(Method):
@@ -96,13 +106,17 @@ class DualAttentionMethod(Method):
     def ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def text(self, text: str) -> str:
+        return spaced(text) if self.options.punctuation_spacing else text
+
     def persona_ids(self, example: Example) -> list[int]:
-        ids = self.ids("P: " + " ".join(s.strip() for s in example.persona)) if example.persona else []
+        ids = self.ids(self.text("P: " + " ".join(s.strip() for s in example.persona))) if example.persona else []
         return [self.tokenizer.eos_token_id] + ids[:self.options.max_persona_tokens - 1]
 
     def context_ids(self, example: Example) -> list[int]:
         turns = example.context[-self.options.max_context_turns:]
-        lines = [f"{'Q' if role == PARTNER else 'R'}: {turn}" for role, turn in zip(speaker_roles(len(turns)), turns)]
+        lines = [f"{'Q' if role == PARTNER else 'R'}: {self.text(turn)}"
+                 for role, turn in zip(speaker_roles(len(turns)), turns)]
         ids = self.ids("\n".join(lines))
         return [self.tokenizer.eos_token_id] + ids[-(self.options.max_context_tokens - 1):]
 
@@ -120,7 +134,7 @@ class DualAttentionMethod(Method):
         prompt = self.decoder_prompt(example, persona)
         rows = []
         for response, lm in zip(responses, train_lm, strict=True):
-            target = self.ids(" " + response.strip())[:self.config.training.max_length - len(prompt) - 1]
+            target = self.ids(" " + self.text(response.strip()))[:self.config.training.max_length - len(prompt) - 1]
             target = target + [self.tokenizer.eos_token_id]
             labels = [-100] * len(prompt) + (target if lm else [-100] * len(target))
             rows.append({"input_ids": prompt + target, "labels": labels, "persona_ids": persona, "context_ids": context})
@@ -206,3 +220,7 @@ class PAA(DualAttentionMethod):
     or ``routing``."""
 
     description = "PAA (AAAI 2023): persona/context encoders, dual cross-attention, persona-adaptive fusion + variants"
+    #: + the checkpoint selection of the paper and the authors' code: the epoch with the best validation perplexity,
+    #: here on 5 % of the training dialogues held out (the authors select on ConvAI2 valid, which they also report on)
+    config_defaults = merge(DualAttentionMethod.config_defaults,
+                            {"training": {"eval_strategy": "epoch", "select_best": True}, "data": {"dev_fraction": 0.05}})

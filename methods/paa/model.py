@@ -121,8 +121,10 @@ def param_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, mix: nn.
 # -- modules --------------------------------------------------------------------------------------------------------
 
 class CrossAttention(nn.Module):
-    """Pre-norm multi-head attention from decoder states to an encoding (scaled dot-product, key padding masked).
-    The keys and values of an encoding are projected once per batch and reused at every generation step."""
+    """Pre-norm multi-head attention from decoder states to an encoding (scaled dot-product, key padding masked),
+    with dropout on the attention weights and on the output as the GPT-2 cross-attention of the authors' code
+    (``GPT2Attention``: ``attn_dropout``, ``resid_dropout``). The keys and values of an encoding are projected once
+    per batch and reused at every generation step."""
 
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
@@ -147,7 +149,8 @@ class CrossAttention(nn.Module):
         keep = memory_mask[:, None, None, :].bool()
         o = nn.functional.scaled_dot_product_attention(q, *memory, attn_mask=keep,
                                                        dropout_p=self.dropout if self.training else 0.0)
-        return self.out(o.transpose(1, 2).reshape(batch, length, width))
+        out = self.out(o.transpose(1, 2).reshape(batch, length, width))
+        return nn.functional.dropout(out, self.dropout, self.training)  # GPT2Attention's resid_dropout
 
 
 class Fusion(nn.Module):

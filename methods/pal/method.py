@@ -174,8 +174,10 @@ class PAL(Method):
         return self.sequence(lambda h: generate_prompt(e.persona, h, line, e.language), e.context, e.response,
                              self.config.training.max_length)
 
-    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False):
-        """Stage 1 on the dialogues outside the DPO split, or stage 2 (DPO) on the DPO split."""
+    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False,
+            dev: Sequence[Example] = ()):
+        """Stage 1 on the dialogues outside the DPO split, or stage 2 (DPO) on the DPO split; ``dev``: the gold
+        perplexity during training is that of the generate sequences (label line highlighted)."""
         split = split_by_dialogue(examples, self.options.dpo_fraction, self.options.dpo_seed)
         self.notes["dpo_split"] = split.describe() | {"dialogues": list(split.dev_dialogues),
                                                       "stage1_examples": len(split.train),
@@ -186,7 +188,9 @@ class PAL(Method):
             self._check_stage1(split.dev_dialogues)
             chosen = split.dev
         self.notes["labels"] = self.label(chosen, progress)
-        return super().fit(chosen, out, resume=resume, progress=progress)
+        if dev:
+            self.label(dev, progress)
+        return super().fit(chosen, out, resume=resume, progress=progress, dev=dev)
 
     def _check_stage1(self, dpo_dialogues: Sequence[str]) -> None:
         if self.init_from is None:
