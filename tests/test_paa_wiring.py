@@ -222,3 +222,47 @@ def test_default_tau_numerator_is_the_papers_context_count(paa_method):
     assert DualAttentionConfig().tau_numerator == "context"
     assert DualAttentionOptions().tau_numerator == "context"
     assert paa_method.model.config.tau_numerator == "context"
+
+
+def test_mask_counter_counts_each_kind_over_real_tokens_only():
+    from methods.paa.model import MaskCounter
+
+    counter = MaskCounter(layers=2, training=False)
+    w = torch.tensor([[[0.9, 0.5], [0.1, 0.35]], [[0.7, 0.2], [0.8, 0.8]]])  # [B=2, L=2, width=2]
+    tau = torch.tensor([0.3, 0.6])[:, None, None]
+    mask = torch.tensor([[1, 1], [1, 0]])  # the last token of row 2 is padding
+    counter.add(1, w, tau, mask)
+    # row 1 (τ .3): .9 persona only, .5 both, .1 context only, .35 both; row 2 (τ .6): .7 persona only, .2 context only
+    assert counter.counts[1].tolist() == [2, 2, 2, 0] and counter.counts[0].tolist() == [0, 0, 0, 0]
+    report = counter.report()
+    assert report["per_layer"][1] == {"persona_only": 1 / 3, "context_only": 1 / 3, "both": 1 / 3, "neither": 0.0}
+    assert report["per_layer"][0]["both"] is None and report["all_layers"]["neither"] == 0.0
+    counter.add(0, w, tau, mask)
+    assert counter.report()["tokens"] == 3 and counter.report()["tau_median"] == pytest.approx(0.6)
+
+
+def test_training_and_generation_record_the_open_masks(convai2_valid, tmp_path):
+    from methods.common.config import DecodingConfig
+    from methods.common.data import load_convai2
+    from methods.common.training import train
+    from methods.paa.model import example_tau
+
+    method = get_method("paa")(load_run_config(None, "paa", [
+        "backbone=random:tiny-gpt2", "model.encoder_layers=1", "model.encoder_heads=2", "training.max_steps=2",
+        "training.batch_size=2", "data.dev_fraction=0.0", "training.eval_strategy=no", "training.select_best=false"]))
+    method.build()
+    examples = load_convai2(convai2_valid)[:4]
+    method.fit(examples, tmp_path)
+    training = method.notes["mask_rates"]["training"]
+    assert training["tokens"] > 0 and training["rows"] == 4 and not training["resumed"]
+    for shares in training["per_layer"]:
+        assert sum(shares.values()) == pytest.approx(1.0)
+    responses = method.generate(examples, DecodingConfig(max_new_tokens=5, batch_size=2))
+    method.generation_report(examples, responses, None)
+    generation = method.notes["mask_rates"]["generation"]
+    rows = [method.sequences(e, [r], [False])[0] for e, r in zip(examples, responses)]
+    batch = method.collate(rows)
+    assert generation["tokens"] == int(batch["attention_mask"].sum()) and generation["rows"] == 4
+    taus = example_tau(batch["persona_mask"], batch["context_mask"]).flatten().tolist()
+    assert generation["tau_mean"] == pytest.approx(sum(taus) / 4)
+    assert method.model.mask_counter is None  # nothing is counted afterwards

@@ -26,7 +26,7 @@ from methods.common.generation import generate_causal_lm
 from methods.common.method import Method, register
 from methods.common.training import pad_batch
 
-from .model import DualAttentionConfig, DualAttentionLM
+from .model import DualAttentionConfig, DualAttentionLM, MaskCounter
 
 DUAL_CONFIG = "dual_attention.json"
 LM_FOLDER = "lm"
@@ -48,6 +48,7 @@ class DualAttentionOptions:
     max_persona_tokens: int = 128
     max_context_tokens: int = 256
     punctuation_spacing: bool = False  # True: the authors' code's " . " " , " " ? " in every text (see spaced())
+    mask_rates: bool = True  # fusion paa: count the open masks in training and (teacher-forced) on the generations
 
     def model_config(self) -> DualAttentionConfig:
         return DualAttentionConfig(fusion=self.fusion, encoder_layers=self.encoder_layers,
@@ -67,6 +68,7 @@ class DualAttentionMethod(Method):
     """A causal-LM backbone wrapped by :class:`DualAttentionLM` with the configured fusion."""
 
     Options = DualAttentionOptions
+    generation_options = ("mask_rates",)
     #: the paper's Implementation Details: Adam (no weight decay), lr 8e-6, batch 32, grad clip 0.1, 30 epochs;
     #: greedy decoding, at most 64 new tokens, as the authors' code (run_test_decoding.py)
     config_defaults = {"training": {"learning_rate": 8e-6, "batch_size": 32, "epochs": 30, "optimizer": "adamw_torch",
@@ -101,6 +103,52 @@ class DualAttentionMethod(Method):
         super().save(folder)
         self.model.lm.config.save_pretrained(Path(folder) / LM_FOLDER)
         (Path(folder) / DUAL_CONFIG).write_text(json.dumps(dataclasses.asdict(self.model.config), indent=1), "utf-8")
+
+    # -- how often PAA's masks open ------------------------------------------------------------------------------
+    @property
+    def counts_masks(self) -> bool:
+        return self.options.fusion == "paa" and self.options.mask_rates
+
+    def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False,
+            dev: Sequence[Example] = ()):
+        """The harness' training; with ``mask_rates`` the open-mask shares of its forward passes go into the run
+        record (``method_notes.mask_rates.training``; after ``--resume``, of the resumed part only)."""
+        counter = MaskCounter(len(self.model.fusions), training=True) if self.counts_masks else None
+        self.model.mask_counter = counter
+        try:
+            summary = super().fit(examples, out, resume=resume, progress=progress, dev=dev)
+        finally:
+            self.model.mask_counter = None
+        if counter is not None:
+            self.notes["mask_rates"] = {"training": counter.report() | {"resumed": resume}}
+        return summary
+
+    def mask_rates(self, examples: Sequence[Example], responses: Sequence[str], progress: bool = False
+                   ) -> dict[str, Any]:
+        """The open-mask shares of a teacher-forced pass over the generated responses: the masks of cached greedy
+        generation are those of teacher forcing on its output (tested), so this counts what generation used."""
+        import torch
+
+        from methods.common.generation import progress_bar
+
+        counter = MaskCounter(len(self.model.fusions), training=False)
+        device, size = next(self.model.parameters()).device, self.config.decoding.batch_size
+        self.model.eval()
+        self.model.mask_counter = counter
+        try:
+            with torch.inference_mode():
+                for start in progress_bar(list(range(0, len(examples), size)), progress, "mask rates"):
+                    rows = [self.sequences(e, [r], [False])[0]
+                            for e, r in zip(examples[start:start + size], responses[start:start + size])]
+                    self.model(**{k: v.to(device) for k, v in self.collate(rows).items()})
+        finally:
+            self.model.mask_counter = None
+        return counter.report()
+
+    def generation_report(self, examples: Sequence[Example], responses: Sequence[str],
+                          record_meta: Sequence[dict[str, Any]] | None) -> None:
+        if self.counts_masks:
+            self.notes["mask_rates"] = {"generation": self.mask_rates(examples, responses)}
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def ids(self, text: str) -> list[int]:

@@ -118,6 +118,44 @@ def param_fusion(h: torch.Tensor, o_p: torch.Tensor, o_c: torch.Tensor, mix: nn.
     return h + mix(torch.cat([o_p, o_c], dim=-1))
 
 
+class MaskCounter:
+    """How often PAA's masks (Eq. 6) are open, per decoder layer, over the (token, dimension) elements of real
+    decoder tokens: persona only (M_p = 1, M_c = 0), context only, both, neither. Counts the forward passes of one
+    phase: training (``training=True``, the model in train mode) or teacher-forced inference."""
+
+    KINDS = ("persona_only", "context_only", "both", "neither")
+
+    def __init__(self, layers: int, training: bool):
+        self.training = training
+        self.counts = torch.zeros(layers, 4, dtype=torch.float64)
+        self.tau: list[float] = []
+        self.tokens = 0
+
+    def add(self, layer: int, w: torch.Tensor, tau: torch.Tensor, decoder_mask: torch.Tensor | None) -> None:
+        with torch.no_grad():
+            m_p, m_c = paa_masks(w, tau)
+            m_p, m_c = m_p.bool(), m_c.bool()
+            real = (torch.ones(w.shape[:2], dtype=torch.bool, device=w.device) if decoder_mask is None
+                    or decoder_mask.shape[1] != w.shape[1] else decoder_mask.bool())[..., None].expand_as(m_p)
+            kinds = (m_p & ~m_c, ~m_p & m_c, m_p & m_c, ~m_p & ~m_c)
+            self.counts[layer] += torch.tensor([float((kind & real).sum()) for kind in kinds], dtype=torch.float64)
+            if layer == 0:
+                self.tokens += int(real[..., 0].sum())
+                self.tau.extend(tau.flatten().tolist())
+
+    def report(self) -> dict[str, Any]:
+        """Shares per layer and over all layers, the decoder tokens counted and τ's mean and median (per row)."""
+        def shares(row: torch.Tensor) -> dict[str, float]:
+            total = float(row.sum())
+            return {kind: float(value) / total if total else None for kind, value in zip(self.KINDS, row.tolist())}
+
+        ordered = sorted(self.tau)
+        return {"tokens": self.tokens, "rows": len(self.tau),
+                "tau_mean": sum(ordered) / len(ordered) if ordered else None,
+                "tau_median": ordered[len(ordered) // 2] if ordered else None,
+                "all_layers": shares(self.counts.sum(0)), "per_layer": [shares(row) for row in self.counts]}
+
+
 # -- modules --------------------------------------------------------------------------------------------------------
 
 class CrossAttention(nn.Module):
@@ -167,7 +205,7 @@ class Fusion(nn.Module):
         self.context_gate = nn.Linear(2 * width, width) if config.fusion == "dual" else None
         self.mix = nn.Linear(2 * width, width) if config.fusion == "param" else None
 
-    def forward(self, h: torch.Tensor, state: "EncoderState") -> torch.Tensor:
+    def forward(self, h: torch.Tensor, state: "EncoderState", layer: int = 0) -> torch.Tensor:
         persona_xa = self.cross_persona
         context_xa = self.cross_context or self.cross_persona
         batch = h.shape[0]
@@ -175,7 +213,11 @@ class Fusion(nn.Module):
         o_c = context_xa(h, state.memory(context_xa, "context", batch), state.mask("context", batch))
         fusion = self.config.fusion
         if fusion == "paa":
-            return paa_fusion(h, o_p, o_c, self.gate, state.tau_for(batch))[0]
+            tau = state.tau_for(batch)
+            fused, w = paa_fusion(h, o_p, o_c, self.gate, tau)
+            if state.counter is not None:
+                state.counter.add(layer, w, tau, state.decoder_mask)
+            return fused
         if fusion == "dual":
             return dual_fusion(h, o_p, o_c, self.gate, self.context_gate, state.tau_for(batch))
         if fusion == "skipped":
@@ -199,6 +241,8 @@ class EncoderState:
     context_mask: torch.Tensor
     tau: torch.Tensor
     cache: dict = field(default_factory=dict)
+    counter: MaskCounter | None = None  # PAA's open masks are counted while set
+    decoder_mask: torch.Tensor | None = None  # the decoder's attention mask (real tokens) of a full forward pass
 
     def _repeat(self, tensor: torch.Tensor, batch: int) -> torch.Tensor:
         """Rows repeated for a decoder batch that holds several sequences per example (beams, samples)."""
@@ -262,6 +306,8 @@ class DualAttentionLM(nn.Module):
         self.initialise_new_modules(getattr(lm.config, "initializer_range", 0.02), len(self.fusions))
         self._state: EncoderState | None = None
         self._residual: dict[int, torch.Tensor] = {}
+        #: set to a :class:`MaskCounter` to count PAA's open masks in the forward passes of its phase
+        self.mask_counter: MaskCounter | None = None
         for index, (_, norm, attention) in enumerate(decoder_layers(lm)):
             norm.register_forward_pre_hook(self._capture(index))
             attention.register_forward_hook(self._fuse(index))
@@ -297,7 +343,7 @@ class DualAttentionLM(nn.Module):
                 return output
             attention_output = output[0] if isinstance(output, tuple) else output
             h = attention_output + self._residual.pop(index)
-            delta = self.fusions[index](h, self._state) - h
+            delta = self.fusions[index](h, self._state, index) - h
             fused = attention_output + delta
             return (fused, *output[1:]) if isinstance(output, tuple) else fused
         return hook
@@ -319,6 +365,8 @@ class DualAttentionLM(nn.Module):
         fine-tuning) the loss is binary cross-entropy of the candidate head plus the LM loss of the rows that have
         labels (the gold ones), and the output is a dict with ``candidate_logits``."""
         self._state = self.encode(persona_ids, persona_mask, context_ids, context_mask)
+        if self.mask_counter is not None and self.mask_counter.training == self.training:
+            self._state.counter, self._state.decoder_mask = self.mask_counter, attention_mask
         try:
             if candidate_labels is None:
                 return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
