@@ -1,1 +1,1 @@
-"""The baselines the seed papers compare against, each trainable and generating through :mod:`methods.common`."""
+"""The baselines the seed papers compare against, each trainable and generating through :mod:`pdg_eval_methods.common`."""

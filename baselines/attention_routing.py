@@ -2,7 +2,7 @@
 appendix and code, ``hqsiswiliam/persona-adaptive-attention@2539c5c``): PAA's two encoders and dual cross-attention decoder, but the two
 cross-attention results are mixed with a fixed weight, h' = h + α·o_p + (1 − α)·o_c + o_c, through one shared
 cross-attention module. α = 0.2 (PAA's grid search; its code uses 0.1 — ``--set model.alpha=0.1``). Zheng et al.'s
-α predictor was never released. Architecture: :mod:`methods.paa.model`."""
+α predictor was never released. Architecture: :mod:`pdg_eval_methods.paa.model`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from pdg_eval.errors import ConfigError
 
-from methods.common.method import register
-from methods.paa.method import DualAttentionMethod, DualAttentionOptions
+from pdg_eval_methods.common.method import register
+from pdg_eval_methods.paa.method import DualAttentionMethod, DualAttentionOptions
 
 
 @dataclass

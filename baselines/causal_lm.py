@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from methods.common.backbones import load_causal_lm
-from methods.common.config import DecodingConfig
-from methods.common.data import Example, last_turns
-from methods.common.generation import generate_causal_lm
-from methods.common.method import Method, register
-from methods.common.prompts import Formatter
+from pdg_eval_methods.common.backbones import load_causal_lm
+from pdg_eval_methods.common.config import DecodingConfig
+from pdg_eval_methods.common.data import Example, last_turns
+from pdg_eval_methods.common.generation import generate_causal_lm
+from pdg_eval_methods.common.method import Method, register
+from pdg_eval_methods.common.prompts import Formatter
 
 
 @dataclass

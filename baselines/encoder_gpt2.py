@@ -16,13 +16,13 @@ from typing import Any, Sequence
 
 from pdg_eval.errors import ConfigError
 
-from methods.common.backbones import load_backbone, saved_tokenizer
-from methods.common.config import DecodingConfig
-from methods.common.data import Example
-from methods.common.generation import generate_seq2seq
-from methods.common.method import Method, register
-from methods.common.prompts import Formatter
-from methods.common.training import pad_batch
+from pdg_eval_methods.common.backbones import load_backbone, saved_tokenizer
+from pdg_eval_methods.common.config import DecodingConfig
+from pdg_eval_methods.common.data import Example
+from pdg_eval_methods.common.generation import generate_seq2seq
+from pdg_eval_methods.common.method import Method, register
+from pdg_eval_methods.common.prompts import Formatter
+from pdg_eval_methods.common.training import pad_batch
 
 
 @dataclass

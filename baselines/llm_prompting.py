@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from methods.common.config import DecodingConfig
-from methods.common.data import Example, Session, load_dataset, sessions, sessions_by_speaker
-from methods.common.method import register
+from pdg_eval_methods.common.config import DecodingConfig
+from pdg_eval_methods.common.data import Example, Session, load_dataset, sessions, sessions_by_speaker
+from pdg_eval_methods.common.method import register
 from pdg_eval.records import SELF
 
 from .causal_lm import CausalLMMethod, CausalLMOptions

@@ -4,11 +4,11 @@ attention: score functions ``dot`` | ``general`` | ``concat``; §3.3 input feedi
 GRU/LSTM encoder–decoder without attention (``hqsiswiliam/persona-adaptive-attention@2539c5c``); we choose GRU + Luong attention, as MORPHEUS
 describes its baseline.
 
-* Vocabulary: the tokenizer of ``config.backbone`` (:func:`~methods.common.backbones.tokenizer_for`; the default
+* Vocabulary: the tokenizer of ``config.backbone`` (:func:`~pdg_eval_methods.common.backbones.tokenizer_for`; the default
   ``random:tiny-gpt2`` gives GPT-2's BPE, 50,257 ids). The backbone's *weights are not used*: every parameter here
   is initialised from ``config.seed``.
 * Source: pdg-eval's ``pdg-v1`` prompt text (``Persona: ...`` then one ``Partner:`` / ``You:`` line per context turn,
-  ending in ``You:``; :class:`~methods.common.prompts.Formatter`, ``format: plain``), tokenised and cut from the
+  ending in ``You:``; :class:`~pdg_eval_methods.common.prompts.Formatter`, ``format: plain``), tokenised and cut from the
   LEFT to ``max_source_tokens`` (``model.with_persona: false`` drops the persona line). It is never empty.
 * Target: ``" " + response`` tokens (cut to ``training.max_length - 1``) + end-of-sequence; the decoder starts from
   the tokenizer's bos (else eos) id. Teacher forcing with token-level cross-entropy (labels −100 are ignored).
@@ -19,7 +19,7 @@ describes its baseline.
   h̃_{t−1} is concatenated to the next input embedding.
 * Generation: length-sorted batches of ``decoding.batch_size`` (results in input order), the source cut to
   ``min(max_source_tokens, decoding.max_prompt_tokens)``, the encoder run once per batch, then the shared
-  :func:`~methods.common.generation.decode_loop` (greedy or sampling; no beam search) over :meth:`Seq2SeqGRU.step`.
+  :func:`~pdg_eval_methods.common.generation.decode_loop` (greedy or sampling; no beam search) over :meth:`Seq2SeqGRU.step`.
 * ``tie_embeddings``: source and target share one embedding table. The decoder *uses* the encoder's table without
   registering it twice, so the state dict never holds shared tensors (safetensors and Trainer checkpoints need that).
 """
@@ -35,13 +35,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from methods.common.backbones import saved_tokenizer, tokenizer_for
-from methods.common.config import DecodingConfig
-from methods.common.data import Example
-from methods.common.generation import clean, decode_loop, progress_bar
+from pdg_eval_methods.common.backbones import saved_tokenizer, tokenizer_for
+from pdg_eval_methods.common.config import DecodingConfig
+from pdg_eval_methods.common.data import Example
+from pdg_eval_methods.common.generation import clean, decode_loop, progress_bar
 from pdg_eval.models.runtime import length_sorted_batches
-from methods.common.method import Method, register
-from methods.common.prompts import Formatter
+from pdg_eval_methods.common.method import Method, register
+from pdg_eval_methods.common.prompts import Formatter
 from pdg_eval.errors import ConfigError
 
 SCORES = ("dot", "general", "concat")
@@ -177,7 +177,7 @@ class Seq2SeqGRU(nn.Module):
         return torch.tanh(self.combine(torch.cat([context, output], dim=-1))), weights
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """One decoding step for :func:`~methods.common.generation.decode_loop`: tokens [B, 1] -> logits [B, V]."""
+        """One decoding step for :func:`~pdg_eval_methods.common.generation.decode_loop`: tokens [B, 1] -> logits [B, V]."""
         logits, state, _ = self.decode(tokens, state)
         return logits[:, -1], state
 

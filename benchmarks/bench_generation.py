@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from methods.common.config import DecodingConfig, load_run_config  # noqa: E402
-from methods.common.data import load_convai2  # noqa: E402
-from methods.common.generation import clean, generate_causal_lm  # noqa: E402
-from methods.common.method import get_method  # noqa: E402
-from methods.common.training import FeatureDataset, build_features, train  # noqa: E402
+from pdg_eval_methods.common.config import DecodingConfig, load_run_config  # noqa: E402
+from pdg_eval_methods.common.data import load_convai2  # noqa: E402
+from pdg_eval_methods.common.generation import clean, generate_causal_lm  # noqa: E402
+from pdg_eval_methods.common.method import get_method  # noqa: E402
+from pdg_eval_methods.common.training import FeatureDataset, build_features, train  # noqa: E402
 from pdg_eval.files import shared_dir  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Extension points: what installed packages add to pdg-eval through entry points (``pyproject.toml``).
 
 - ``pdg_eval.metrics``: modules that register metric conventions (``@register_metric``) when imported;
-- ``pdg_eval.methods``: modules that register methods or baselines (``methods.common.method.register``);
+- ``pdg_eval.methods``: modules that register methods or baselines (``pdg_eval_methods.common.method.register``);
 - ``pdg_eval.commands``: functions ``add_parser(subparsers)`` adding a ``pdg-eval`` subcommand (``run``).
 
 A third-party package declares the same groups in its own metadata; nothing in pdg-eval lists them by hand.

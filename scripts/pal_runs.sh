@@ -23,7 +23,7 @@ time generate pal "$out/zh_stage2" "$out/zh_stage2/clv_test.jsonl" --config "$zh
 time generate pal "$out/zh_stage2" "$out/zh_stage2/morpheus_test.jsonl" --config "$zh" \
     --set "data.eval=shared:data/zh/morpheus_samples/test_datas_zh.json"
 
-[[ -f $out/fig3/summary.json ]] || time python -m methods.pal.figures strategies --config "$cfg" \
+[[ -f $out/fig3/summary.json ]] || time python -m pdg_eval_methods.pal.figures strategies --config "$cfg" \
     --checkpoint "$out/stage2" --set data.eval_dialogues=20 --out "$out/fig3"
-[[ -f $out/fig4/summary.json ]] || time python -m methods.pal.figures alignment-steps --config "$cfg" \
+[[ -f $out/fig4/summary.json ]] || time python -m pdg_eval_methods.pal.figures alignment-steps --config "$cfg" \
     --stage2 "$out/stage2" --set data.eval_dialogues=20 --out "$out/fig4"

@@ -9,11 +9,11 @@ import json
 import pytest
 import torch
 
-import baselines.seq2seq_gru  # noqa: F401  (registers the method)
-from methods.common.config import DecodingConfig, RunConfig
-from methods.common.data import Example, dialogues, load_convai2, take_dialogues
-from methods.common.generation import decode_loop
-from methods.common.method import get_method
+import pdg_eval_baselines.seq2seq_gru  # noqa: F401  (registers the method)
+from pdg_eval_methods.common.config import DecodingConfig, RunConfig
+from pdg_eval_methods.common.data import Example, dialogues, load_convai2, take_dialogues
+from pdg_eval_methods.common.generation import decode_loop
+from pdg_eval_methods.common.method import get_method
 
 from .conftest import shared_or_skip
 
@@ -141,7 +141,7 @@ def test_incremental_decoding_equals_teacher_forcing(options):
 
 
 def test_overfits_a_few_turns(first_turns, tmp_path):
-    from methods.common.training import train
+    from pdg_eval_methods.common.training import train
 
     method = make(embedding_size=64, hidden_size=64, training={
         "learning_rate": 2e-2, "max_steps": 40, "batch_size": 4, "logging_steps": 5, "lr_scheduler": "constant",

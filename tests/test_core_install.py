@@ -32,6 +32,23 @@ def test_the_core_dependencies_leave_the_extras_out():
     assert any(d.startswith("torch") for d in extras["models"]) and any(d.startswith("streamlit") for d in extras["app"])
 
 
+def test_the_wheel_installs_only_the_projects_own_names(tmp_path):
+    """methods/, baselines/ and annotation_app/ install as pdg_eval_methods, pdg_eval_baselines and pdg_eval_app,
+    with every subpackage of their folders; no generic top-level module."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("pdg_eval-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"pdg_eval", "pdg_eval_methods", "pdg_eval_baselines", "pdg_eval_app"}
+    for folder, name in (("methods", "pdg_eval_methods"), ("baselines", "pdg_eval_baselines"),
+                         ("annotation_app", "pdg_eval_app")):
+        for init in (ROOT / folder).rglob("__init__.py"):
+            assert f"{name}/{init.relative_to(ROOT / folder).as_posix()}" in names
+
+
 @pytest.fixture()
 def core_only(tmp_path) -> dict[str, str]:
     """An environment in which the extras' packages cannot be imported (a sitecustomize refuses them)."""

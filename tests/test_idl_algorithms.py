@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from methods.idl import conved, extractor, spi
+from pdg_eval_methods.idl import conved, extractor, spi
 from pdg_eval.errors import ConfigError
 from tests.conftest import shared_or_skip
 
@@ -161,7 +161,7 @@ def test_personaext_sentences_split_and_stacks():
 def test_inconsistency_swaps_one_object_for_one_of_the_history():
     import random
 
-    from methods.idl import criteria
+    from pdg_eval_methods.idl import criteria
 
     gold = "i work as a farmer and i love my two dogs ."
     outs = {criteria.inconsistency(gold, ["farmer", "two dogs"], ["spaceman", "farmer"], random.Random(s))
@@ -176,7 +176,7 @@ def test_inconsistency_swaps_one_object_for_one_of_the_history():
 def test_fabrication_states_nothing_of_the_history_and_inversion_is_the_nearest_partner_line():
     import random
 
-    from methods.idl import criteria
+    from pdg_eval_methods.idl import criteria
 
     corpus = ["i am a nurse", "i have a cat", "i love pizza", "the gold"]
     vectors = unit([1, 0.1], [1, 0.2], [1, 0.9], [1, 0])
@@ -197,7 +197,7 @@ def test_fabrication_states_nothing_of_the_history_and_inversion_is_the_nearest_
 def test_criterion_falls_through_to_the_next_kind_and_reports_both():
     import random
 
-    from methods.idl import criteria
+    from pdg_eval_methods.idl import criteria
 
     built = criteria.criterion({"inconsistency": lambda: None, "fabrication": lambda: "  ",
                                 "inversion": lambda: "partner line"}, random.Random(3))
@@ -211,10 +211,10 @@ def test_criterion_falls_through_to_the_next_kind_and_reports_both():
 # -- sequences -------------------------------------------------------------------------------------------------------
 
 def test_msl_sequence_holds_references_in_order_then_the_target_and_no_persona(convai2_valid):
-    from methods.common.data import load_convai2, sessions
-    from methods.common.prompts import Formatter
-    from methods.common.backbones import load_backbone
-    from methods.idl.sequences import msl_turns, prompt_turns
+    from pdg_eval_methods.common.data import load_convai2, sessions
+    from pdg_eval_methods.common.prompts import Formatter
+    from pdg_eval_methods.common.backbones import load_backbone
+    from pdg_eval_methods.idl.sequences import msl_turns, prompt_turns
     from pdg_eval.records import PARTNER, SELF
 
     examples = load_convai2(convai2_valid)
@@ -245,10 +245,10 @@ def test_a_tiny_extractor_learns_the_task_format(tmp_path):
     writes their triples back, and the accuracy counts whole samples."""
     import torch
 
-    from methods.common.backbones import load_backbone
-    from methods.common.config import DecodingConfig, TrainingConfig
-    from methods.common.prompts import Formatter
-    from methods.common.training import fit_model, pad_batch
+    from pdg_eval_methods.common.backbones import load_backbone
+    from pdg_eval_methods.common.config import DecodingConfig, TrainingConfig
+    from pdg_eval_methods.common.prompts import Formatter
+    from pdg_eval_methods.common.training import fit_model, pad_batch
 
     backbone = load_backbone("random:tiny-gpt2", seed=0)
     formatter = Formatter(backbone.tokenizer)
@@ -274,7 +274,7 @@ def test_a_tiny_extractor_learns_the_task_format(tmp_path):
 @pytest.fixture(scope="module")
 def valid_persons(convai2_valid):
     """ConvAI2 valid: each person's whole dialogues, and a MiniLM encoder returning unit rows."""
-    from methods.common.data import load_convai2, sessions, sessions_by_speaker
+    from pdg_eval_methods.common.data import load_convai2, sessions, sessions_by_speaker
     from pdg_eval.models.runtime import default_sentence_encoder, load_sentence_encoder
 
     examples = load_convai2(convai2_valid)
@@ -286,7 +286,7 @@ def valid_persons(convai2_valid):
 
 def test_plans_of_real_valid_persons(valid_persons):
     """SPI + DPI on ConvAI2 valid persons with 6-7 dialogues (clustered) and 2-3 (one group), MiniLM embeddings."""
-    from methods.idl.planning import PlanOptions, plan_person, spi_text
+    from pdg_eval_methods.idl.planning import PlanOptions, plan_person, spi_text
     from pdg_eval.records import SELF
 
     _, by_person, encode = valid_persons
@@ -312,7 +312,7 @@ def test_plans_of_real_valid_persons(valid_persons):
 
 
 def test_dpoc_triples_on_valid_persons(valid_persons):
-    from methods.idl.dpoc_pairs import build_triples, rejected_reply
+    from pdg_eval_methods.idl.dpoc_pairs import build_triples, rejected_reply
 
     every, by_person, encode = valid_persons
     examples = every[:300]

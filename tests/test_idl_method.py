@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from methods.common.data import load_convai2, sessions
-from methods.common.method import get_method, method_config
-from methods.idl import extractor
-from methods.idl.method import by_person
+from pdg_eval_methods.common.data import load_convai2, sessions
+from pdg_eval_methods.common.method import get_method, method_config
+from pdg_eval_methods.idl import extractor
+from pdg_eval_methods.idl.method import by_person
 from pdg_eval.cli.main import main
 from pdg_eval.errors import ConfigError
 from pdg_eval.records import SELF

@@ -65,6 +65,6 @@ def test_the_run_subcommand_comes_from_the_methods_entry_point():
     from pdg_eval.cli.main import build_parser
     from pdg_eval.plugins import plugins
 
-    assert [p.value for p in plugins("pdg_eval.commands")] == ["methods.common.cli:add_parser"]
+    assert [p.value for p in plugins("pdg_eval.commands")] == ["pdg_eval_methods.common.cli:add_parser"]
     assert {p.name for p in plugins("pdg_eval.methods")} >= {"paa", "pal", "idl", "morpheus", "causal_lm"}
     assert build_parser().parse_args(["run", "list"]).method == "list"

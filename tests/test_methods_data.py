@@ -1,4 +1,4 @@
-"""methods.common.data: every dataset loader on the real files, checked against independent counts."""
+"""pdg_eval_methods.common.data: every dataset loader on the real files, checked against independent counts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from collections import Counter
 
 import pytest
 
-from methods.common import data as D
-from methods.common.data import Example, speaker_id
+from pdg_eval_methods.common import data as D
+from pdg_eval_methods.common.data import Example, speaker_id
 from pdg_eval.errors import ConfigError, InputError
 from pdg_eval.readers.parlai import convai2_records
 from pdg_eval.records import record_from_dict

@@ -10,13 +10,13 @@ import random
 import pytest
 import torch
 
-from methods.common.backbones import GPT2_PATTERN, gpt2_tiktoken_path, gpt2_tokenizer, load_backbone
-from methods.common.config import DecodingConfig, load_run_config
-from methods.common.data import load_convai2, sessions_by_speaker, take_dialogues
-from methods.common.generation import generate_causal_lm
-from methods.common.method import get_method, method_names
-from methods.common.prompts import Formatter
-from methods.common.training import train
+from pdg_eval_methods.common.backbones import GPT2_PATTERN, gpt2_tiktoken_path, gpt2_tokenizer, load_backbone
+from pdg_eval_methods.common.config import DecodingConfig, load_run_config
+from pdg_eval_methods.common.data import load_convai2, sessions_by_speaker, take_dialogues
+from pdg_eval_methods.common.generation import generate_causal_lm
+from pdg_eval_methods.common.method import get_method, method_names
+from pdg_eval_methods.common.prompts import Formatter
+from pdg_eval_methods.common.training import train
 from pdg_eval.cli.main import main
 from pdg_eval.errors import ConfigError, InputError
 
@@ -116,7 +116,7 @@ def test_whole_dialogue_trains_every_speaker_turn(examples):
 
 
 def test_chat_format_targets_the_assistant_turn(examples):
-    from methods.common.backbones import smollm2_tokenizer
+    from pdg_eval_methods.common.backbones import smollm2_tokenizer
 
     tokenizer = smollm2_tokenizer()
     formatter = Formatter(tokenizer, "chat")
@@ -130,7 +130,7 @@ def test_chat_format_targets_the_assistant_turn(examples):
 
 
 def test_instruction_prompts_in_both_formats():
-    from methods.common.backbones import smollm2_tokenizer
+    from pdg_eval_methods.common.backbones import smollm2_tokenizer
 
     plain = Formatter(gpt2_tokenizer())
     assert plain.instruction("Say hi.\n", "person2: ") == "Say hi.\n\nperson2: "  # PAL's GPT-2 path
@@ -311,7 +311,7 @@ def test_dual_attention_cached_generation_matches_teacher_forcing(backbone, name
 
 
 def test_routing_and_paa_fusion_formulas():
-    from methods.paa.model import example_tau, paa_fusion, routing_fusion
+    from pdg_eval_methods.paa.model import example_tau, paa_fusion, routing_fusion
 
     h, o_p, o_c = torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.randn(2, 3, 4)
     assert torch.allclose(routing_fusion(h, o_p, o_c, 0.2), h + 0.2 * o_p + 0.8 * o_c + o_c)
@@ -353,7 +353,7 @@ def test_reference_nll_is_the_training_loss_per_token(name, examples):
 
 
 def test_dev_split_is_held_out_and_scored(convai2_valid, tmp_path):
-    from methods.common.runner import train_run
+    from pdg_eval_methods.common.runner import train_run
 
     config = load_run_config(None, "causal_lm_ft", TINY + [f"data.train={convai2_valid}", "data.train_dialogues=4",
                                                            "data.dev_fraction=0.25", "training.max_steps=3"])
@@ -367,7 +367,7 @@ def test_dev_split_is_held_out_and_scored(convai2_valid, tmp_path):
 def test_evaluation_during_training_selects_the_best_step_and_stops_early(convai2_valid, tmp_path):
     """Dev perplexity every 2 steps; a learning rate that diverges after the first steps makes the dev perplexity
     rise, so early stopping (patience 2) ends the run and the saved model is the one of the best evaluation."""
-    from methods.common.runner import train_run
+    from pdg_eval_methods.common.runner import train_run
 
     config = load_run_config(None, "causal_lm_ft", TINY + [
         f"data.train={convai2_valid}", "data.train_dialogues=6", "data.dev_fraction=0.34", "training.max_steps=40",
@@ -386,7 +386,7 @@ def test_evaluation_during_training_selects_the_best_step_and_stops_early(convai
 
 
 def test_evaluation_settings_are_checked(convai2_valid, tmp_path):
-    from methods.common.runner import train_run
+    from pdg_eval_methods.common.runner import train_run
 
     for extra, message in ((["training.select_best=true"], "need evaluation during training"),
                            (["training.eval_strategy=steps"], "eval_steps >= 1"),
@@ -414,8 +414,8 @@ def test_yes_and_no_are_words_unless_a_field_is_boolean(tmp_path):
 
 
 def test_warmup_steps_override_the_ratio(tmp_path):
-    from methods.common.config import TrainingConfig
-    from methods.common.training import training_arguments
+    from pdg_eval_methods.common.config import TrainingConfig
+    from pdg_eval_methods.common.training import training_arguments
 
     by_ratio = TrainingConfig(batch_size=4, gradient_accumulation=2, epochs=2.0, warmup_ratio=0.25)
     assert training_arguments(by_ratio, tmp_path, 0, 80, False).warmup_steps == 5  # 25% of 2 * 80 / 8 steps
@@ -435,7 +435,7 @@ def test_one_rule_names_the_speakers():
 
 
 def test_conversation_sequences_in_chat_format_train_the_speaker_turns_only():
-    from methods.common.prompts import Turn
+    from pdg_eval_methods.common.prompts import Turn
     from pdg_eval.records import PARTNER, SELF
 
     tokenizer = load_backbone("random:tiny-llama").tokenizer
@@ -463,7 +463,7 @@ def test_conversation_sequences_in_chat_format_train_the_speaker_turns_only():
 
 
 def test_conversation_in_plain_format_drops_whole_turns():
-    from methods.common.prompts import Turn
+    from pdg_eval_methods.common.prompts import Turn
     from pdg_eval.records import PARTNER, SELF
 
     tokenizer = gpt2_tokenizer()
@@ -479,8 +479,8 @@ def test_conversation_in_plain_format_drops_whole_turns():
 
 
 def test_an_interrupted_generation_resumes_to_the_same_records(convai2_valid, tmp_path, monkeypatch):
-    import methods.common.runner as runner
-    from baselines.causal_lm import CausalLMMethod
+    import pdg_eval_methods.common.runner as runner
+    from pdg_eval_baselines.causal_lm import CausalLMMethod
 
     monkeypatch.setattr(runner, "CHUNK_BATCHES", 1)
     args = [f"--set={s}" for s in TINY + [f"data.eval={convai2_valid}", "data.eval_dialogues=2",

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.morpheus import codebook as cb
+from pdg_eval_methods.morpheus import codebook as cb
 from pdg_eval.errors import ConfigError
 
 

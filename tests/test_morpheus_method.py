@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from methods.morpheus.method import persona_segments
+from pdg_eval_methods.morpheus.method import persona_segments
 from pdg_eval.cli.main import main
 from tests.conftest import shared_or_skip
 
@@ -68,8 +68,8 @@ def test_two_stages_and_persona_free_generation_through_the_cli(settings, stage1
 
 
 def test_generate_never_touches_the_persona(convai2_valid):
-    from methods.common.data import load_convai2
-    from methods.common.method import get_method, method_config
+    from pdg_eval_methods.common.data import load_convai2
+    from pdg_eval_methods.common.method import get_method, method_config
 
     config = method_config("morpheus", None, ["backbone=random:tiny-llama", "model.codebook_size=4",
                                                "decoding.max_new_tokens=4", "decoding.batch_size=4"])
@@ -91,7 +91,7 @@ def test_generate_never_touches_the_persona(convai2_valid):
 
 
 def test_ablation_runners(settings, stage1, tmp_path):
-    from methods.morpheus import ablations
+    from pdg_eval_methods.morpheus import ablations
 
     quick = [*settings, "--set=training.max_steps=2", "--set=data.eval_dialogues=1"]
     out = tmp_path / "table4"

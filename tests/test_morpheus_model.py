@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.common.backbones import load_backbone
-from methods.common.training import pad_batch
-from methods.morpheus.model import Morpheus, MorpheusSettings
+from pdg_eval_methods.common.backbones import load_backbone
+from pdg_eval_methods.common.training import pad_batch
+from pdg_eval_methods.morpheus.model import Morpheus, MorpheusSettings
 
 
 def batch(generator, b=3, m=5):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.paa.model import (DualAttentionConfig, EncoderState, Fusion, context_fusion, direct_sum_fusion,
+from pdg_eval_methods.paa.model import (DualAttentionConfig, EncoderState, Fusion, context_fusion, direct_sum_fusion,
                                dual_fusion, example_tau, paa_fusion, paa_masks, param_fusion, routing_fusion,
                                skipped_fusion)
 
@@ -108,7 +108,7 @@ def test_new_modules_start_as_gpt2_initialises_cross_attention():
     output projection scaled by 1/√(2·layers); a wider default init disturbs a pretrained decoder at step 0."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from methods.paa.model import DualAttentionLM
+    from pdg_eval_methods.paa.model import DualAttentionLM
 
     torch.manual_seed(0)
     lm = GPT2LMHeadModel(GPT2Config(n_embd=256, n_layer=8, n_head=4, vocab_size=300, n_positions=64)).eval()

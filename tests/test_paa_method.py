@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from methods.common.config import DecodingConfig, load_run_config
-from methods.common.data import load_convai2, take_dialogues
-from methods.common.method import get_method
-from methods.common.training import train
-from methods.paa.model import FUSIONS
+from pdg_eval_methods.common.config import DecodingConfig, load_run_config
+from pdg_eval_methods.common.data import load_convai2, take_dialogues
+from pdg_eval_methods.common.method import get_method
+from pdg_eval_methods.common.training import train
+from pdg_eval_methods.paa.model import FUSIONS
 from pdg_eval.cli.main import main
 
 TINY = ["training.batch_size=4", "training.logging_steps=5", "training.max_length=96", "decoding.max_new_tokens=24",
@@ -93,7 +93,7 @@ def test_hits_head_second_stage_ranks_the_gold_first(convai2_valid, tmp_path):
 
 
 def test_data_efficiency_runner_writes_nested_runs(convai2_valid, tmp_path):
-    from methods.paa.data_efficiency import run
+    from pdg_eval_methods.paa.data_efficiency import run
 
     overrides = TINY + ["backbone=random:tiny-gpt2", f"data.train={convai2_valid}", "data.train_dialogues=4",
                         f"data.eval={convai2_valid}", "data.eval_dialogues=1", "training.max_steps=2"]
@@ -112,7 +112,7 @@ def test_data_efficiency_runner_writes_nested_runs(convai2_valid, tmp_path):
 def test_data_efficiency_seeds_draw_their_own_subsets_and_are_summarised(convai2_valid, tmp_path):
     import statistics
 
-    from methods.paa.data_efficiency import PAPER_FRACTIONS, main, run
+    from pdg_eval_methods.paa.data_efficiency import PAPER_FRACTIONS, main, run
 
     overrides = TINY + ["backbone=random:tiny-gpt2", f"data.train={convai2_valid}", "data.train_dialogues=4",
                         f"data.eval={convai2_valid}", "data.eval_dialogues=1", "training.max_steps=1"]
@@ -131,7 +131,7 @@ def test_data_efficiency_seeds_draw_their_own_subsets_and_are_summarised(convai2
 
 
 def test_paper_hyperparameters_are_the_defaults(tmp_path):
-    from methods.common.method import method_config
+    from pdg_eval_methods.common.method import method_config
 
     config = method_config("paa")
     assert (config.training.learning_rate, config.training.batch_size, config.training.max_grad_norm) == (8e-6, 32, 0.1)

@@ -11,11 +11,11 @@ import math
 import pytest
 import torch
 
-from methods.common.config import load_run_config
-from methods.common.data import load_convai2
-from methods.common.method import get_method
-from methods.paa.method import DualAttentionOptions
-from methods.paa.model import CrossAttention, DualAttentionConfig, DualAttentionLM, EncoderState, Fusion, dual_fusion
+from pdg_eval_methods.common.config import load_run_config
+from pdg_eval_methods.common.data import load_convai2
+from pdg_eval_methods.common.method import get_method
+from pdg_eval_methods.paa.method import DualAttentionOptions
+from pdg_eval_methods.paa.model import CrossAttention, DualAttentionConfig, DualAttentionLM, EncoderState, Fusion, dual_fusion
 
 WIDTH, HEADS = 16, 2
 
@@ -225,7 +225,7 @@ def test_default_tau_numerator_is_the_papers_context_count(paa_method):
 
 
 def test_mask_counter_counts_each_kind_over_real_tokens_only():
-    from methods.paa.model import MaskCounter
+    from pdg_eval_methods.paa.model import MaskCounter
 
     counter = MaskCounter(layers=2, training=False)
     w = torch.tensor([[[0.9, 0.5], [0.1, 0.35]], [[0.7, 0.2], [0.8, 0.8]]])  # [B=2, L=2, width=2]
@@ -242,10 +242,10 @@ def test_mask_counter_counts_each_kind_over_real_tokens_only():
 
 
 def test_training_and_generation_record_the_open_masks(convai2_valid, tmp_path):
-    from methods.common.config import DecodingConfig
-    from methods.common.data import load_convai2
-    from methods.common.training import train
-    from methods.paa.model import example_tau
+    from pdg_eval_methods.common.config import DecodingConfig
+    from pdg_eval_methods.common.data import load_convai2
+    from pdg_eval_methods.common.training import train
+    from pdg_eval_methods.paa.model import example_tau
 
     method = get_method("paa")(load_run_config(None, "paa", [
         "backbone=random:tiny-gpt2", "model.encoder_layers=1", "model.encoder_heads=2", "training.max_steps=2",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from methods.pal.labels import (NO_LABEL, THRESHOLDS, best_above, calibrate_threshold, cosine_scores,
+from pdg_eval_methods.pal.labels import (NO_LABEL, THRESHOLDS, best_above, calibrate_threshold, cosine_scores,
                                 label_statistics, nli_scores, overlap_scores, parse_selection, persona_labels)
 from pdg_eval.errors import ConfigError
 from tests.conftest import shared_or_skip

@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-import methods.pal.method as pal_method
-from methods.common.data import load_dataset
-from methods.common.method import get_method, method_config
-from methods.pal.prompts import generate_prompt, history_only_prompt, persona_line, select_prompt
+import pdg_eval_methods.pal.method as pal_method
+from pdg_eval_methods.common.data import load_dataset
+from pdg_eval_methods.common.method import get_method, method_config
+from pdg_eval_methods.pal.prompts import generate_prompt, history_only_prompt, persona_line, select_prompt
 from pdg_eval.cli.main import main
 from tests.conftest import shared_or_skip
 
@@ -230,7 +230,7 @@ def test_two_stages_and_select_then_generate_through_the_cli(cli_settings, stage
 
 
 def test_figure_runners(cli_settings, stage1, tmp_path):
-    from methods.pal import figures
+    from pdg_eval_methods.pal import figures
 
     out = tmp_path / "fig3"
     assert figures.main(["strategies", "--checkpoint", str(stage1), "--out", str(out), "-q", *cli_settings]) == 0

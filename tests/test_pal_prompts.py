@@ -2,8 +2,8 @@
 
 import pytest
 
-from methods.common.data import load_dataset
-from methods.pal.prompts import (NO_PERSONA, generate_prompt, history_only_prompt, next_speaker, persona_line,
+from pdg_eval_methods.common.data import load_dataset
+from pdg_eval_methods.pal.prompts import (NO_PERSONA, generate_prompt, history_only_prompt, next_speaker, persona_line,
                                  select_prompt)
 from pdg_eval.errors import ConfigError
 from tests.conftest import shared_or_skip

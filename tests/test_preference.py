@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from methods.common.config import TrainingConfig
-from methods.common.preference import (
+from pdg_eval_methods.common.config import TrainingConfig
+from pdg_eval_methods.common.preference import (
     PREFERENCE_LOSSES,
     batch_logps,
     collate_preference,
@@ -24,7 +24,7 @@ from methods.common.preference import (
     train_preference,
     trainer_class,
 )
-from methods.common.training import FeatureDataset, training_arguments
+from pdg_eval_methods.common.training import FeatureDataset, training_arguments
 
 
 def t(*values: float):
@@ -207,7 +207,7 @@ def test_batched_logps_regroup_per_example():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from methods.common.backbones import gpt2_tokenizer
+    from pdg_eval_methods.common.backbones import gpt2_tokenizer
     from pdg_eval.errors import ConfigError
 
     try:
@@ -372,7 +372,7 @@ def test_peft_reference_is_the_model_without_adapters(tokenizer, tmp_path):
 
 def test_train_preference_with_lora_config_merges_the_new_adapter(tokenizer, tmp_path):
     pytest.importorskip("peft")
-    from methods.common.config import LoraConfig
+    from pdg_eval_methods.common.config import LoraConfig
 
     data = Compact(tokenizer, 3)
     model = _tiny_model(data.vocab, seed=8)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.common.backbones import load_backbone
-from methods.common.prefix import cache_as_prefix, prefix_cache, prefix_shape, with_prefix_mask
+from pdg_eval_methods.common.backbones import load_backbone
+from pdg_eval_methods.common.prefix import cache_as_prefix, prefix_cache, prefix_shape, with_prefix_mask
 from pdg_eval.errors import ConfigError
 from pdg_eval.models.causal_lm import cache_field
 
@@ -46,8 +46,8 @@ def test_shapes_and_the_shared_key_value_form():
 
 @pytest.mark.parametrize("spec", ["random:tiny-gpt2", "random:tiny-llama"])
 def test_generation_with_a_prefix_equals_generation_after_its_tokens(spec):
-    from methods.common.config import DecodingConfig
-    from methods.common.generation import generate_causal_lm, generate_with_prefix
+    from pdg_eval_methods.common.config import DecodingConfig
+    from pdg_eval_methods.common.generation import generate_causal_lm, generate_with_prefix
 
     backbone = load_backbone(spec)
     model, tokenizer = backbone.model.eval(), backbone.tokenizer
@@ -67,8 +67,8 @@ def test_generation_with_a_prefix_equals_generation_after_its_tokens(spec):
 
 
 def test_cached_generation_after_a_prefix_equals_teacher_forcing(monkeypatch):
-    from methods.common.config import DecodingConfig
-    from methods.common.generation import generate_with_prefix
+    from pdg_eval_methods.common.config import DecodingConfig
+    from pdg_eval_methods.common.generation import generate_with_prefix
 
     backbone = load_backbone("random:tiny-llama")
     model, tokenizer = backbone.model.eval(), backbone.tokenizer

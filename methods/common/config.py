@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 @dataclass
 class DataConfig:
-    train: Any = None  # a loader spec (methods.common.data.load_dataset): path, {format, path, ...} or "hub:ID"
+    train: Any = None  # a loader spec (pdg_eval_methods.common.data.load_dataset): path, {format, path, ...} or "hub:ID"
     eval: Any = None
     dev_fraction: float = 0.0  # held-out dialogues of the training data (deterministic, split_seed)
     dev: Any = None  # a loader spec of the development data (instead of dev_fraction)
@@ -42,7 +42,7 @@ class LoraConfig:
 
 @dataclass
 class PreferenceConfig:
-    """The preference objective (``training.objective: preference``; :mod:`methods.common.preference`)."""
+    """The preference objective (``training.objective: preference``; :mod:`pdg_eval_methods.common.preference`)."""
 
     loss: str = "dpo"  # dpo | dpoc_paper | dpoc_code
     beta: float = 0.1

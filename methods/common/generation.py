@@ -112,7 +112,7 @@ def _generate(model, tokenizer, inputs: Sequence[list[int]], decoding: DecodingC
 def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixes: Callable[[list[int]], Any],
                          decoding: DecodingConfig, progress: bool = False, desc: str = "generate",
                          one_line: bool = True) -> tuple[list[str], int]:
-    """:func:`generate_causal_lm` with a per-example key/value prefix (:mod:`methods.common.prefix`):
+    """:func:`generate_causal_lm` with a per-example key/value prefix (:mod:`pdg_eval_methods.common.prefix`):
     ``prefixes(indices)`` returns the batch's ``[B, M, L, (2,) width]`` prefix. Greedy or sampled decoding by
     :func:`decode_loop` (transformers' ``generate`` does not take virtual tokens without input ids); under left
     padding every real token's position counts only the prefix and the tokens before it, so a batch decodes as its

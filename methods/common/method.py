@@ -1,7 +1,7 @@
 """What every method and baseline implements, and the registry that maps names to them.
 
-A method turns :class:`~methods.common.data.Example` objects into training features and generates responses; the
-harness (:mod:`methods.common.training`, :mod:`methods.common.generation`) does the rest, identically for all.
+A method turns :class:`~pdg_eval_methods.common.data.Example` objects into training features and generates responses; the
+harness (:mod:`pdg_eval_methods.common.training`, :mod:`pdg_eval_methods.common.generation`) does the rest, identically for all.
 Registration follows lm-evaluation-harness' decorator style: ``@register("causal_lm_ft")``.
 """
 
@@ -112,7 +112,7 @@ class Method(ABC):
     def fit(self, examples: Sequence[Example], out: Path, resume: bool = False, progress: bool = False,
             dev: Sequence[Example] = ()):
         """Train ``self.model`` on ``examples`` (run folder ``out``) and return the
-        :class:`~methods.common.training.TrainSummary`; the default is the harness' :func:`~methods.common.training.train`
+        :class:`~pdg_eval_methods.common.training.TrainSummary`; the default is the harness' :func:`~pdg_eval_methods.common.training.train`
         with the configured objective (``dev``: the development examples of the evaluation during training)."""
         from .training import train
 
@@ -120,7 +120,7 @@ class Method(ABC):
 
     def preference_features(self, examples: Sequence[Example], out: Path, progress: bool = False
                             ) -> list[dict[str, Any]]:
-        """Preference features (:func:`methods.common.preference.preference_features`: one prompt, K completions,
+        """Preference features (:func:`pdg_eval_methods.common.preference.preference_features`: one prompt, K completions,
         chosen first) for ``training.objective: preference``."""
         raise ConfigError(f"{self.name} builds no preference pairs: training.objective preference is not available")
 

@@ -370,7 +370,7 @@ def __getattr__(name: str):
 
 def preference_setup(model, tokenizer, features: list[dict[str, Any]], config: TrainingConfig, ref_model=None
                      ) -> tuple[list[dict[str, Any]], Callable, type, dict[str, Any]]:
-    """What :func:`methods.common.training.fit_model` needs to train ``model`` on preference ``features``
+    """What :func:`pdg_eval_methods.common.training.fit_model` needs to train ``model`` on preference ``features``
     (:func:`preference_features`) under ``config.preference``: the features (with ``ref_logps`` when
     ``precompute_reference``: computed once, from ``ref_model``, the adapters-disabled peft model, or the initial
     policy itself, so that no second model is kept in memory), the collate function, the trainer class and its
@@ -407,7 +407,7 @@ def train_preference(model, tokenizer, features: list[dict[str, Any]], output_di
                      penalty: float | None = None, ref_model=None, seed: int = 13, progress: bool = False, *,
                      label_smoothing: float = 0.0, sft_weight: float = 0.0, precompute_reference: bool = False,
                      resume: bool = False, callbacks: Sequence[Any] = ()) -> tuple[list[dict[str, Any]], Any]:
-    """Train a bare ``model`` (no :class:`~methods.common.method.Method` around it) on preference ``features``;
+    """Train a bare ``model`` (no :class:`~pdg_eval_methods.common.method.Method` around it) on preference ``features``;
     checkpoints go to ``output_dir/checkpoints``. Returns (the trainer state's log history, the final model).
 
     With ``training_config.lora`` and a plain model, a new LoRA adapter is trained over it (IDL's DPOC: the

@@ -94,7 +94,7 @@ def config_from_run(folder: str | Path, record: dict[str, Any], name: str, decod
                     seed: int | None, model: dict[str, Any] | None = None) -> RunConfig:
     """The configuration of the trained run in ``folder`` (its ``run.json``: ``record``), with this command's decoding,
     evaluation data and the ``model`` options the method reads only at generation time
-    (:attr:`~methods.common.method.Method.generation_options`, e.g. PAL's ``strategy``)."""
+    (:attr:`~pdg_eval_methods.common.method.Method.generation_options`, e.g. PAL's ``strategy``)."""
     if record["method"] != name:
         raise ConfigError(f"{folder} holds a {record['method']} run, not {name}")
     config = from_dict(RunConfig, record["config"], str(Path(folder) / "run.json"))

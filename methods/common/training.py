@@ -245,7 +245,7 @@ def fit_model(model, features: list[dict[str, Any]], collate, config: TrainingCo
     """The one training loop of the harness: LoRA (``config.lora``, over a model that has no adapter yet, merged at
     the end), ``TrainingArguments`` from ``config``, checkpoints in ``output_dir/checkpoints``, ``resume`` from the
     last of them. ``trainer_class`` defaults to the harness' ``Trainer`` (language-model loss from the model's
-    forward); :mod:`methods.common.preference` passes its ``PreferenceTrainer`` and loss options as
+    forward); :mod:`pdg_eval_methods.common.preference` passes its ``PreferenceTrainer`` and loss options as
     ``trainer_kwargs``. With ``config.eval_strategy``, ``dev_metric()`` (a dict with ``ppl``) is the evaluation,
     ``select_best`` ends with the best checkpoint and ``early_stopping_patience`` adds the Trainer's
     ``EarlyStoppingCallback``. The caller seeds the RNGs first."""
@@ -286,8 +286,8 @@ def fit_model(model, features: list[dict[str, Any]], collate, config: TrainingCo
 def train(method, examples: Sequence[Example], output_dir: str | Path, resume: bool = False,
           progress: bool = False, callbacks: Sequence[Any] = (), dev: Sequence[Example] = ()) -> TrainSummary:
     """Train ``method.model`` on ``examples`` with the configured objective: ``lm`` — the method's
-    :meth:`~methods.common.method.Method.features`; ``preference`` — its
-    :meth:`~methods.common.method.Method.preference_features` under the configured preference loss. Checkpoints go
+    :meth:`~pdg_eval_methods.common.method.Method.features`; ``preference`` — its
+    :meth:`~pdg_eval_methods.common.method.Method.preference_features` under the configured preference loss. Checkpoints go
     to ``output_dir/checkpoints``; the trained model stays in ``method.model`` for the caller to save. ``dev``: the
     development examples of the evaluation during training (:func:`dev_perplexity`)."""
     import torch

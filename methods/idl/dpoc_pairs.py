@@ -17,7 +17,7 @@ import numpy as np
 
 from pdg_eval.records import PARTNER, SELF
 
-from methods.common.data import Example, Session, sample_distractors
+from pdg_eval_methods.common.data import Example, Session, sample_distractors
 
 from . import criteria
 

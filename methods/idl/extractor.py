@@ -137,7 +137,7 @@ def extract(model, tokenizer, formatter, inputs: Sequence[Sequence[str]], decodi
     otherwise; ``decoding.max_new_tokens`` is raised to :data:`TOKENS_PER_SENTENCE` per sentence)."""
     import dataclasses
 
-    from methods.common.generation import generate_causal_lm
+    from pdg_eval_methods.common.generation import generate_causal_lm
 
     if not inputs:
         return []

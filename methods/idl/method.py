@@ -37,13 +37,13 @@ from typing import Any, Sequence
 from pdg_eval.errors import ConfigError
 from pdg_eval.records import PARTNER, SELF
 
-from methods.common.backbones import load_causal_lm
-from methods.common.config import DecodingConfig, check_choices, training_over
-from methods.common.data import Example, Session, load_dataset, resolve_path, sessions
-from methods.common.generation import generate_causal_lm
-from methods.common.method import Method, read_run_file, register
-from methods.common.preference import preference_features
-from methods.common.prompts import Formatter, Turn
+from pdg_eval_methods.common.backbones import load_causal_lm
+from pdg_eval_methods.common.config import DecodingConfig, check_choices, training_over
+from pdg_eval_methods.common.data import Example, Session, load_dataset, resolve_path, sessions
+from pdg_eval_methods.common.generation import generate_causal_lm
+from pdg_eval_methods.common.method import Method, read_run_file, register
+from pdg_eval_methods.common.preference import preference_features
+from pdg_eval_methods.common.prompts import Formatter, Turn
 
 from . import conved, criteria, extractor, spi
 from .dpoc_pairs import build_triples
@@ -175,7 +175,7 @@ class IDL(Method):
 
         def find(inputs: list[list[str]]) -> list[list[extractor.Triple]]:
             if "model" not in state:
-                from methods.common.runner import MODEL_DIR
+                from pdg_eval_methods.common.runner import MODEL_DIR
 
                 model, tokenizer, _ = load_causal_lm(record["config"]["backbone"], folder / MODEL_DIR)
                 state["model"], state["tokenizer"] = model, tokenizer
@@ -300,7 +300,7 @@ class IDL(Method):
         triples, mix = build_triples(examples, persons, objects, self.encode, corpus,
                                      len(eligible) if count is None else count, self.config.seed,
                                      self.options.top_m, self.options.fabrication_pick)
-        from methods.common.preference import get_loss
+        from pdg_eval_methods.common.preference import get_loss
 
         k = get_loss(self.config.training.preference.loss).k  # 2 for dpo: the "w/o criterion" ablation
         features = []

@@ -3,7 +3,7 @@ in which order, precede it — SPI (:mod:`.spi`) on the persona-intensive uttera
 the chosen references.
 
 The persona-intensive utterances of a dialogue are the person's turns that contain an object the extractor found in
-them (:func:`methods.idl.extractor.persona_intensive`); without extracted objects (no extractor run, or none found)
+them (:func:`pdg_eval_methods.idl.extractor.persona_intensive`); without extracted objects (no extractor run, or none found)
 all of the person's turns stand in, as the released code falls back to all bot sentences.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from pdg_eval.records import SELF
 
-from methods.common.data import Session
+from pdg_eval_methods.common.data import Session
 
 from . import conved, spi
 from .extractor import persona_intensive

@@ -1,6 +1,6 @@
 """IDL's training and inference sequences (§3.2.3, Eq. 1): the person's reference dialogues, in the order DPI found,
-then the target dialogue — never a profile. A :class:`~methods.common.prompts.Turn` list for
-:meth:`~methods.common.prompts.Formatter.conversation` (chat: an empty system prompt, the person as the assistant).
+then the target dialogue — never a profile. A :class:`~pdg_eval_methods.common.prompts.Turn` list for
+:meth:`~pdg_eval_methods.common.prompts.Formatter.conversation` (chat: an empty system prompt, the person as the assistant).
 
 MSL trains on the target's last reply (``loss_turns: last``, the paper: context + response) or on every reply of the
 person in the target dialogue (``all``: LLaMA-Factory's multi-turn masking, which the released scripts use).
@@ -13,8 +13,8 @@ from typing import Sequence
 from pdg_eval.errors import ConfigError
 from pdg_eval.records import SELF
 
-from methods.common.data import Session
-from methods.common.prompts import Turn
+from pdg_eval_methods.common.data import Session
+from pdg_eval_methods.common.prompts import Turn
 
 LOSS_TURNS = ("last", "all")
 

@@ -1,8 +1,8 @@
 """MORPHEUS' Table 4 (ablations) and Figure 3 (codebook size) on pdg-eval's own runs, scored with the ``morpheus``
 preset (``--preset`` to change).
 
-    python -m methods.morpheus.ablations table4 --config configs/morpheus_smollm2.yaml --stage1 runs/morpheus_stage1 --out DIR
-    python -m methods.morpheus.ablations codebook-size --config configs/morpheus_smollm2.yaml --stage1 RUN --out DIR
+    python -m pdg_eval_methods.morpheus.ablations table4 --config configs/morpheus_smollm2.yaml --stage1 runs/morpheus_stage1 --out DIR
+    python -m pdg_eval_methods.morpheus.ablations codebook-size --config configs/morpheus_smollm2.yaml --stage1 RUN --out DIR
 
 Every variant is a joint stage trained from the same role-awareness run (``--stage1``) and generated on the
 configuration's evaluation data: ``MORPHEUS`` (as configured), ``w/o CL`` (no contrastive loss), ``w/o RA`` (the joint
@@ -23,9 +23,9 @@ from typing import Sequence
 from pdg_eval.cli.main import exit_status
 from pdg_eval.errors import ConfigError
 
-from methods.common.experiments import generated, score, write_summary
-from methods.common.method import method_config
-from methods.common.runner import train_run
+from pdg_eval_methods.common.experiments import generated, score, write_summary
+from pdg_eval_methods.common.method import method_config
+from pdg_eval_methods.common.runner import train_run
 
 TABLE4 = {"MORPHEUS": [], "w/o CL": ["model.loss_weights.C=0"], "w/o RA": ["model.role_awareness=false"],
           "init random": ["model.init=random"], "init sequential": ["model.init=sequential"],
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    return exit_status(lambda: run(args), prog="methods.morpheus.ablations")
+    return exit_status(lambda: run(args), prog="pdg_eval_methods.morpheus.ablations")
 
 
 if __name__ == "__main__":

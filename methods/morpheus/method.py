@@ -26,13 +26,13 @@ from typing import Any, Sequence
 
 from pdg_eval.errors import ConfigError
 
-from methods.common.backbones import load_causal_lm, saved_tokenizer
-from methods.common.config import DecodingConfig, check_choices
-from methods.common.data import Example, split_persona
-from methods.common.generation import generate_with_prefix
-from methods.common.method import Method, read_run_file, register
-from methods.common.prompts import Formatter
-from methods.common.training import pad_batch
+from pdg_eval_methods.common.backbones import load_causal_lm, saved_tokenizer
+from pdg_eval_methods.common.config import DecodingConfig, check_choices
+from pdg_eval_methods.common.data import Example, split_persona
+from pdg_eval_methods.common.generation import generate_with_prefix
+from pdg_eval_methods.common.method import Method, read_run_file, register
+from pdg_eval_methods.common.prompts import Formatter
+from pdg_eval_methods.common.training import pad_batch
 
 from . import codebook as cb
 from .model import CODE_LOSSES, CONTRASTIVE, STAGES, Morpheus, MorpheusSettings

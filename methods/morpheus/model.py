@@ -4,7 +4,7 @@ a prefix network that turns M persona vectors into per-layer keys/values, and a 
 * **Persona encoding** (Eq. 3–4): each of the M persona segments (text + end of sequence) through the LM's base
   model; p = the last layer's state at the segment's last token (the released code's encoder is the same LM).
 * **Prefix** (PersonaPKT-style, the released code's "decoder" MLP): d → 2d → 4d → L · width (tanh, dropout 0.1); slot i
-  becomes one virtual token per layer, the same tensor as key and value (:mod:`methods.common.prefix`).
+  becomes one virtual token per layer, the same tensor as key and value (:mod:`pdg_eval_methods.common.prefix`).
 * **Stage ``role_awareness``** (Eq. 2): L_G = the response NLL after the prefix of the encoded persona.
 * **Stage ``joint``** (Eq. 8–14): nearest codes k, L_V, the prefix from the straight-through value
   (:func:`.codebook.straight_through`), L_G; the predictor reads c = the last state of a history-only forward (Eq.
@@ -23,7 +23,7 @@ from torch import nn
 
 from pdg_eval.models.causal_lm import cache_field
 
-from methods.common.prefix import PrefixShape, prefix_cache, prefix_shape, with_prefix_mask
+from pdg_eval_methods.common.prefix import PrefixShape, prefix_cache, prefix_shape, with_prefix_mask
 
 from . import codebook as cb
 

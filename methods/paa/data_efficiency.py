@@ -1,7 +1,7 @@
 """PAA's data-efficiency experiment (PAA §Experiments, Figure 3): train on 10 %, 20 %, … 90 % of the training
 dialogues and report validation perplexity for each fraction; the paper's robustness study re-runs with five seeds.
 
-    python -m methods.paa.data_efficiency --config configs/paa_smollm2.yaml --out runs/paa_data_efficiency \\
+    python -m pdg_eval_methods.paa.data_efficiency --config configs/paa_smollm2.yaml --out runs/paa_data_efficiency \\
         [--fractions 0.1 0.2 ... 0.9] [--seeds 13 14 15 16 17] [--set training.max_steps=...] [--method paa]
 
 For each seed, each fraction is a dialogue-level subset drawn with that seed (nested: the 10 % subset is inside the
@@ -26,9 +26,9 @@ from pdg_eval.errors import ConfigError
 from pdg_eval.metrics.base import create_metric
 from pdg_eval.files import atomic_writer
 
-from methods.common.data import shuffled_dialogues
-from methods.common.method import get_method, method_config
-from methods.common.runner import MODEL_DIR, load_examples, train_run
+from pdg_eval_methods.common.data import shuffled_dialogues
+from pdg_eval_methods.common.method import get_method, method_config
+from pdg_eval_methods.common.runner import MODEL_DIR, load_examples, train_run
 
 
 def nested_subsets(n_dialogues: int, fractions: Sequence[float]) -> list[int]:

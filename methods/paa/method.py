@@ -1,4 +1,4 @@
-"""Training and generation for the dual-encoder decoders of :mod:`methods.paa.model` (PAA and Attention-Routing).
+"""Training and generation for the dual-encoder decoders of :mod:`pdg_eval_methods.paa.model` (PAA and Attention-Routing).
 
 Inputs as in PAA's code (``hqsiswiliam/persona-adaptive-attention@2539c5c:dataset/dataset.py``): the persona encoder reads
 ``P: <persona sentences>``; the context encoder reads the last ``max_context_turns`` (9) turns with role markers
@@ -19,12 +19,12 @@ from typing import Any, Sequence
 from pdg_eval.errors import ConfigError
 from pdg_eval.records import PARTNER, speaker_roles
 
-from methods.common.backbones import load_backbone, saved_tokenizer
-from methods.common.config import DecodingConfig, merge
-from methods.common.data import Example, sample_distractors
-from methods.common.generation import generate_causal_lm
-from methods.common.method import Method, register
-from methods.common.training import pad_batch
+from pdg_eval_methods.common.backbones import load_backbone, saved_tokenizer
+from pdg_eval_methods.common.config import DecodingConfig, merge
+from pdg_eval_methods.common.data import Example, sample_distractors
+from pdg_eval_methods.common.generation import generate_causal_lm
+from pdg_eval_methods.common.method import Method, register
+from pdg_eval_methods.common.training import pad_batch
 
 from .model import DualAttentionConfig, DualAttentionLM, MaskCounter
 
@@ -129,7 +129,7 @@ class DualAttentionMethod(Method):
         generation are those of teacher forcing on its output (tested), so this counts what generation used."""
         import torch
 
-        from methods.common.generation import progress_bar
+        from pdg_eval_methods.common.generation import progress_bar
 
         counter = MaskCounter(len(self.model.fusions), training=False)
         device, size = next(self.model.parameters()).device, self.config.decoding.batch_size
@@ -210,7 +210,7 @@ class DualAttentionMethod(Method):
         pass per example, whose candidates share one encoding of its persona and context."""
         import torch
 
-        from methods.common.generation import progress_bar
+        from pdg_eval_methods.common.generation import progress_bar
 
         device = next(self.model.parameters()).device
         scores: list[list[float]] = []

@@ -1,9 +1,9 @@
 """PAL's Figure 3 (inference strategies) and Figure 4 (scores against persona-alignment training steps), on
 pdg-eval's own runs, scored with the ``pal`` preset (``--preset`` to change).
 
-    python -m methods.pal.figures strategies --config configs/pal_smollm2.yaml --checkpoint runs/pal_stage2 --out DIR
-    python -m methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --stage2 runs/pal_stage2 --out DIR
-    python -m methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --init-from runs/pal_stage1 \\
+    python -m pdg_eval_methods.pal.figures strategies --config configs/pal_smollm2.yaml --checkpoint runs/pal_stage2 --out DIR
+    python -m pdg_eval_methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --stage2 runs/pal_stage2 --out DIR
+    python -m pdg_eval_methods.pal.figures alignment-steps --config configs/pal_smollm2.yaml --init-from runs/pal_stage1 \\
         --every 10 --out DIR
 
 ``strategies`` generates with ``direct`` (no persona highlighted), ``select_then_generate`` and ``gold`` (the label
@@ -26,9 +26,9 @@ from typing import Sequence
 from pdg_eval.cli.main import exit_status
 from pdg_eval.errors import ConfigError
 
-from methods.common.method import method_config, read_run_file, write_run_file
-from methods.common.experiments import generated, score, write_summary
-from methods.common.runner import MODEL_DIR, train_run
+from pdg_eval_methods.common.method import method_config, read_run_file, write_run_file
+from pdg_eval_methods.common.experiments import generated, score, write_summary
+from pdg_eval_methods.common.runner import MODEL_DIR, train_run
 
 from .method import STRATEGIES
 
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    return exit_status(lambda: run(args), prog="methods.pal.figures")
+    return exit_status(lambda: run(args), prog="pdg_eval_methods.pal.figures")
 
 
 def run(args: argparse.Namespace) -> None:

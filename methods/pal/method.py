@@ -26,14 +26,14 @@ from typing import Any, Callable, Sequence
 
 from pdg_eval.errors import ConfigError
 
-from methods.common.backbones import load_causal_lm
-from methods.common.config import DecodingConfig, check_choices, training_over
-from methods.common.data import Example, fingerprint, split_by_dialogue
-from methods.common.generation import generate_causal_lm
-from methods.common.method import Method, read_run_file, register, write_json
-from methods.common.preference import preference_features
-from methods.common.prompts import Formatter, fit_history, loss_on_target
-from methods.common.provenance import decoding_signature
+from pdg_eval_methods.common.backbones import load_causal_lm
+from pdg_eval_methods.common.config import DecodingConfig, check_choices, training_over
+from pdg_eval_methods.common.data import Example, fingerprint, split_by_dialogue
+from pdg_eval_methods.common.generation import generate_causal_lm
+from pdg_eval_methods.common.method import Method, read_run_file, register, write_json
+from pdg_eval_methods.common.preference import preference_features
+from pdg_eval_methods.common.prompts import Formatter, fit_history, loss_on_target
+from pdg_eval_methods.common.provenance import decoding_signature
 
 from . import labels as pal_labels
 from .prompts import Instruction, generate_prompt, history_only_prompt, persona_line, select_prompt

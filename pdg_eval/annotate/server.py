@@ -19,7 +19,7 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def app_path() -> Path:
-    return Path(str(resources.files("annotation_app").joinpath("app.py")))
+    return Path(str(resources.files("pdg_eval_app").joinpath("app.py")))
 
 
 def serve_command(study_dir: str | Path, port: int, host: str = "127.0.0.1") -> list[str]:
