@@ -256,3 +256,48 @@ def test_figure_runners(cli_settings, stage1, tmp_path):
     assert json.loads((again / "summary.json").read_text())["rows"] == summary["rows"]
     assert figures.main(["strategies", "--out", str(out), "-q"]) == 2
     assert figures.main(["alignment-steps", "--out", str(out), "-q"]) == 2
+
+
+def test_selection_summary_on_hand_made_scores():
+    from pdg_eval_methods.pal.figures import selection_summary
+
+    scores = [{"logps": [-1.0, -3.0, -2.0], "first_token_p": [0.5, 0.2, 0.1]},        # none wins; label 0 ranks 2nd
+              {"logps": [-4.0, -1.0, -2.0, -3.0], "first_token_p": [0.1, 0.6, 0.1, 0.1]},  # line 0 wins; label 0
+              {"logps": [-0.5, -2.0], "first_token_p": [0.9, 0.05]}]                  # unlabelled, none wins
+    summary = selection_summary([0, 0, -1], scores)
+    assert summary["turns"] == 3 and summary["labelled_turns"] == 2
+    assert summary["argmax_none_share"] == pytest.approx(2 / 3)
+    assert summary["argmax_accuracy"] == pytest.approx(2 / 3)  # turn 2 (line 0) and turn 3 (none)
+    assert summary["argmax_accuracy_labelled"] == pytest.approx(1 / 2)
+    assert summary["line_accuracy_labelled"] == pytest.approx(1 / 2)  # turn 1's lines: -3 vs -2 picks line 1
+    assert summary["line_accuracy_chance"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert summary["labelled_line_mean_rank"] == pytest.approx((1 + 0) / 2)  # turn 1: 2nd of 2; turn 2: 1st of 3
+    assert summary["labelled_line_rank_chance"] == pytest.approx((0.5 + 1.0) / 2)
+    assert summary["first_token_p_none"] == pytest.approx((0.5 + 0.1 + 0.9) / 3)
+    assert summary["first_token_p_any_line"] == pytest.approx((0.3 + 0.8 + 0.05) / 3)
+
+
+def test_selection_scores_are_the_select_targets_log_probabilities(train_turns, tmp_path, cli_settings, stage1):
+    import torch
+
+    from pdg_eval_methods.pal import figures
+
+    method = _pal()
+    method.model.eval()
+    example = next(e for e in train_turns if len(e.context) > 2)
+    (row,) = method.selection_scores([example])
+    targets = [persona_line(example.persona, k, "en") for k in range(-1, len(example.persona))]
+    assert len(row["logps"]) == len(targets) == len(row["first_token_p"])
+    prompt, target_ids = method.fitted(lambda h: select_prompt(example.persona, h, "en"), example.context, targets,
+                                       method.config.training.max_length)
+    for k in (0, 2):
+        ids = torch.tensor([prompt + target_ids[k]])
+        with torch.no_grad():
+            logp = method.model(ids).logits[0, len(prompt) - 1:-1].log_softmax(-1)
+        assert row["logps"][k] == pytest.approx(float(logp.gather(1, ids[0, len(prompt):, None]).sum()), abs=1e-3)
+        assert row["first_token_p"][k] == pytest.approx(float(logp[0, target_ids[k][0]].exp()), abs=1e-5)
+    out = tmp_path / "selection"
+    assert figures.main(["selection", "--checkpoint", str(stage1), "--out", str(out), "-q", *cli_settings]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["turns"] == summary["labels"]["turns"] > 0 and (out / "summary.md").is_file()
+    assert figures.main(["selection", "--out", str(out), "-q"]) == 2

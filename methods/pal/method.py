@@ -261,6 +261,30 @@ class PAL(Method):
         texts, generated = generate_causal_lm(self.model, self.tokenizer, prompts, decoding, progress, desc="select")
         return texts, [pal_labels.parse_selection(t, e.persona, e.language) for t, e in zip(texts, examples)], generated
 
+    def selection_scores(self, examples: Sequence[Example], progress: bool = False) -> list[dict[str, list[float]]]:
+        """How the select pass ranks every possible target of each example, whatever decoding then picks: the
+        sequence log-probability (``logps``) and the probability of the first token (``first_token_p``) of "No
+        personal description." (index 0) and of each persona line (index k + 1), after the select prompt."""
+        import torch
+
+        from pdg_eval_methods.common.generation import progress_bar
+        from pdg_eval_methods.common.preference import batch_logps, collate_preference
+
+        rows, max_length = [], self.config.training.max_length
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        with torch.inference_mode():
+            for e in progress_bar(list(examples), progress, "selection scores", unit=" turn"):
+                targets = [persona_line(e.persona, k, e.language) for k in range(pal_labels.NO_LABEL, len(e.persona))]
+                prompt, target_ids = self.fitted(lambda h: select_prompt(e.persona, h, e.language), e.context,
+                                                 targets, max_length)
+                batch = collate_preference([preference_features(prompt, target_ids, max_length)],
+                                           self.tokenizer.pad_token_id)
+                logps, _ = batch_logps(self.model, {k: v.to(device) for k, v in batch.items()}, len(targets))
+                first = self.model(input_ids=torch.tensor([prompt], device=device)).logits[0, -1].float().softmax(-1)
+                rows.append({"logps": logps[0].tolist(), "first_token_p": [float(first[t[0]]) for t in target_ids]})
+        return rows
+
     def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
         strategy = self.options.strategy
         selections: list[str | None] = [None] * len(examples)
