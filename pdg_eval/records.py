@@ -128,17 +128,43 @@ def _check_candidates(rec: Record) -> None:
 
 
 def read_jsonl(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[Record]:
-    """Stream validated records from a JSONL file (each line read by :func:`decode_json`); blank lines are skipped."""
+    """Stream validated records from a JSONL file (each line read by :func:`decode_json`); blank lines are skipped.
+    Ids must be unique: they are kept as 8-byte hashes while streaming, and after the last record a repeated hash
+    sends a second pass after the two lines with the same id (the error names both), so memory stays small."""
+    from array import array
+
     source = str(path)
-    seen: dict[str, int] = {}
+    hashes = array("Q")
     for number, text in iter_lines(path, max_bytes):
         if not text.strip():
             continue
         rec = record_from_dict(decode_json(text, source, number), source, number)
-        if rec.id in seen:
-            raise InputError(source, number, "id", f"duplicate id {rec.id!r} (first on line {seen[rec.id]})")
-        seen[rec.id] = number
+        hashes.append(_id_hash(rec.id))
         yield rec
+    _check_unique_ids(path, hashes, max_bytes)
+
+
+def _id_hash(record_id: str) -> int:
+    return hash(record_id) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _check_unique_ids(path: str | Path, hashes, max_bytes: int) -> None:
+    """The error for the first line whose id an earlier line has, if any (hash collisions are told apart here)."""
+    import numpy as np
+
+    ordered = np.sort(np.frombuffer(hashes, dtype=np.uint64)) if len(hashes) else np.zeros(0, dtype=np.uint64)
+    repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    if not repeated:
+        return
+    source, seen = str(path), {}
+    for number, text in iter_lines(path, max_bytes):
+        if not text.strip():
+            continue
+        record_id = record_from_dict(decode_json(text, source, number), source, number).id
+        if _id_hash(record_id) in repeated:
+            if record_id in seen:
+                raise InputError(source, number, "id", f"duplicate id {record_id!r} (first on line {seen[record_id]})")
+            seen[record_id] = number
 
 
 def check_consistent(records: Iterable[Record]) -> Iterator[Record]:

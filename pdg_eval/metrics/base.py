@@ -372,24 +372,25 @@ class MeanOfItems(Metric):
 
 
 class RunningMean:
-    """The per-item values of a :class:`MeanOfItems` metric, 8 bytes a key in a typed array, and their means: what
-    ``aggregate`` computes, and what scoring keeps of such a metric when no per-item statistics are asked for."""
+    """The means of a :class:`MeanOfItems` metric's per-item values, kept as running sums with the same
+    left-to-right additions as :func:`mean` (hence the same numbers) in memory that does not grow with the items:
+    what ``aggregate`` computes, and what scoring keeps of such a metric when no per-item statistics are asked for."""
 
     def __init__(self, metric: Metric):
-        from array import array
-
         self.metric = metric
-        self.values = {k: array("d") for k in metric.keys}
+        self.totals = dict.fromkeys(metric.keys, 0.0)
+        self.count = 0
 
     def extend(self, stats: Sequence[Stats]) -> None:
         for item in stats:
             values = self.metric.item_values(item)
             if values is not None:
-                for key, column in self.values.items():
-                    column.append(values[key])
+                self.count += 1
+                for key in self.totals:
+                    self.totals[key] += float(values[key])
 
     def scores(self) -> dict[str, float]:
-        return {k: mean(column) for k, column in self.values.items()}
+        return {k: total / self.count if self.count else 0.0 for k, total in self.totals.items()}
 
 
 class ItemScore(MeanOfItems):
@@ -504,8 +505,12 @@ def build_metric(spec: str) -> Metric:
 
 
 def mean(values: Sequence[float]) -> float:
-    """Arithmetic mean as the reference scripts compute it (``sum / len``); 0.0 for no items."""
-    return sum(values) / len(values) if values else 0.0
+    """Arithmetic mean as the reference scripts compute it (``sum / len``, the sum added left to right as CPython's
+    ``sum`` of floats before 3.12; :class:`RunningMean` adds in the same order); 0.0 for no items."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total / len(values) if values else 0.0
 
 
 __all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "RunningMean", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
