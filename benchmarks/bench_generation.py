@@ -1,8 +1,9 @@
 """Generation and training throughput of the methods harness, each measured side by side with its reference in one run.
 
-1. Generation: the harness' batched generation (length-sorted, left-padded batches, key/value cache) against a
-   one-example-at-a-time loop (``model.generate`` per prompt), same model, prompts and greedy settings; the outputs
-   are compared text for text. Goal: ≥ 5× on CPU.
+1. Generation: the harness' batched generation (length-sorted, left-padded batches, key/value cache) and its
+   shared-prefix generation (the turns of a dialogue prefill their common persona and history once:
+   ``generate_shared_prefix``) against a one-example-at-a-time loop (``model.generate`` per prompt), same model,
+   prompts and greedy settings; the outputs are compared text for text. Goal: ≥ 5× on CPU.
 2. Training: the harness' ``train`` (``causal_lm_ft`` features) against a plain ``transformers.Trainer`` with
    transformers' own ``DataCollatorForSeq2Seq``, same model initialisation, features, batch size and steps, both
    writing the final checkpoint (transformers saves one at the end of training); tokens/s of both. Goal: within 10 %.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 import tempfile
@@ -52,7 +54,7 @@ def one_at_a_time(model, tokenizer, prompts, decoding: DecodingConfig) -> list[s
 
 def bench_generation(method, examples, args) -> dict:
     decoding = DecodingConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                              max_prompt_tokens=args.max_prompt_tokens)
+                              max_prompt_tokens=args.max_prompt_tokens, share_prefix=False)
     prompts = [method.prompt_ids(e, decoding) for e in examples]
     model, tokenizer = method.model, method.tokenizer
     model.eval()
@@ -60,13 +62,18 @@ def bench_generation(method, examples, args) -> dict:
     batched, generated = generate_causal_lm(model, tokenizer, prompts, decoding)
     batched_s = time.perf_counter() - start
     start = time.perf_counter()
+    shared, _ = generate_causal_lm(model, tokenizer, prompts, dataclasses.replace(decoding, share_prefix=True))
+    shared_s = time.perf_counter() - start
+    start = time.perf_counter()
     single = one_at_a_time(model, tokenizer, prompts, decoding)
     single_s = time.perf_counter() - start
-    same = sum(a == b for a, b in zip(batched, single))
     return {"prompts": len(prompts), "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
-            "generated_tokens": generated, "batched_s": round(batched_s, 2), "one_at_a_time_s": round(single_s, 2),
-            "speedup": round(single_s / batched_s, 2), "batched_tokens_per_s": round(generated / batched_s, 1),
-            "identical_outputs": same}
+            "generated_tokens": generated, "batched_s": round(batched_s, 2), "shared_prefix_s": round(shared_s, 2),
+            "one_at_a_time_s": round(single_s, 2), "speedup": round(single_s / batched_s, 2),
+            "shared_prefix_speedup": round(single_s / shared_s, 2),
+            "batched_tokens_per_s": round(generated / batched_s, 1),
+            "identical_outputs": sum(a == b for a, b in zip(batched, single)),
+            "shared_prefix_identical_outputs": sum(a == b for a, b in zip(shared, single))}
 
 
 def bench_training(method, examples, args) -> dict:

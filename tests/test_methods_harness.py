@@ -189,6 +189,38 @@ def test_batched_generation_equals_one_at_a_time(examples):
     assert batched == single and n_batched == n_single > 0
 
 
+@pytest.mark.parametrize("backbone", ["random:tiny-gpt2", "random:tiny-llama"])
+def test_shared_prefix_generation_equals_one_at_a_time(backbone, examples):
+    """The turns of two dialogues share persona and history: prefilled once per anchor, every reply is the one
+    ``model.generate`` gives the prompt alone (GPT-2: absolute positions; LLaMA: rotary, grouped heads), also with a
+    repetition penalty (the processors see the whole prompt)."""
+    from pdg_eval_methods.common.generation import _generate, plan_prefixes
+
+    loaded = load_backbone(backbone, seed=5)
+    formatter = Formatter(loaded.tokenizer)
+    prompts = [formatter.prompt_ids(e.persona, e.context, 512) for e in examples[:16]]
+    plan = plan_prefixes(prompts[:8])  # one dialogue (nothing cut): the longest prompt serves the others
+    assert len({anchor for anchor, _ in plan}) == 1 and all(c >= len(p) // 2 for (_, c), p in zip(plan, prompts))
+    for penalty in (1.0, 1.3):
+        shared, n_shared = generate_causal_lm(loaded.model, loaded.tokenizer, prompts,
+                                              DecodingConfig(max_new_tokens=8, batch_size=6, repetition_penalty=penalty))
+        single, n_single = _generate(loaded.model, loaded.tokenizer, prompts,
+                                     DecodingConfig(max_new_tokens=8, batch_size=1, repetition_penalty=penalty,
+                                                    share_prefix=False), False, "generate", None, True, None)
+        assert shared == single and n_shared == n_single > 0
+
+
+def test_prefix_plan_and_batches_by_hand():
+    from pdg_eval_methods.common.generation import common_prefix, plan_prefixes, prefix_sorted_batches
+
+    assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2 and common_prefix([1, 2], [1, 2, 3]) == 2
+    prompts = [[1, 2, 3, 4, 5, 6], [1, 2, 3, 9], [7, 8], [1, 2, 3, 4, 5, 6, 7, 8]]
+    # longest first: [3] is an anchor; [0] shares 6 of 6 (feeds its last token again); [1] shares 3 of 4;
+    # [2] shares nothing and becomes an anchor
+    assert plan_prefixes(prompts) == [(3, 5), (3, 3), (2, 1), (3, 7)]
+    assert prefix_sorted_batches(prompts, 3) == [[0, 3, 1], [2]]
+
+
 BASELINES = {  # extra settings per baseline for a tiny CPU run
     "seq2seq_gru": ["model.embedding_size=32", "model.hidden_size=48"],
     "causal_lm_ft": [],

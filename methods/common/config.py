@@ -116,6 +116,9 @@ class DecodingConfig:
     batch_size: int = 16
     max_prompt_tokens: int = 512
     seed: int = 0
+    #: greedy decoding with a decoder-only transformers model: prompts that share a prefix (the turns of a dialogue)
+    #: prefill it once (generation.generate_shared_prefix); like the batch size, it does not change the output
+    share_prefix: bool = True
 
     def check(self) -> None:
         if self.strategy not in ("greedy", "sample", "beam"):

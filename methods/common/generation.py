@@ -58,7 +58,10 @@ def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding:
     """Continuations of token-id prompts (already cut to ``decoding.max_prompt_tokens``); returns the texts in
     input order and the number of tokens generated. ``extra(indices)`` adds model inputs for a batch (e.g. the
     encoder inputs of a dual-encoder decoder). ``one_line``: a reply ends at its first line break (dialogue turns);
-    otherwise the whole continuation is kept, stripped (e.g. one extracted triple per line)."""
+    otherwise the whole continuation is kept, stripped (e.g. one extracted triple per line). Greedy decoding without
+    ``extra`` inputs goes through :func:`generate_shared_prefix` (``decoding.share_prefix``)."""
+    if decoding.share_prefix and decoding.strategy == "greedy" and extra is None and not decoding.no_repeat_ngram_size:
+        return generate_shared_prefix(model, tokenizer, prompts, decoding, progress, desc, one_line)
     return _generate(model, tokenizer, prompts, decoding, progress, desc, extra, one_line, decoder_start=None)
 
 
@@ -156,6 +159,100 @@ def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixe
     return out, generated  # type: ignore[return-value]
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def plan_prefixes(prompts: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """For each prompt of a batch, (the prompt whose prefilled keys and values it reuses, how many of its first tokens
+    they cover): longest first, a prompt reuses the earlier prompt it shares the longest prefix with when that saves
+    at least half of its tokens, else it is prefilled itself (an anchor). At least the last token of every prompt is
+    fed again, to give the logits of the first new token."""
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    anchors: list[int] = []
+    plan: list[tuple[int, int]] = [(0, 0)] * len(prompts)
+    for i in order:
+        best = max(anchors, key=lambda a: common_prefix(prompts[i], prompts[a]), default=None)
+        shared = common_prefix(prompts[i], prompts[best]) if best is not None else 0
+        if best is None or 2 * shared < len(prompts[i]):
+            anchors.append(i)
+            best, shared = i, len(prompts[i])
+        plan[i] = (best, min(shared, len(prompts[i]) - 1))
+    return plan
+
+
+def prefix_sorted_batches(prompts: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
+    """Indices in the lexicographic order of their token lists (prompts with a common prefix, such as the turns of
+    one dialogue, become neighbours), in batches of ``batch_size``."""
+    order = sorted(range(len(prompts)), key=lambda i: list(prompts[i]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decoding: DecodingConfig,
+                           progress: bool = False, desc: str = "generate", one_line: bool = True
+                           ) -> tuple[list[str], int]:
+    """Greedy generation for a decoder-only transformers model that prefills a prompt's common prefix with another
+    prompt of its batch once (the turns of a dialogue share persona and history): batches of lexicographically
+    sorted prompts; the anchors of :func:`plan_prefixes` are prefilled in one right-padded forward pass; each row's
+    cache holds its anchor's keys and values for the shared tokens (then masked padding), its remaining tokens are
+    fed left-padded after them, and positions follow the attention mask, so every row decodes as it would alone.
+    The logits processors see each row's whole prompt."""
+    import torch
+
+    from pdg_eval.models.causal_lm import cache_field
+    from transformers import DynamicCache
+
+    if decoding.strategy != "greedy":
+        raise ValueError("generate_shared_prefix decodes greedily")
+    device = next(model.parameters()).device
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    field = cache_field(model)
+    out: list[str | None] = [None] * len(prompts)
+    generated = 0
+    model.eval()
+
+    def step(tokens, state):
+        cache, mask, started = state
+        if started:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -tokens.shape[1]:]
+        result = model(input_ids=tokens, attention_mask=mask, position_ids=positions, use_cache=True,
+                       **{field: cache})
+        return result.logits[:, -1], (result[field], mask, True)
+
+    with torch.inference_mode():
+        for batch in progress_bar(prefix_sorted_batches(prompts, decoding.batch_size), progress, desc):
+            rows = [prompts[i] for i in batch]
+            plan = plan_prefixes(rows)
+            anchors = sorted({a for a, _ in plan})
+            width = max(len(rows[a]) for a in anchors)
+            ids = torch.tensor([rows[a] + [pad] * (width - len(rows[a])) for a in anchors], device=device)
+            mask = torch.tensor([[1] * len(rows[a]) + [0] * (width - len(rows[a])) for a in anchors], device=device)
+            prefilled = model(input_ids=ids, attention_mask=mask, use_cache=True)[field]
+            slot = {a: k for k, a in enumerate(anchors)}
+            shared = max(c for _, c in plan)
+            keep = torch.tensor([[1] * c + [0] * (shared - c) for _, c in plan], device=device)
+            take = torch.tensor([slot[a] for a, _ in plan], device=device)
+            cache = DynamicCache([(layer.keys[take, :, :shared], layer.values[take, :, :shared])
+                                  for layer in prefilled.layers])
+            tails = [row[c:] for row, (_, c) in zip(rows, plan)]
+            span = max(map(len, tails))
+            first = torch.tensor([[pad] * (span - len(t)) + t for t in tails], device=device)
+            tail_mask = torch.tensor([[0] * (span - len(t)) + [1] * len(t) for t in tails], device=device)
+            history = torch.tensor([[pad] * (max(map(len, rows)) - len(r)) + r for r in rows], device=device)
+            state = (cache, torch.cat([keep, tail_mask], dim=1), False)
+            for index, tokens in zip(batch, decode_loop(step, state, first, decoding, eos, history=history)):
+                generated += len(tokens)
+                text = tokenizer.decode(tokens, skip_special_tokens=True)
+                out[index] = clean(text) if one_line else text.strip()
+    return out, generated  # type: ignore[return-value]
+
+
 def logits_processors(decoding: DecodingConfig):
     """transformers' processors for the decoding configuration (as ``generate`` builds them)."""
     from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
@@ -175,10 +272,11 @@ def logits_processors(decoding: DecodingConfig):
 
 
 def decode_loop(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, first_tokens, decoding: DecodingConfig,
-                eos_id: int) -> list[list[int]]:
+                eos_id: int, history=None) -> list[list[int]]:
     """Greedy or sampled decoding for models with an incremental ``step(tokens [B, t], state) -> (logits [B, V],
-    state)``; ``first_tokens`` [B, t] (a start token, or a whole prompt) starts every sequence. Returns the
-    generated ids (without the first tokens, cut at end-of-sequence)."""
+    state)``; ``first_tokens`` [B, t] (a start token, or a whole prompt) starts every sequence; the logits
+    processors (repetition penalty, …) see ``history`` (default: ``first_tokens``) and what is generated. Returns
+    the generated ids (without the first tokens, cut at end-of-sequence)."""
     import torch
 
     if decoding.strategy == "beam":
@@ -187,7 +285,7 @@ def decode_loop(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, first_t
         raise ConfigError("beam search is not available for this model; use decoding.strategy greedy or sample")
     processors = logits_processors(decoding)
     tokens = first_tokens
-    history = first_tokens
+    history = first_tokens if history is None else history
     finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
     steps = []
     for _ in range(decoding.max_new_tokens):
