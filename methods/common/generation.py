@@ -112,27 +112,15 @@ def _generate(model, tokenizer, inputs: Sequence[list[int]], decoding: DecodingC
     return out, generated  # type: ignore[return-value]
 
 
-def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixes: Callable[[list[int]], Any],
-                         decoding: DecodingConfig, progress: bool = False, desc: str = "generate",
-                         one_line: bool = True) -> tuple[list[str], int]:
-    """:func:`generate_causal_lm` with a per-example key/value prefix (:mod:`pdg_eval_methods.common.prefix`):
-    ``prefixes(indices)`` returns the batch's ``[B, M, L, (2,) width]`` prefix. Greedy or sampled decoding by
-    :func:`decode_loop` (transformers' ``generate`` does not take virtual tokens without input ids); under left
-    padding every real token's position counts only the prefix and the tokens before it, so a batch decodes as its
-    examples one at a time."""
+def masked_step(model) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """The incremental ``step`` of :func:`decode_loop` for a transformers causal LM whose state is (key/value cache,
+    attention mask, started): positions follow the mask (left padding and masked gaps count no position), and every
+    step after the first appends one attended token."""
     import torch
 
     from pdg_eval.models.causal_lm import cache_field
 
-    from .prefix import prefix_cache, prefix_shape, with_prefix_mask
-
-    torch.manual_seed(decoding.seed)
-    device = next(model.parameters()).device
-    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    field, shape = cache_field(model), prefix_shape(model.config)
-    out: list[str | None] = [None] * len(prompts)
-    generated = 0
-    model.eval()
+    field = cache_field(model)
 
     def step(tokens, state):
         cache, mask, started = state
@@ -143,6 +131,39 @@ def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixe
                        **{field: cache})
         return result.logits[:, -1], (result[field], mask, True)
 
+    return step
+
+
+def collect(out: list, batch: Sequence[int], sequences: Sequence[list[int]], tokenizer, one_line: bool) -> int:
+    """Decoded replies of a batch into ``out`` at their indices; returns the number of tokens generated."""
+    generated = 0
+    for index, tokens in zip(batch, sequences):
+        generated += len(tokens)
+        text = tokenizer.decode(tokens, skip_special_tokens=True)
+        out[index] = clean(text) if one_line else text.strip()
+    return generated
+
+
+def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixes: Callable[[list[int]], Any],
+                         decoding: DecodingConfig, progress: bool = False, desc: str = "generate",
+                         one_line: bool = True) -> tuple[list[str], int]:
+    """:func:`generate_causal_lm` with a per-example key/value prefix (:mod:`pdg_eval_methods.common.prefix`):
+    ``prefixes(indices)`` returns the batch's ``[B, M, L, (2,) width]`` prefix. Greedy or sampled decoding by
+    :func:`decode_loop` (transformers' ``generate`` does not take virtual tokens without input ids); under left
+    padding every real token's position counts only the prefix and the tokens before it, so a batch decodes as its
+    examples one at a time."""
+    import torch
+
+    from .prefix import prefix_cache, prefix_shape, with_prefix_mask
+
+    torch.manual_seed(decoding.seed)
+    device = next(model.parameters()).device
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    shape, step = prefix_shape(model.config), masked_step(model)
+    out: list[str | None] = [None] * len(prompts)
+    generated = 0
+    model.eval()
+
     with torch.inference_mode():
         for batch in progress_bar(length_sorted_batches([len(p) for p in prompts], decoding.batch_size), progress,
                                   desc):
@@ -152,10 +173,7 @@ def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixe
                                 device=device)
             prefix = prefixes(batch).to(device)
             state = (prefix_cache(prefix, shape), with_prefix_mask(mask, prefix.shape[1]), False)
-            for index, tokens in zip(batch, decode_loop(step, state, ids, decoding, eos)):
-                generated += len(tokens)
-                text = tokenizer.decode(tokens, skip_special_tokens=True)
-                out[index] = clean(text) if one_line else text.strip()
+            generated += collect(out, batch, decode_loop(step, state, ids, decoding, eos), tokenizer, one_line)
     return out, generated  # type: ignore[return-value]
 
 
@@ -211,19 +229,10 @@ def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decod
         raise ValueError("generate_shared_prefix decodes greedily")
     device = next(model.parameters()).device
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    field = cache_field(model)
+    field, step = cache_field(model), masked_step(model)
     out: list[str | None] = [None] * len(prompts)
     generated = 0
     model.eval()
-
-    def step(tokens, state):
-        cache, mask, started = state
-        if started:
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -tokens.shape[1]:]
-        result = model(input_ids=tokens, attention_mask=mask, position_ids=positions, use_cache=True,
-                       **{field: cache})
-        return result.logits[:, -1], (result[field], mask, True)
 
     with torch.inference_mode():
         for batch in progress_bar(prefix_sorted_batches(prompts, decoding.batch_size), progress, desc):
@@ -246,10 +255,8 @@ def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decod
             tail_mask = torch.tensor([[0] * (span - len(t)) + [1] * len(t) for t in tails], device=device)
             history = torch.tensor([[pad] * (max(map(len, rows)) - len(r)) + r for r in rows], device=device)
             state = (cache, torch.cat([keep, tail_mask], dim=1), False)
-            for index, tokens in zip(batch, decode_loop(step, state, first, decoding, eos, history=history)):
-                generated += len(tokens)
-                text = tokenizer.decode(tokens, skip_special_tokens=True)
-                out[index] = clean(text) if one_line else text.strip()
+            generated += collect(out, batch, decode_loop(step, state, first, decoding, eos, history=history),
+                                 tokenizer, one_line)
     return out, generated  # type: ignore[return-value]
 
 
