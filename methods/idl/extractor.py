@@ -3,9 +3,8 @@ stacked into multi-sentence samples; the parse of the extractor's output and its
 
 A sample's input is its sentences joined by ``\\n``; its target one ``<subject, relation, object>`` per sentence, in
 order, joined by ``\\n``. The output is parsed with ``<(.*?),(.*?),(.*?)>``; a sample is right only when every triple
-matches (after trimming and casefolding). PersonaExt (Zhu et al., ACL 2023; Cyn7hia/PAED@f34db8e) ships its zero-shot
-dev/test splits as JSON lines ``{"triplets": [{"tokens", "head", "tail", "label"}]}``: the sentences are deduplicated
-across the files and split 90/10 by sentence before stacking, so no sentence is in both parts.
+matches (after trimming and casefolding). PersonaExt's sentences (read by :mod:`pdg_eval.readers.personaext`) are
+deduplicated across its split files and split 90/10 by sentence before stacking, so no sentence is in both parts.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from pdg_eval.errors import InputError
-from pdg_eval.inputs import iter_lines
+from pdg_eval.readers.personaext import Sentence, Triple, read_personaext
+
+__all__ = ["Sentence", "Triple", "read_personaext", "split_sentences", "stack", "parse_triples", "sample_correct"]
 
 TRIPLE = re.compile(r"<(.*?),(.*?),(.*?)>")
 #: the instruction the extractor is trained and run with (pdg-eval's wording; IDL's prompt was not released)
@@ -27,44 +27,6 @@ INSTRUCTION = ("Extract the persona facts of the sentences below: for each sente
 #: new tokens allowed per input sentence when extracting (a triple line is about 10–20 tokens)
 TOKENS_PER_SENTENCE = 24
 STACK_SIZES = (4, 8)  # sentences per stacked sample, inclusive
-
-
-@dataclass(frozen=True)
-class Triple:
-    subject: str
-    relation: str
-    object: str
-
-    def text(self) -> str:
-        return f"<{self.subject}, {self.relation}, {self.object}>"
-
-    def key(self) -> tuple[str, str, str]:
-        return tuple(" ".join(part.split()).casefold() for part in (self.subject, self.relation, self.object))
-
-
-@dataclass(frozen=True)
-class Sentence:
-    text: str
-    triple: Triple
-
-
-def read_personaext(paths: Iterable[str | Path]) -> list[Sentence]:
-    """Unique sentences (first triple kept for a repeated sentence) of PersonaExt split files, in first-seen order."""
-    seen: dict[str, Sentence] = {}
-    for path in paths:
-        for number, line in iter_lines(path):
-            if not line.strip():
-                continue
-            try:
-                for item in json.loads(line)["triplets"]:
-                    tokens = item["tokens"]
-                    text = " ".join(tokens)
-                    triple = Triple(" ".join(tokens[i] for i in item["head"]), item["label"],
-                                    " ".join(tokens[i] for i in item["tail"]))
-                    seen.setdefault(text, Sentence(text, triple))
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
-                raise InputError(str(path), number, "triplets", f"not a PersonaExt record ({exc})") from None
-    return list(seen.values())
 
 
 def split_sentences(sentences: Sequence[Sentence], valid_fraction: float = 0.1, seed: int = 13

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pdg_eval.errors import ConfigError
+from pdg_eval.readers.personaext import personaext_files
 from pdg_eval.records import PARTNER, SELF
 
 from pdg_eval_methods.common.backbones import load_causal_lm
@@ -223,7 +224,7 @@ class IDL(Method):
     # extractor
     def extractor_data(self) -> None:
         root = Path(resolve_path(self.options.personaext))
-        files = sorted(root.glob("*/*.jsonl")) or sorted(root.glob("*.jsonl"))
+        files = personaext_files(root)
         if not files:
             raise ConfigError(f"model.personaext {root}: no PersonaExt split files (*.jsonl)")
         sentences = extractor.read_personaext(files)

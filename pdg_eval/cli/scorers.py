@@ -67,14 +67,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          "ConvAI2 valid set from convai2_train_sample)")
     ev.add_argument("--limit", type=positive_int, help="only the first N items of each set")
     ev.set_defaults(func=run_eval)
-    pairs = sub.add_parser("pairs", help="rebuild DNLI-style pairs from triple-annotated ConvAI2 dialogues",
+    pairs = sub.add_parser("pairs", help="build DNLI-style pairs from triple-annotated ConvAI2 dialogues or PersonaExt",
                            description="Entailment = same triple, neutral = no shared relation, contradiction = same "
-                                       "single-valued relation with another object (pdg_eval.scorers.dnli_rebuild).")
+                                       "single-valued relation with another object (pdg_eval.scorers.dnli_rebuild; "
+                                       "with --personaext: pdg_eval.scorers.personaext_pairs).")
     pairs.add_argument("--triples", action="append",
                        help="GettingToKnowYou *_both_original_final.txt (repeatable; default: the ConvAI2 test file, "
                             "so nothing of ConvAI2 valid, the usual evaluation split, is trained on)")
+    pairs.add_argument("--personaext", metavar="DIR_OR_FILE",
+                       help="PersonaExt split files (a folder of */*.jsonl) instead of --triples: sentence pairs by "
+                            "their relation triples")
     pairs.add_argument("--exclude", action="append",
-                       help="held-out DNLI-style pair file whose utterances are left out (default: the RCDG nli-valid.txt)")
+                       help="held-out pair or triple file whose sentences are left out (default: the RCDG "
+                            "nli-valid.txt; with --personaext also the ConvAI2 valid triples, premises and "
+                            "hypotheses alike)")
     pairs.add_argument("--seed", type=non_negative_int, default=13)
     pairs.add_argument("--out", required=True, help="output file, RCDG format 'utterance</s>persona</s>label'")
     pairs.set_defaults(func=run_pairs)
@@ -174,15 +180,33 @@ def run_pairs(args: argparse.Namespace) -> int:
     from ..scorers.nli import read_dnli_pairs
     from ..files import atomic_writer, check_outputs
 
-    triples = args.triples or _default_files("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
-    excluded = args.exclude or _default_files("consistency", "dnli_style_pairs", "nli-valid.txt")
-    if not triples:
-        raise ConfigError("no triple-annotated dialogues: pass --triples FILE")
-    check_outputs([args.out], [*triples, *excluded])
-    examples = rebuild_pairs(triples, exclude=[e.hypothesis for f in excluded for e in read_dnli_pairs(f)], seed=args.seed)
+    if args.personaext:
+        from ..readers.personaext import personaext_files, read_personaext
+        from ..scorers.nli import read_nli_source
+        from ..scorers.personaext_pairs import personaext_pairs
+
+        if args.triples:
+            raise ConfigError("give --triples or --personaext, not both")
+        files = personaext_files(args.personaext)
+        if not files:
+            raise ConfigError(f"--personaext {args.personaext}: no PersonaExt split files (*.jsonl)")
+        excluded = args.exclude or default_sources("nli", "valid")
+        check_outputs([args.out], [*files, *excluded])
+        held_out = [text for f in excluded for e in read_nli_source(f) for text in (e.premise, e.hypothesis)]
+        examples = personaext_pairs(read_personaext(files), exclude=held_out, seed=args.seed)
+        sources = {"personaext": [str(f) for f in files]}
+    else:
+        triples = args.triples or _default_files("consistency", "dnli_triples_convai2", "test_both_original_final.txt")
+        excluded = args.exclude or _default_files("consistency", "dnli_style_pairs", "nli-valid.txt")
+        if not triples:
+            raise ConfigError("no triple-annotated dialogues: pass --triples FILE")
+        check_outputs([args.out], [*triples, *excluded])
+        examples = rebuild_pairs(triples, exclude=[e.hypothesis for f in excluded for e in read_dnli_pairs(f)],
+                                 seed=args.seed)
+        sources = {"triples": triples}
     with atomic_writer(args.out) as handle:
         write_pairs(examples, handle)
     counts = Counter(e.label for e in examples)
     print(json.dumps({"out": args.out, "n": len(examples), "entailment": counts[2], "neutral": counts[1],
-                      "contradiction": counts[0], "triples": triples, "excluded": excluded}, indent=2))
+                      "contradiction": counts[0], **sources, "excluded": excluded}, indent=2))
     return 0
