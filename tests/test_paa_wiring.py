@@ -266,3 +266,20 @@ def test_training_and_generation_record_the_open_masks(convai2_valid, tmp_path):
     taus = example_tau(batch["persona_mask"], batch["context_mask"]).flatten().tolist()
     assert generation["tau_mean"] == pytest.approx(sum(taus) / 4)
     assert method.model.mask_counter is None  # nothing is counted afterwards
+
+
+def test_paa_keeps_its_best_checkpoint(convai2_valid, tmp_path):
+    """select_best on the harness' own model (not a transformers PreTrainedModel, weights tied through the LM): the
+    best evaluation's checkpoint is loaded back at the end."""
+    from pdg_eval_methods.common.runner import train_run
+
+    config = load_run_config(None, "paa", [
+        "backbone=random:tiny-gpt2", "model.encoder_layers=1", "model.encoder_heads=2", f"data.train={convai2_valid}",
+        "data.train_dialogues=4", "data.dev_fraction=0.25", "training.max_steps=4", "training.batch_size=4",
+        "training.learning_rate=0.05", "training.eval_strategy=steps", "training.eval_steps=1",
+        "training.select_best=true"])
+    record = train_run("paa", config, tmp_path / "run", progress=False)
+    summary, split = record["summary"], record["data"]["split"]
+    best_step, best_ppl = min(summary["dev_curve"], key=lambda point: point[1])
+    assert len(summary["dev_curve"]) == 4 and summary["selected_step"] == best_step
+    assert split["dev_ppl"] == pytest.approx(best_ppl, rel=1e-4)

@@ -105,7 +105,8 @@ class TrainSummary:
 
 def harness_trainer_class():
     """``transformers.Trainer`` that also checkpoints the harness' own ``nn.Module`` models whose weights are tied
-    (the base class' ``safetensors.save_file`` refuses shared tensors; ``save_model`` stores them once)."""
+    (the base class' ``safetensors.save_file`` refuses shared tensors; ``save_model`` stores them once) and loads
+    them back (resuming, or the best checkpoint of ``select_best``)."""
     import os
 
     import torch
@@ -133,6 +134,22 @@ def harness_trainer_class():
                 logs.update({key: sum(values) / len(values) for key, values in self._loss_parts.items() if values})
                 self._loss_parts = {}
             super().log(logs, start_time)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+            """The harness' own models load the ``model.safetensors`` that :meth:`_save` wrote (tied tensors stored
+            once; the base class' loader expects a transformers model)."""
+            target = model if model is not None else self.model
+            if isinstance(target, PreTrainedModel) or hasattr(target, "peft_config"):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            from safetensors.torch import load_model
+
+            load_model(target, os.path.join(resume_from_checkpoint, "model.safetensors"))
+
+        def _load_best_model(self) -> None:
+            model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+            if isinstance(model, PreTrainedModel) or hasattr(model, "peft_config"):
+                return super()._load_best_model()
+            self._load_from_checkpoint(self.state.best_model_checkpoint, model)
 
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
             model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
