@@ -60,7 +60,8 @@ def generate_causal_lm(model, tokenizer, prompts: Sequence[list[int]], decoding:
     encoder inputs of a dual-encoder decoder). ``one_line``: a reply ends at its first line break (dialogue turns);
     otherwise the whole continuation is kept, stripped (e.g. one extracted triple per line). Greedy decoding without
     ``extra`` inputs goes through :func:`generate_shared_prefix` (``decoding.share_prefix``)."""
-    if decoding.share_prefix and decoding.strategy == "greedy" and extra is None and not decoding.no_repeat_ngram_size:
+    if (decoding.share_prefix and decoding.strategy == "greedy" and extra is None and not decoding.no_repeat_ngram_size
+            and all(prompts)):  # an empty prompt has no last token to feed again
         return generate_shared_prefix(model, tokenizer, prompts, decoding, progress, desc, one_line)
     return _generate(model, tokenizer, prompts, decoding, progress, desc, extra, one_line, decoder_start=None)
 
