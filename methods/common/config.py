@@ -89,6 +89,11 @@ class TrainingConfig:
     def evaluating(self) -> bool:
         return self.eval_strategy != "no"
 
+    @property
+    def keeps_best(self) -> bool:
+        """Whether the run ends with its best checkpoint (``select_best``, which early stopping implies)."""
+        return self.select_best or self.early_stopping_patience > 0
+
     def check(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"training.objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")

@@ -92,25 +92,30 @@ def _generate(model, tokenizer, inputs: Sequence[list[int]], decoding: DecodingC
     with torch.inference_mode():
         for batch in progress_bar(length_sorted_batches([len(p) for p in inputs], decoding.batch_size), progress,
                                   desc):
-            width = max(len(inputs[i]) for i in batch)
-            padding = [[pad] * (width - len(inputs[i])) for i in batch]
-            rows = [inputs[i] + fill if seq2seq else fill + inputs[i] for i, fill in zip(batch, padding)]
-            masks = [[1] * len(inputs[i]) + [0] * len(fill) if seq2seq else [0] * len(fill) + [1] * len(inputs[i])
-                     for i, fill in zip(batch, padding)]
+            ids, mask = padded([inputs[i] for i in batch], pad, device, left=not seq2seq)
             more = extra(batch) if extra is not None else {}
-            result = model.generate(input_ids=torch.tensor(rows, device=device),
-                                    attention_mask=torch.tensor(masks, device=device), **more, **kwargs)
-            new = result[:, 1:] if seq2seq else result[:, width:]  # after the decoder start / the prompt
-            for row, index in enumerate(batch):
-                tokens = new[row].tolist()
+            result = model.generate(input_ids=ids, attention_mask=mask, **more, **kwargs)
+            new = result[:, 1:] if seq2seq else result[:, ids.shape[1]:]  # after the decoder start / the prompt
+            sequences = []
+            for tokens in new.tolist():
                 if eos in tokens:
                     tokens = tokens[:tokens.index(eos)]
-                if seq2seq:
-                    tokens = [t for t in tokens if t != pad]
-                generated += len(tokens)
-                text = tokenizer.decode(tokens, skip_special_tokens=True)
-                out[index] = clean(text) if one_line else text.strip()
+                sequences.append([t for t in tokens if t != pad] if seq2seq else tokens)
+            generated += collect(out, batch, sequences, tokenizer, one_line)
     return out, generated  # type: ignore[return-value]
+
+
+def padded(rows: Sequence[Sequence[int]], pad: int, device, left: bool = True):
+    """Token lists as one tensor padded to the longest (on the left, as a decoder-only model's prompts, or on the
+    right) and its attention mask."""
+    import torch
+
+    width = max(map(len, rows))
+    fills = [[pad] * (width - len(row)) for row in rows]
+    ids = [fill + list(row) if left else list(row) + fill for row, fill in zip(rows, fills)]
+    mask = [[0] * len(fill) + [1] * len(row) if left else [1] * len(row) + [0] * len(fill)
+            for row, fill in zip(rows, fills)]
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
 
 def masked_step(model) -> Callable[[Any, Any], tuple[Any, Any]]:
@@ -168,10 +173,7 @@ def generate_with_prefix(model, tokenizer, prompts: Sequence[list[int]], prefixe
     with torch.inference_mode():
         for batch in progress_bar(length_sorted_batches([len(p) for p in prompts], decoding.batch_size), progress,
                                   desc):
-            width = max(len(prompts[i]) for i in batch)
-            ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch], device=device)
-            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch],
-                                device=device)
+            ids, mask = padded([prompts[i] for i in batch], pad, device)
             prefix = prefixes(batch).to(device)
             state = (prefix_cache(prefix, shape), with_prefix_mask(mask, prefix.shape[1]), False)
             generated += collect(out, batch, decode_loop(step, state, ids, decoding, eos), tokenizer, one_line)
@@ -196,8 +198,8 @@ def plan_prefixes(prompts: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     anchors: list[int] = []
     plan: list[tuple[int, int]] = [(0, 0)] * len(prompts)
     for i in order:
-        best = max(anchors, key=lambda a: common_prefix(prompts[i], prompts[a]), default=None)
-        shared = common_prefix(prompts[i], prompts[best]) if best is not None else 0
+        shared, best = max(((common_prefix(prompts[i], prompts[a]), a) for a in anchors), key=lambda pair: pair[0],
+                           default=(0, None))
         if best is None or 2 * shared < len(prompts[i]):
             anchors.append(i)
             best, shared = i, len(prompts[i])
@@ -240,9 +242,7 @@ def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decod
             rows = [prompts[i] for i in batch]
             plan = plan_prefixes(rows)
             anchors = sorted({a for a, _ in plan})
-            width = max(len(rows[a]) for a in anchors)
-            ids = torch.tensor([rows[a] + [pad] * (width - len(rows[a])) for a in anchors], device=device)
-            mask = torch.tensor([[1] * len(rows[a]) + [0] * (width - len(rows[a])) for a in anchors], device=device)
+            ids, mask = padded([rows[a] for a in anchors], pad, device, left=False)
             prefilled = model(input_ids=ids, attention_mask=mask, use_cache=True)[field]
             slot = {a: k for k, a in enumerate(anchors)}
             shared = max(c for _, c in plan)
@@ -250,11 +250,8 @@ def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decod
             take = torch.tensor([slot[a] for a, _ in plan], device=device)
             cache = DynamicCache([(layer.keys[take, :, :shared], layer.values[take, :, :shared])
                                   for layer in prefilled.layers])
-            tails = [row[c:] for row, (_, c) in zip(rows, plan)]
-            span = max(map(len, tails))
-            first = torch.tensor([[pad] * (span - len(t)) + t for t in tails], device=device)
-            tail_mask = torch.tensor([[0] * (span - len(t)) + [1] * len(t) for t in tails], device=device)
-            history = torch.tensor([[pad] * (max(map(len, rows)) - len(r)) + r for r in rows], device=device)
+            first, tail_mask = padded([row[c:] for row, (_, c) in zip(rows, plan)], pad, device)
+            history, _ = padded(rows, pad, device)
             state = (cache, torch.cat([keep, tail_mask], dim=1), False)
             generated += collect(out, batch, decode_loop(step, state, first, decoding, eos, history=history),
                                  tokenizer, one_line)

@@ -15,7 +15,7 @@ from .config import RunConfig, from_dict
 from .data import Example, fingerprint, load_dataset, split_by_dialogue, take_dialogues
 from .method import Method, get_method, read_run_file, write_json, write_run_file
 from .provenance import decoding_signature, environment, git_commit, now, write_predictions
-from .training import dev_perplexity
+from .training import gold_perplexity
 
 MODEL_DIR = "model"
 
@@ -75,7 +75,7 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
                          dev=dev if config.training.evaluating else ())
     method.save(out / MODEL_DIR)
     if dev:  # held-out perplexity of the gold responses (token level) of the saved model: the selected one
-        final = dev_perplexity(method, dev, config.decoding.batch_size)
+        final = gold_perplexity(method, dev, config.decoding.batch_size)
         split_info["dev_tokens"], split_info["dev_ppl"] = final["tokens"], final["ppl"]
     record = {
         "kind": "train", "method": name, "config": config.to_json(), "backbone": method.backbone_info,

@@ -167,7 +167,7 @@ def harness_trainer_class():
 
 
 def dev_evaluating(trainer_class: type) -> type:
-    """``trainer_class`` whose ``evaluate`` reports ``dev_metric()`` (e.g. :func:`dev_perplexity`) instead of the
+    """``trainer_class`` whose ``evaluate`` reports ``dev_metric()`` (e.g. :func:`gold_perplexity`) instead of the
     Trainer's batch-mean loss on an evaluation dataset, so that the Trainer's own ``load_best_model_at_end`` and
     ``EarlyStoppingCallback`` select and stop on it."""
 
@@ -189,14 +189,24 @@ def dev_evaluating(trainer_class: type) -> type:
     return DevEvaluating
 
 
-def dev_perplexity(method, examples: Sequence[Example], batch_size: int) -> dict[str, float]:
-    """Token-level perplexity of the gold responses of ``examples`` under teacher forcing (exp of the mean token NLL
-    over all tokens, PAA's convention), on the tokens the training loss covers."""
-    nll = [x for values in method.reference_nll(examples, batch_size) for x in values]
-    if not nll:
+def gold_perplexity(method, examples: Sequence[Example], batch_size: int, variant: str = "token_micro",
+                    progress: bool = False) -> dict[str, float]:
+    """pdg-eval's ``ppl:<variant>`` of the gold responses of ``examples`` under teacher forcing (the tokens the
+    training loss covers, :meth:`~pdg_eval_methods.common.method.Method.reference_nll`): ``ppl``, its ``nll`` (the
+    log) and the number of ``tokens``. ``token_micro`` is exp of the mean token NLL over all tokens."""
+    from pdg_eval.metrics.base import create_metric
+
+    metric = create_metric("ppl", variant)
+    stats = []
+    for example, values in zip(examples, method.reference_nll(examples, batch_size, progress=progress), strict=True):
+        record = example.to_record()
+        record.nll = values
+        stats.append(metric.item_stats(record))
+    tokens = int(sum(s[1] for s in stats))
+    if not tokens:
         raise ConfigError("the development data has no response tokens to compute a perplexity on")
-    mean = sum(nll) / len(nll)
-    return {"ppl": math.exp(mean), "nll": mean, "tokens": len(nll)}
+    ppl = metric.aggregate(stats)["ppl"]
+    return {"ppl": ppl, "nll": math.log(ppl), "tokens": tokens}
 
 
 def apply_lora(model, lora) -> Any:
@@ -220,7 +230,7 @@ def training_arguments(config: TrainingConfig, output_dir: Path, seed: int, n_fe
 
     per_step = config.batch_size * config.gradient_accumulation
     total = config.max_steps if config.max_steps > 0 else math.ceil(n_features / per_step * config.epochs)
-    keep_best = config.select_best or config.early_stopping_patience > 0
+    keep_best = config.keeps_best
     # the best checkpoint can only be one that was saved: save when evaluating
     saving = {"save_strategy": config.eval_strategy, "save_steps": config.eval_steps or config.save_steps} \
         if keep_best else {"save_steps": config.save_steps}
@@ -306,7 +316,7 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
     :meth:`~pdg_eval_methods.common.method.Method.features`; ``preference`` — its
     :meth:`~pdg_eval_methods.common.method.Method.preference_features` under the configured preference loss. Checkpoints go
     to ``output_dir/checkpoints``; the trained model stays in ``method.model`` for the caller to save. ``dev``: the
-    development examples of the evaluation during training (:func:`dev_perplexity`)."""
+    development examples of the evaluation during training (:func:`gold_perplexity`)."""
     import torch
     from transformers import set_seed
 
@@ -322,7 +332,7 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
         features, collate, trainer_class, options = preference_setup(method.model, method.tokenizer, pairs, config)
     else:
         features, collate, trainer_class, options = build_features(method, examples, progress), method.collate, None, {}
-    dev_metric = (lambda: dev_perplexity(method, dev, method.config.decoding.batch_size)) if dev else None
+    dev_metric = (lambda: gold_perplexity(method, dev, method.config.decoding.batch_size)) if dev else None
     fit = fit_model(method.model, features, collate, config, output_dir, method.config.seed, progress, resume,
                     callbacks, trainer_class, dev_metric, **options)
     method.model = fit.model
@@ -333,7 +343,6 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
     parts = [{"step": int(entry["step"])} | {k: float(v) for k, v in entry.items() if k.startswith("L_")}
              for entry in history if any(k.startswith("L_") for k in entry)]
     dev_curve = [(int(entry["step"]), float(entry["eval_ppl"])) for entry in history if "eval_ppl" in entry]
-    keep_best = config.select_best or config.early_stopping_patience > 0
     seen = int(getattr(fit.state, "num_input_tokens_seen", 0) or 0)
     return TrainSummary(steps=int(fit.state.global_step), epochs=float(fit.state.epoch or 0.0), examples=len(examples),
                         features=len(features), tokens_per_epoch=count_tokens(features), tokens_seen=seen,
@@ -341,7 +350,7 @@ def train(method, examples: Sequence[Example], output_dir: str | Path, resume: b
                         losses=losses, resumed_from=fit.resumed_from,
                         device=str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
                         objective=config.objective, rewards=rewards, loss_parts=parts, dev_curve=dev_curve,
-                        selected_step=fit.state.best_global_step if keep_best else None,
+                        selected_step=fit.state.best_global_step if config.keeps_best else None,
                         stopped_early=bool(config.early_stopping_patience) and fit.state.global_step < fit.state.max_steps)
 
 

@@ -29,22 +29,12 @@ from pdg_eval.files import atomic_writer
 from pdg_eval_methods.common.data import shuffled_dialogues
 from pdg_eval_methods.common.method import get_method, method_config
 from pdg_eval_methods.common.runner import MODEL_DIR, load_examples, train_run
+from pdg_eval_methods.common.training import gold_perplexity
 
 
 def nested_subsets(n_dialogues: int, fractions: Sequence[float]) -> list[int]:
     """Dialogue counts per fraction (at least one dialogue each)."""
     return [max(1, round(n_dialogues * f)) for f in fractions]
-
-
-def validation_ppl(method, examples, batch_size: int, progress: bool = False) -> float:
-    """PAA's PPL: exp(mean token NLL) of the gold responses (pdg-eval's ``ppl:paa``)."""
-    metric = create_metric("ppl", "paa")
-    stats = []
-    for example, values in zip(examples, method.reference_nll(examples, batch_size, progress=progress), strict=True):
-        record = example.to_record()
-        record.nll = values
-        stats.append(metric.item_stats(record))
-    return metric.aggregate(stats)["ppl"]
 
 
 #: Figure 3's grid: 10 % to 90 % of the training data
@@ -65,7 +55,7 @@ def run(method_name: str, config_path: str | None, overrides: Sequence[str], fra
     rows = []
     for seed in seeds or [None]:
         seeded = list(overrides) if seed is None else [*overrides, f"seed={seed}", f"data.split_seed={seed}"]
-        split_seed = base.data.split_seed if seed is None else seed
+        split_seed = method_config(method_name, config_path, seeded).data.split_seed
         order = shuffled_dialogues(train_all, split_seed)
         for fraction, count in zip(sorted(fractions), nested_subsets(len(order), sorted(fractions))):
             keep = set(order[:count])
@@ -76,14 +66,14 @@ def run(method_name: str, config_path: str | None, overrides: Sequence[str], fra
                                examples=[e for e in train_all if e.dialogue_id in keep], data_note=subset_spec)
             method = get_method(method_name)(config)
             method.build(folder / MODEL_DIR)
-            ppl = validation_ppl(method, evaluation, config.decoding.batch_size, progress)
+            ppl = gold_perplexity(method, evaluation, config.decoding.batch_size, "paa", progress)["ppl"]
             rows.append({"seed": config.seed, "fraction": fraction, "dialogues": count,
                          "examples": record["data"]["train"]["examples"], "steps": record["summary"]["steps"],
                          "train_wall_s": round(record["summary"]["wall_s"], 1), "validation_ppl": ppl,
                          "run": str(folder)})
             print(json.dumps(rows[-1]), file=sys.stderr)
     summary = {"method": method_name, "config": config_path, "overrides": list(overrides), "train": train_info,
-               "eval": eval_info, "seeds": [r["seed"] for r in rows if r["fraction"] == min(fractions)],
+               "eval": eval_info, "seeds": list(seeds) if seeds else [base.seed],
                "rows": rows, "by_fraction": by_fraction(rows), "metric": str(create_metric("ppl", "paa").signature())}
     write_summary(summary, out)
     return summary

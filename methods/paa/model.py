@@ -133,14 +133,14 @@ class MaskCounter:
 
     def add(self, layer: int, w: torch.Tensor, tau: torch.Tensor, decoder_mask: torch.Tensor | None) -> None:
         with torch.no_grad():
-            m_p, m_c = paa_masks(w, tau)
-            m_p, m_c = m_p.bool(), m_c.bool()
-            real = (torch.ones(w.shape[:2], dtype=torch.bool, device=w.device) if decoder_mask is None
-                    or decoder_mask.shape[1] != w.shape[1] else decoder_mask.bool())[..., None].expand_as(m_p)
-            kinds = (m_p & ~m_c, ~m_p & m_c, m_p & m_c, ~m_p & ~m_c)
-            self.counts[layer] += torch.tensor([float((kind & real).sum()) for kind in kinds], dtype=torch.float64)
+            m_p, m_c = (mask.bool() for mask in paa_masks(w, tau))
+            real = torch.ones(w.shape[:2], dtype=torch.bool, device=w.device)
+            if decoder_mask is not None and decoder_mask.shape[1] == w.shape[1]:  # else one cached step: all real
+                real = decoder_mask.bool()
+            kinds = torch.stack((m_p & ~m_c, ~m_p & m_c, m_p & m_c, ~m_p & ~m_c)) & real[None, ..., None]
+            self.counts[layer] += kinds.flatten(1).sum(1).to(torch.float64).cpu()
             if layer == 0:
-                self.tokens += int(real[..., 0].sum())
+                self.tokens += int(real.sum())
                 self.tau.extend(tau.flatten().tolist())
 
     def report(self) -> dict[str, Any]:

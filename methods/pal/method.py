@@ -268,7 +268,7 @@ class PAL(Method):
         import torch
 
         from pdg_eval_methods.common.generation import progress_bar
-        from pdg_eval_methods.common.preference import batch_logps, collate_preference
+        from pdg_eval_methods.common.preference import collate_preference, sequence_logps
 
         rows, max_length = [], self.config.training.max_length
         device = next(self.model.parameters()).device
@@ -280,9 +280,13 @@ class PAL(Method):
                                                  targets, max_length)
                 batch = collate_preference([preference_features(prompt, target_ids, max_length)],
                                            self.tokenizer.pad_token_id)
-                logps, _ = batch_logps(self.model, {k: v.to(device) for k, v in batch.items()}, len(targets))
-                first = self.model(input_ids=torch.tensor([prompt], device=device)).logits[0, -1].float().softmax(-1)
-                rows.append({"logps": logps[0].tolist(), "first_token_p": [float(first[t[0]]) for t in target_ids]})
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                    use_cache=False).logits
+                logps, _ = sequence_logps(logits, batch["labels"])  # one row per target (one prompt)
+                after_prompt = int((batch["labels"][0] != -100).nonzero()[0]) - 1  # the prompt's last position
+                first = logits[0, after_prompt].float().softmax(-1)
+                rows.append({"logps": logps.tolist(), "first_token_p": [float(first[t[0]]) for t in target_ids]})
         return rows
 
     def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
