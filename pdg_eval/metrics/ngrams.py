@@ -93,6 +93,77 @@ def match_stats(hyp: tuple, refs: Sequence[tuple], max_n: int = 4) -> list[int]:
     return stats
 
 
+def match_stats_many(pairs: Sequence[tuple[tuple, Sequence[tuple]]], max_n: int = 4) -> list[list[int]]:
+    """:func:`match_stats` of each ``(hyp, refs)`` pair, the same lists; the pairs not in the cache are counted
+    together with array operations (every n-gram of the batch gets an exact integer id, order by order, so
+    counting, clipping by the maximum count over references, and matching are sorts and searches over the whole
+    batch instead of dictionary operations per n-gram)."""
+    import numpy as np
+
+    out: list[list[int] | None] = []
+    missing: dict[tuple, list[int]] = {}  # cache key -> positions in ``out``
+    for hyp, refs in pairs:
+        key = (hyp, tuple(refs), max_n)
+        cached = _STATS_CACHE.get(key)
+        if cached is None:
+            missing.setdefault(key, []).append(len(out))
+        out.append(cached)
+    if not missing:
+        return out  # type: ignore[return-value]
+    keys = list(missing)
+    texts: list[tuple] = []
+    owner: list[int] = []  # for each text: the pair it belongs to, or -1 - pair for a hypothesis
+    for index, (hyp, refs, _) in enumerate(keys):
+        texts.append(hyp)
+        owner.append(-1 - index)
+        texts.extend(refs)
+        owner.extend([index] * len(refs))
+    vocabulary: dict = {}
+    ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for text in texts for t in text), dtype=np.int64)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    text_of = np.repeat(np.arange(len(texts)), lengths)
+    left = lengths[text_of] - (np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths))  # tokens from here on
+    owners = np.asarray(owner, dtype=np.int64)
+    is_hyp = owners < 0
+    pair_of_text = np.where(is_hyp, -1 - owners, owners)
+    matches = np.zeros((len(keys), max_n), dtype=np.int64)
+    gram = ids
+    for n in range(1, max_n + 1):
+        if n > 1:  # the id of the n-gram at p: the (n-1)-gram at p followed by token p + n - 1
+            _, gram = np.unique(gram[:-1] * len(vocabulary) + ids[n - 1:], return_inverse=True)
+        valid = left[:len(gram)] >= n
+        positions = np.flatnonzero(valid)
+        texts_here = text_of[positions]
+        grams = gram[positions]
+        width = int(grams.max()) + 1 if len(grams) else 1
+        hyp_rows = is_hyp[texts_here]
+        hyp_keys, hyp_counts = np.unique(pair_of_text[texts_here[hyp_rows]] * width + grams[hyp_rows],
+                                         return_counts=True)
+        ref_texts = texts_here[~hyp_rows]
+        per_text, text_counts = np.unique(ref_texts * width + grams[~hyp_rows], return_counts=True)
+        ref_keys = pair_of_text[per_text // width] * width + per_text % width
+        order = np.argsort(ref_keys, kind="stable")
+        ref_keys, text_counts = ref_keys[order], text_counts[order]
+        starts = np.flatnonzero(np.r_[True, ref_keys[1:] != ref_keys[:-1]]) if len(ref_keys) else ref_keys
+        max_keys = ref_keys[starts]
+        max_counts = np.maximum.reduceat(text_counts, starts) if len(starts) else text_counts
+        at = np.searchsorted(max_keys, hyp_keys)
+        found = at < len(max_keys)
+        found[found] = max_keys[at[found]] == hyp_keys[found]
+        clipped = np.minimum(hyp_counts[found], max_counts[at[found]])
+        matches[:, n - 1] = np.bincount(hyp_keys[found] // width, weights=clipped, minlength=len(keys))
+    for (hyp, refs, _), row in zip(keys, matches.tolist()):
+        hyp_len = len(hyp)
+        stats = [hyp_len, closest_ref_length([len(r) for r in refs], hyp_len), *row,
+                 *(hyp_len - n + 1 if hyp_len >= n else 0 for n in range(1, max_n + 1))]
+        if len(_STATS_CACHE) >= _CACHE_LIMIT:
+            _STATS_CACHE.clear()
+        _STATS_CACHE[(hyp, refs, max_n)] = stats
+        for position in missing[(hyp, refs, max_n)]:
+            out[position] = stats
+    return out  # type: ignore[return-value]
+
+
 def split_stats(stats: Sequence[int]) -> tuple[int, int, Sequence[int], Sequence[int]]:
     max_n = (len(stats) - 2) // 2
     return stats[0], stats[1], stats[2:2 + max_n], stats[2 + max_n:]
