@@ -129,6 +129,28 @@ def test_chat_format_targets_the_assistant_turn(examples):
         Formatter(gpt2_tokenizer(), "chat")
 
 
+@pytest.mark.parametrize("fmt", ["plain", "chat"])
+def test_a_long_prompt_loses_its_oldest_turns_not_the_persona(fmt):
+    """Over the limit, whole turns go two at a time from the oldest, so the persona (plain: the ``Persona:`` line;
+    chat: the system message and template header) and the speakers' order stay; the same for training sequences."""
+    from pdg_eval_methods.common.backbones import smollm2_tokenizer
+
+    formatter = Formatter(smollm2_tokenizer(), fmt)
+    persona = ("i love cats .", "i live in ohio .")
+    context = tuple(f"turn number {i} says something rather long about the weather today ." for i in range(9))
+    full = formatter.prompt_ids(persona, context, 0)
+    last_three = formatter.ids(formatter.prompt(persona, context[-3:]))
+    assert len(last_three) < len(full)
+    ids = formatter.prompt_ids(persona, context, len(last_three))
+    assert ids == last_three  # 9 turns -> 7 -> 5 -> 3, the first that fits
+    assert "i love cats" in formatter.tokenizer.decode(ids) and "turn number 5" not in formatter.tokenizer.decode(ids)
+    feature = formatter.single_turn(persona, context, "me too .", max_length=len(last_three) + 12)
+    text = formatter.tokenizer.decode(feature["input_ids"])
+    assert "i love cats" in text and "turn number 6" in text and "turn number 5" not in text
+    tiny = formatter.prompt_ids(persona, context, 5)  # too long even with two turns: the left cut, as before
+    assert tiny == formatter.ids(formatter.prompt(persona, context[-1:]))[-5:]
+
+
 def test_instruction_prompts_in_both_formats():
     from pdg_eval_methods.common.backbones import smollm2_tokenizer
 

@@ -85,9 +85,15 @@ class Formatter:
         return messages
 
     def prompt_ids(self, persona: Sequence[str], context: Sequence[str], max_tokens: int, preamble: str = "") -> list[int]:
-        """Prompt token ids, cut from the left to ``max_tokens``."""
-        ids = self.ids(self.prompt(persona, context, preamble))
-        return ids[-max_tokens:] if max_tokens else ids
+        """Prompt token ids of at most ``max_tokens`` (0: no limit): the oldest turns are dropped two at a time
+        (:func:`fit_history`), so the persona, the template's header and the speakers' order stay; only a prompt
+        that is too long with its last two turns alone is cut from the left."""
+        def build(history: list[str]) -> list[int]:
+            return self.ids(self.prompt(persona, history, preamble))
+
+        if not max_tokens:
+            return build(list(context))
+        return fit_history(build, context, lambda ids: len(ids) <= max_tokens)[-max_tokens:]
 
     def instruction(self, text: str, assistant_prefix: str = "") -> str:
         """An instruction prompt (PAL's): plain — the text, then ``"\n" + assistant_prefix`` when there is one (as
@@ -141,14 +147,19 @@ class Formatter:
 
     def single_turn(self, persona: Sequence[str], context: Sequence[str], response: str, max_length: int
                     ) -> dict[str, list[int]]:
-        """Prompt + response (+ end-of-sequence), loss on the response only; the prompt is cut from the left."""
+        """Prompt + response (+ end-of-sequence), loss on the response only; a sequence longer than ``max_length``
+        loses its oldest turns two at a time (:func:`fit_history`), then, if still too long, the prompt is cut from
+        the left."""
         eos = self.tokenizer.eos_token_id
-        if self.format == "plain":
-            prompt_ids = self.ids(self.prompt(persona, context))
-            target = self.ids(self.response_segment(response)) + ([eos] if eos is not None else [])
-        else:
-            prompt, target_text = self._chat_target(persona, context, response)
-            prompt_ids, target = self.ids(prompt), self.ids(target_text)
+
+        def build(history: list[str]) -> tuple[list[int], list[int]]:
+            if self.format == "plain":
+                return (self.ids(self.prompt(persona, history)),
+                        self.ids(self.response_segment(response)) + ([eos] if eos is not None else []))
+            prompt, target_text = self._chat_target(persona, history, response)
+            return self.ids(prompt), self.ids(target_text)
+
+        prompt_ids, target = fit_history(build, context, lambda built: len(built[0]) + len(built[1]) <= max_length)
         return loss_on_target(prompt_ids, target, max_length)
 
     def whole_dialogue(self, persona: Sequence[str], turns: Sequence[str], max_length: int) -> dict[str, list[int]]:
