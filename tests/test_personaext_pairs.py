@@ -1,5 +1,5 @@
 """DNLI's construction on PersonaExt triples: each class on hand-made sentences, the first-person subjects as one
-person, neutrals capped at the entailments, held-out sentences left out on both sides; the CLI on the real splits
+person, neutrals capped at the entailments, ``--balance`` down to the rarest label, held-out sentences left out on both sides; the CLI on the real splits
 shares no sentence with the NLI scorers' held-out sets."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from pdg_eval.cli.main import main
 from pdg_eval.readers.personaext import Sentence, Triple, read_personaext
-from pdg_eval.scorers.nli import read_dnli_pairs, read_nli_source
+from pdg_eval.scorers.nli import NliExample, balance_classes, read_dnli_pairs, read_nli_source
 from pdg_eval.scorers.personaext_pairs import personaext_pairs
 from pdg_eval.tokenize import casefold_spaces
 from tests.conftest import shared_or_skip
@@ -52,6 +52,13 @@ def test_held_out_sentences_are_left_out_on_both_sides():
     assert not [p for p in pairs if p.label == 2]  # its only same-triple partner is gone
 
 
+def test_balance_samples_every_label_down_to_the_rarest():
+    pairs = [NliExample(f"p{i}", f"h{i}", label) for i, label in enumerate([0, 1, 1, 1, 2, 2])]
+    balanced = balance_classes(pairs, seed=3)
+    assert [e.label for e in balanced] == [0, 1, 2] and balanced[0] == pairs[0]
+    assert balance_classes(pairs, seed=3) == balanced and balance_classes([]) == []
+
+
 def test_cli_on_the_real_splits_shares_no_sentence_with_the_held_out_sets(tmp_path, capsys):
     root = shared_or_skip("data", "personaext", "splits")
     held = [shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-valid.txt"),
@@ -67,6 +74,13 @@ def test_cli_on_the_real_splits_shares_no_sentence_with_the_held_out_sets(tmp_pa
     for path in held:
         assert not trained & {casefold_spaces(t) for e in read_nli_source(path) for t in (e.premise, e.hypothesis)}
     assert len(read_personaext(sorted(root.glob("*/*.jsonl")))) == 22566
+    balanced_out = tmp_path / "balanced.txt"
+    assert main(["scorers", "pairs", "--personaext", str(root), "--balance", "--out", str(balanced_out)]) == 0
+    balanced = read_dnli_pairs(balanced_out)
+    assert json.loads(capsys.readouterr().out)["balanced"] is True
+    assert Counter(p.label for p in balanced) == {0: counts[0], 1: counts[0], 2: counts[0]}
+    assert {p for p in balanced if p.label == 0} == {p for p in pairs if p.label == 0}  # the rarest label: all kept
+    assert set(balanced) <= set(pairs)
     assert main(["scorers", "pairs", "--personaext", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 2
     assert main(["scorers", "pairs", "--personaext", str(root), "--triples", str(held[1]),
                  "--out", str(tmp_path / "x")]) == 2

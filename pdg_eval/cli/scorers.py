@@ -81,6 +81,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="held-out pair or triple file whose sentences are left out (default: the RCDG "
                             "nli-valid.txt; with --personaext also the ConvAI2 valid triples, premises and "
                             "hypotheses alike)")
+    pairs.add_argument("--balance", action="store_true",
+                       help="keep as many pairs of each label as the rarest label has (a seeded sample)")
     pairs.add_argument("--seed", type=non_negative_int, default=13)
     pairs.add_argument("--out", required=True, help="output file, RCDG format 'utterance</s>persona</s>label'")
     pairs.set_defaults(func=run_pairs)
@@ -177,7 +179,7 @@ def run_pairs(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..scorers.dnli_rebuild import rebuild_pairs, write_pairs
-    from ..scorers.nli import read_dnli_pairs
+    from ..scorers.nli import balance_classes, read_dnli_pairs
     from ..files import atomic_writer, check_outputs
 
     if args.personaext:
@@ -204,9 +206,11 @@ def run_pairs(args: argparse.Namespace) -> int:
         examples = rebuild_pairs(triples, exclude=[e.hypothesis for f in excluded for e in read_dnli_pairs(f)],
                                  seed=args.seed)
         sources = {"triples": triples}
+    if args.balance:
+        examples = balance_classes(examples, seed=args.seed)
     with atomic_writer(args.out) as handle:
         write_pairs(examples, handle)
     counts = Counter(e.label for e in examples)
     print(json.dumps({"out": args.out, "n": len(examples), "entailment": counts[2], "neutral": counts[1],
-                      "contradiction": counts[0], **sources, "excluded": excluded}, indent=2))
+                      "contradiction": counts[0], "balanced": args.balance, **sources, "excluded": excluded}, indent=2))
     return 0

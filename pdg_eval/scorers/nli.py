@@ -69,6 +69,19 @@ def read_dnli_pairs(path: str | Path) -> list[NliExample]:
     return out
 
 
+def balance_classes(examples: Sequence[NliExample], seed: int = 13) -> list[NliExample]:
+    """A seeded sample of ``examples`` with as many pairs of each label as the rarest label has, in label order
+    (contradiction, neutral, entailment); the pairs of the rarest label are all kept."""
+    import random
+
+    by_label: dict[int, list[NliExample]] = {}
+    for example in examples:
+        by_label.setdefault(example.label, []).append(example)
+    size = min((len(pairs) for pairs in by_label.values()), default=0)
+    rng = random.Random(seed)
+    return [e for label in sorted(by_label) for e in rng.sample(by_label[label], size)]
+
+
 def read_nli_source(path: str | Path, seed: int = 13) -> list[NliExample]:
     """Pairs of a DNLI-style pair file, or pairs rebuilt (:mod:`pdg_eval.scorers.dnli_rebuild`, ``seed``) from a
     triple-annotated both-persona dialogue file: the format is told by the first line."""
