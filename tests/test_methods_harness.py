@@ -516,6 +516,32 @@ def test_conversation_sequences_in_chat_format_train_the_speaker_turns_only():
     assert decoded.endswith("yes they are<|im_end|>\n")
 
 
+@pytest.mark.parametrize("fmt", ["plain", "chat"])
+def test_conversation_drops_the_fewest_oldest_turns_for_every_limit(fmt):
+    """The search for the turns to drop gives what dropping them one at a time gives, at every length limit (one
+    turn always stays, cut from the left when it alone is too long)."""
+    from pdg_eval_methods.common.prompts import Turn
+    from pdg_eval.records import PARTNER, SELF
+
+    formatter = Formatter(load_backbone("random:tiny-llama").tokenizer, fmt)
+    turns = [Turn(f"turn {i} " + "word " * (i % 3), PARTNER if i % 2 == 0 else SELF, i % 2 == 1) for i in range(7)]
+
+    def one_at_a_time(limit: int) -> dict:
+        kept = list(turns)
+        while True:
+            pieces = formatter._segments(kept, "sys", False)
+            if sum(len(ids) for ids, _ in pieces) <= limit or len(kept) <= 1:
+                break
+            kept = kept[1:]
+        ids = [t for piece, _ in pieces for t in piece]
+        labels = [t if loss else -100 for piece, loss in pieces for t in piece]
+        return {"input_ids": ids[-limit:], "labels": labels[-limit:]}
+
+    longest = len(formatter.conversation(turns, 10**6, system="sys")["input_ids"])
+    for limit in range(1, longest + 2):
+        assert formatter.conversation(turns, limit, system="sys") == one_at_a_time(limit), limit
+
+
 def test_conversation_in_plain_format_drops_whole_turns():
     from pdg_eval_methods.common.prompts import Turn
     from pdg_eval.records import PARTNER, SELF

@@ -232,11 +232,22 @@ class Formatter:
         prompt). Too long for ``max_length``: the oldest turns are dropped whole (the system part stays); a single
         remaining turn that still does not fit is cut from the left."""
         turns = list(turns)
-        while True:
-            pieces = self._segments(turns, system, generation)
-            if sum(len(ids) for ids, _ in pieces) <= max_length or len(turns) <= 1:
-                break
-            turns = turns[1:]
+
+        def fitting(start: int) -> list[tuple[list[int], bool]] | None:
+            pieces = self._segments(turns[start:], system, generation)
+            return pieces if sum(len(ids) for ids, _ in pieces) <= max_length else None
+
+        pieces = fitting(0)
+        if pieces is None:  # the fewest turns to drop: a binary search (the length only shrinks as turns go)
+            high = max(len(turns) - 1, 0)  # one turn always stays
+            low = min(1, high)
+            while low < high:
+                middle = (low + high) // 2
+                if fitting(middle) is None:
+                    low = middle + 1
+                else:
+                    high = middle
+            pieces = fitting(low) or self._segments(turns[low:], system, generation)
         input_ids = [t for ids, _ in pieces for t in ids]
         labels = [t if loss else -100 for ids, loss in pieces for t in ids]
         return {"input_ids": input_ids[-max_length:], "labels": labels[-max_length:]}
