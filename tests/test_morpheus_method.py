@@ -67,6 +67,18 @@ def test_two_stages_and_persona_free_generation_through_the_cli(settings, stage1
                  "--with-nll", *settings]) == 2
 
 
+def test_the_logged_loss_is_the_mean_over_accumulated_micro_batches(settings, tmp_path):
+    """With gradient accumulation the Trainer divides MORPHEUS' micro-batch means by the accumulation steps: the
+    logged loss of stage 1 is its only part, L_G (it was their sum: 2 x L_G with 2 micro-batches)."""
+    out = tmp_path / "ga2"
+    assert main(["run", "morpheus", "train", "--out", str(out), "-q", *settings, "--set=training.gradient_accumulation=2",
+                 "--set=data.train_dialogues=2"]) == 0
+    summary = json.loads((out / "run.json").read_text())["summary"]
+    assert summary["losses"] and len(summary["losses"]) == len(summary["loss_parts"])
+    for (step, loss), parts in zip(summary["losses"], summary["loss_parts"]):
+        assert step == parts["step"] and loss == pytest.approx(parts["L_G"], rel=1e-3)
+
+
 def test_generate_never_touches_the_persona(convai2_valid):
     from pdg_eval_methods.common.data import load_convai2
     from pdg_eval_methods.common.method import get_method, method_config

@@ -83,6 +83,10 @@ def last_states(base: nn.Module, input_ids: torch.Tensor, attention_mask: torch.
 
 
 class Morpheus(nn.Module):
+    #: the losses are means over each micro-batch, so the Trainer divides by the gradient accumulation steps (with
+    #: ``**kwargs`` in ``forward`` it would otherwise assume the model normalised by ``num_items_in_batch``)
+    accepts_loss_kwargs = False
+
     def __init__(self, lm: nn.Module, settings: MorpheusSettings, stage: str = "role_awareness"):
         super().__init__()
         self.lm, self.settings, self.stage = lm, settings, stage

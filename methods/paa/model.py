@@ -283,6 +283,10 @@ def decoder_shape(lm) -> tuple[int, int]:
 class DualAttentionLM(nn.Module):
     """Persona encoder + context encoder + a causal LM whose blocks fuse cross-attention to both."""
 
+    #: the candidate head's loss is a mean over the micro-batch: the Trainer divides by the gradient accumulation
+    #: steps and passes no ``num_items_in_batch`` (which ``**kwargs`` in ``forward`` would otherwise announce)
+    accepts_loss_kwargs = False
+
     def __init__(self, lm, config: DualAttentionConfig, vocab_size: int, pad_id: int, max_positions: int = 512):
         from transformers import BertConfig, BertModel
 
