@@ -14,6 +14,17 @@ pdg-eval scorers train nli --out "$out/nli-minilm-l6" \
     --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
     --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
     --epochs 4 "$@"
+# the opt-in pdg-eval/nli-minilm-l6-personaext: the same recipe with DNLI-style pairs from PersonaExt's relation
+# triples added, as many of each label as there are contradictions
+mkdir -p runs/scorers
+pdg-eval scorers pairs --personaext "$data/personaext/splits" --balance --out runs/scorers/personaext-pairs-balanced.txt
+pdg-eval scorers train nli --out "$out/nli-minilm-l6-personaext" \
+    --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
+    --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
+    --train runs/scorers/personaext-pairs-balanced.txt \
+    --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
+    --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
+    --epochs 4 "$@"
 sample=$data/convai2_train_sample
 pdg-eval scorers train cohcon --out "$out/cohcon-minilm-l6" \
     --train "$sample/per-train.txt,$sample/src-train.txt,$sample/tgt-train.txt" \

@@ -9,13 +9,14 @@ import pytest
 
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.errors import ConfigError
-from pdg_eval.models.adapters import MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, shipped_dir
+from pdg_eval.models.adapters import (MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_PERSONAEXT,
+                                      shipped_dir)
 from pdg_eval.models.offline_weights import MPNET_ID, mpnet_dir
 from pdg_eval.models.runtime import default_sentence_encoder, weights_sha256
 from pdg_eval.files import file_sha256
 from tests.conftest import shared_or_skip
 
-SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET)
+SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET, SHIPPED_NLI_PERSONAEXT)
 
 
 def installed_mpnet() -> str:
@@ -56,8 +57,8 @@ def test_manifest_names_the_training_files_by_their_sha256(name):
     recorded = manifest(name)
     root = shared_or_skip()
     if "nli" in name:
-        files = [d["path"] for d in recorded["data"]["train"]] + [d["path"] for d in recorded["data"]["valid"]]
-        hashes = [d["sha256"] for d in recorded["data"]["train"]] + [d["sha256"] for d in recorded["data"]["valid"]]
+        shared = [d for d in recorded["data"]["train"] + recorded["data"]["valid"] if "built_by" not in d]
+        files, hashes = [d["path"] for d in shared], [d["sha256"] for d in shared]
     else:
         sources = [*recorded["data"]["train"], recorded["data"]["valid"]]
         files = [p for d in sources for p in d["source"].split(",")]
@@ -67,7 +68,25 @@ def test_manifest_names_the_training_files_by_their_sha256(name):
         assert file_sha256(root / path.removeprefix("../shared/")) == digest
 
 
-@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET))
+def test_a_built_training_file_is_rebuilt_by_its_recorded_command_to_the_same_bytes(tmp_path, capsys):
+    """The PersonaExt pairs of the opt-in NLI scorer are not a shared file: the manifest records the command that
+    builds them, and running it again gives the trained file's sha256."""
+    import shlex
+
+    from pdg_eval.cli.main import main
+
+    built = [d for d in manifest(SHIPPED_NLI_PERSONAEXT)["data"]["train"] if "built_by" in d]
+    assert [d["path"] for d in built] == ["runs/scorers/personaext-pairs-balanced.txt"]
+    command = shlex.split(built[0]["built_by"])
+    assert command[:2] == ["pdg-eval", "scorers"] and command[-2:] == ["--out", built[0]["path"]]
+    root = shared_or_skip("data", "personaext", "splits").parent.parent.parent
+    arguments = [str(root / a.removeprefix("../shared/")) if a.startswith("../shared/") else a for a in command[1:-1]]
+    assert main([*arguments, str(tmp_path / "pairs.txt")]) == 0
+    capsys.readouterr()
+    assert file_sha256(tmp_path / "pairs.txt") == built[0]["sha256"]
+
+
+@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_PERSONAEXT))
 def test_shipped_nli_reproduces_its_manifest_accuracy_on_a_fixed_slice(name, capsys):
     from pdg_eval.cli.main import main
 
