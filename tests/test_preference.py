@@ -203,6 +203,32 @@ def test_batched_logps_regroup_per_example():
                 assert counts[i, j].item() == n.item() == 1 + i + j
 
 
+@pytest.mark.parametrize("backbone", ["random:tiny-gpt2", "random:tiny-llama"])
+def test_completion_only_logps_equal_the_full_logits_with_their_gradients(backbone):
+    """The output layer applied to the completion positions only gives the log-probs, and the gradients, of
+    :func:`sequence_logps` over the full logits (right-padded prompts of different lengths, K = 2)."""
+    from pdg_eval_methods.common.backbones import load_backbone
+
+    model = load_backbone(backbone, seed=2).model.eval()  # no dropout: two passes must see the same network
+    torch.manual_seed(3)
+    vocab = model.get_output_embeddings().out_features
+    batch = [preference_features(torch.randint(1, vocab, (n,)).tolist(),
+                                 [torch.randint(1, vocab, (m,)).tolist() for m in (2 + n % 3, 1 + n % 4)], 64)
+             for n in (3, 9, 5)]
+    stacked = collate_preference(batch, pad_id=0)
+    fast, counts = batch_logps(model, stacked, 2)
+    fast.sum().backward()
+    fast_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    logits = model(input_ids=stacked["input_ids"], attention_mask=stacked["attention_mask"]).logits
+    full, full_counts = sequence_logps(logits, stacked["labels"])
+    full.sum().backward()
+    assert torch.allclose(fast, full.view(2, -1).T, atol=1e-5) and counts.tolist() == full_counts.view(2, -1).T.tolist()
+    for fast_grad, p in zip(fast_grads, model.parameters()):
+        assert torch.allclose(fast_grad, p.grad, atol=1e-5)
+    assert not model.get_output_embeddings()._forward_pre_hooks  # the selection is removed after the pass
+
+
 # -- training ------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
