@@ -15,7 +15,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
-from .metrics.base import Metric, RunningMean, Signature, create_metric, metric_class, parse_metric_spec
+from .metrics.base import (Metric, ModelMetric, RunningMean, Signature, create_metric, metric_class,
+                           parse_metric_spec)
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
@@ -146,6 +147,14 @@ def _has_field(record: Record, name: str) -> bool:
     return getattr(record, name) is not None
 
 
+def records_language(record: Record) -> str:
+    """The language of a run's records: the first record's ``language`` field, else ``zh`` when its response or
+    persona contains CJK characters, else ``en`` (a run has one language: :func:`~pdg_eval.records.check_consistent`)."""
+    if record.language:
+        return record.language
+    return "zh" if contains_cjk(" ".join([record.response, *(record.persona or ())])) else "en"
+
+
 def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str | None = None
                     ) -> tuple[list[Metric], list[str]]:
     """Instantiate the requested metrics that can run on records like ``first``; returns (metrics, skipped notes)."""
@@ -171,6 +180,16 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
             if not spec.slot_model:
                 raise
             skipped.append(str(exc))
+            continue
+        languages = metric.model_languages() if isinstance(metric, ModelMetric) else None
+        language = records_language(first)
+        if languages is not None and language not in languages:
+            why = (f"{metric.label}: its model was trained on {'/'.join(languages)} text and these records are "
+                   f"{language}: its number would mean nothing (give a {language} model with model=... or "
+                   "--nli-model / --cohcon-model)")
+            if spec.preset is None:
+                raise ConfigError(why)
+            skipped.append(why)
             continue
         missing = [f for f in metric.requires if not _has_field(first, f)]
         if missing:

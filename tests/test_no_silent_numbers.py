@@ -244,3 +244,27 @@ def test_scoring_the_gold_against_itself_is_reported(tmp_path, example_records, 
 def test_convai2_gold_file_scored_alone_says_so(convai2_valid, capsys):
     assert main(["score", str(convai2_valid), "-q", "-m", "f1:parlai"]) == 0
     assert "every one of the 7801 responses equals its reference" in capsys.readouterr().err
+
+
+def test_english_models_are_not_run_on_chinese_records(tmp_path, example_records, capsys):
+    """The shipped NLI and triple classifiers and the default sentence encoder were trained on English text: on
+    Chinese records their metrics are skipped with the reason (refused when asked for by -m), the lexical ones run;
+    the language is the records' own field, else told by CJK characters."""
+    chinese = [dataclasses.replace(r, response="我喜欢猫。", persona=["我是个夜猫子。", "我喜欢猫。"],
+                                   references=["你好呀。"], language=language)
+               for r, language in zip(example_records, ["zh"] * len(example_records))]
+    undeclared = [dataclasses.replace(r, language=None) for r in chinese]
+    for records in (chinese, undeclared):
+        path = write_records(tmp_path / "zh.jsonl", records)
+        assert main(["score", path, "--tokenizer", "jieba", "-m", "c-score:pal_max"]) == 2
+        assert "trained on en text and these records are zh" in capsys.readouterr().err
+        assert main(["score", path, "--tokenizer", "jieba", "--json", str(tmp_path / "out.json")]) == 0
+        capsys.readouterr()
+        report = json.loads((tmp_path / "out.json").read_text())
+        skipped = " ".join(report["skipped"])
+        for label in ("c-score:chanliang", "cohcon:training"):
+            assert f"{label}: its model was trained on en text" in skipped
+        assert not any(m["spec"].startswith(("c-score", "cohcon")) for m in report["metrics"])
+        assert any(m["spec"].startswith("bleu") for m in report["metrics"])
+        assert main(["score", path, "--tokenizer", "jieba", "-m", "p-cosine"]) == 2
+        assert "p-cosine:max: its model was trained on en text" in capsys.readouterr().err

@@ -356,6 +356,11 @@ class ModelMetric(Metric):
     def items_stats(self, records: Sequence[Record]) -> list[Stats]:
         """Statistics of a batch of records."""
 
+    def model_languages(self) -> tuple[str, ...] | None:
+        """The languages the metric's model was trained on (records in another language are refused); None:
+        unknown (a user's model is trusted)."""
+        return None
+
 
 class MeanOfItems(Metric):
     """A sentence-level metric: the score is the mean (``sum / len``, as the reference scripts compute it) of the

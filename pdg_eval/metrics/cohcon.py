@@ -66,6 +66,9 @@ class CohConScore(ModelMetric):
         return load_triple_classifier(self.options.model, self.runtime["device"], self.options.max_length,
                                       self.runtime["batch_size"])
 
+    def model_languages(self) -> tuple[str, ...] | None:
+        return self.folder.languages
+
     def signature_options(self) -> dict:
         return {"model": self.options.model, **self.folder.signature_fields(),
                 "arch": self.folder.manifest.get("architecture", "unknown"), "context": "last_turn", "empty": "neither",

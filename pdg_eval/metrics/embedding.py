@@ -59,6 +59,9 @@ class PersonaCosine(ItemScore, ModelMetric):
 
         return load_sentence_encoder(self.model_path, self.runtime["device"], self.runtime["batch_size"])
 
+    def model_languages(self) -> tuple[str, ...] | None:
+        return ("en",) if self.options.model is None else None  # all-MiniLM-L6-v2 was trained on English pairs
+
     def signature_options(self) -> dict:
         return {"model": self.options.model or "all-MiniLM-L6-v2", "sha256": self.weights_sha256[:12]}
 

@@ -93,6 +93,9 @@ class CScore(ModelMetric):
         return load_pair_classifier(self.options.model, self.runtime["device"], self.options.max_length,
                                     self.runtime["batch_size"])
 
+    def model_languages(self) -> tuple[str, ...] | None:
+        return self.folder.languages
+
     def signature_options(self) -> dict:
         return {"model": self.options.model, **self.folder.signature_fields(), "empty": "neutral",
                 "premise": self.options.premise, "premise_order": self.folder.premise_order or "unknown",

@@ -125,6 +125,14 @@ class ModelFolder:
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
 
     @property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages the model was trained on: a manifest's ``languages``; English for a pdg-eval scorer whose
+        manifest predates the field (every one was trained on English pairs); None (unknown) for other models."""
+        if "languages" in self.manifest:
+            return tuple(self.manifest["languages"])
+        return ("en",) if str(self.manifest.get("scorer", "")).startswith("pdg-eval ") else None
+
+    @property
     def premise_order(self) -> str | None:
         """The input order an NLI scorer was trained on (``persona_first``, ``response_first``, ``both``); None when
         unknown. Manifests of pdg-eval NLI scorers written before the field existed are ``persona_first``: the recipe
