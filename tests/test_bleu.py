@@ -38,26 +38,3 @@ def test_pal_swaps_hypothesis_and_reference():
 def test_idl_released_compares_characters_with_the_roles_swapped():
     # characters of "ab" against those of "abc" as the hypothesis: 2 of 3 characters match, shorter reference
     assert score("bleu:idl_released", ["ab"], ["abc"]) == pytest.approx({"bleu-1": 2 / 3})
-
-
-def test_batched_match_statistics_equal_the_per_item_ones():
-    """The array-based batch counting gives the dictionary-based statistics exactly: clipping by the maximum count
-    over several references, empty and one-token texts, orders above every text's length, repeated pairs."""
-    import random
-
-    from pdg_eval.metrics import ngrams
-
-    rng = random.Random(7)
-    vocabulary = ["a", "b", "c", "d", "e", "a b", 3, ("x",)]
-
-    def text(longest: int) -> tuple:
-        return tuple(rng.choice(vocabulary) for _ in range(rng.randint(0, longest)))
-
-    pairs = [(text(9), tuple(text(9) for _ in range(rng.randint(1, 4)))) for _ in range(400)]
-    pairs += [((), (("a",),)), (("a",), ((),)), (("a", "a", "a"), (("a",), ("a", "a")))] + pairs[:5]
-    for max_n in (1, 2, 4, 12):
-        ngrams._STATS_CACHE.clear()
-        batched = ngrams.match_stats_many(pairs, max_n)
-        ngrams._STATS_CACHE.clear()
-        assert batched == [ngrams.match_stats(hyp, refs, max_n) for hyp, refs in pairs]
-    assert ngrams.match_stats_many([(("a", "a", "a"), (("a",), ("a", "a")))], 2)[0] == [3, 2, 2, 1, 3, 2]

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..records import Record
 from .base import MeanOfItems, Metric, choice_option, option, register_metric
-from .ngrams import coco_bleu, match_stats, match_stats_many, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
+from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
 
 #: DHAP/MSP/MORPHEUS weights; W3 sums to 0.99 and is copied exactly (zhengyima/DHAP@5ec160f:evaluate.py:374-381).
 NLTK_PDG_WEIGHTS = {1: (1, 0, 0, 0), 2: (0.5, 0.5, 0, 0), 3: (0.33, 0.33, 0.33, 0), 4: (0.25, 0.25, 0.25, 0.25)}
@@ -38,14 +38,9 @@ class Bleu(Metric):
         """The hypothesis and the references this convention compares."""
         return self.tok(record.response), tuple(self.tok(r) for r in record.references)
 
-    max_order = 4
-
     def item_stats(self, record: Record) -> list[int]:
         hyp, refs = self.pair(record)
-        return match_stats(hyp, refs, self.max_order)
-
-    def items_stats(self, records: Sequence[Record]) -> list[list[int]]:
-        return match_stats_many([self.pair(r) for r in records], self.max_order)
+        return match_stats(hyp, refs, 4)
 
 
 class SentenceBleu(MeanOfItems, Bleu):
@@ -129,10 +124,9 @@ class IdlReleasedBleu(MeanOfItems, Bleu):
     default_tokenizer = None
     text_units = "raw-chars"
     keys = ["bleu-1"]
-    max_order = 1
 
-    def pair(self, record: Record):
-        return tuple(record.reference), (tuple(record.response),)
+    def item_stats(self, record: Record) -> list[int]:
+        return match_stats(tuple(record.reference), (tuple(record.response),), 1)
 
     def item_values(self, stats: list[int]) -> dict[str, float]:
         return {"bleu-1": nltk_bleu(stats, (1,), "none")}
