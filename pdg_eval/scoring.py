@@ -160,6 +160,7 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
     """Instantiate the requested metrics that can run on records like ``first``; returns (metrics, skipped notes)."""
     metrics: list[Metric] = []
     skipped: list[str] = []
+    language = records_language(first)
     seen_signatures: set[str] = set()  # a preset's metric also given by --metric runs once
     for spec in specs:
         if spec.unavailable:
@@ -182,7 +183,6 @@ def prepare_metrics(specs: Sequence[MetricSpec], first: Record, tokenizer: str |
             skipped.append(str(exc))
             continue
         languages = metric.model_languages() if isinstance(metric, ModelMetric) else None
-        language = records_language(first)
         if languages is not None and language not in languages:
             why = (f"{metric.label}: its model was trained on {'/'.join(languages)} text and these records are "
                    f"{language}: its number would mean nothing (give a {language} model with model=... or "

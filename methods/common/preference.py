@@ -200,27 +200,23 @@ def batch_logps(model, batch: dict[str, Any], k: int) -> tuple[torch.Tensor, tor
     The output layer sees only the hidden states of the positions that predict a completion token (a forward
     pre-hook on ``model.get_output_embeddings()`` selects them): a vocabulary-wide row for every prompt position is
     never made, which for long prompts and short replies is most of the memory and a fifth of the compute of a
-    preference step. The values are :func:`sequence_logps` of the full logits (tested); a model without a separate
-    output layer gets the full logits."""
+    preference step. The values are :func:`sequence_logps` of the full logits (tested); for a model without a
+    separate output layer the full logits are made and the same positions kept."""
     import torch
 
     labels = batch["labels"]
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if head is None:
-        outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-        logps, counts = sequence_logps(outputs["logits"] if isinstance(outputs, dict) else outputs[0], labels)
-        return regroup(logps, k), regroup(counts, k)
     predicted = labels[:, 1:] != IGNORE  # position t predicts token t + 1
-
-    def completion_positions(module, args):
-        return (args[0][:, :-1][predicted],) + tuple(args[1:])
-
-    handle = head.register_forward_pre_hook(completion_positions)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    handle = None if head is None else head.register_forward_pre_hook(
+        lambda module, args: (args[0][:, :-1][predicted], *args[1:]))
     try:
         outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
     finally:
-        handle.remove()
-    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # [tokens, vocabulary]
+        if handle is not None:
+            handle.remove()
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    if head is None:  # the full logits: keep the completion positions
+        logits = logits[:, :-1][predicted]
     token_logps = logits.float().log_softmax(-1).gather(-1, labels[:, 1:][predicted].unsqueeze(-1)).squeeze(-1)
     rows = predicted.nonzero()[:, 0]
     logps = torch.zeros(labels.size(0), dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
