@@ -121,12 +121,16 @@ def padded(rows: Sequence[Sequence[int]], pad: int, device, left: bool = True):
 def masked_step(model) -> Callable[[Any, Any], tuple[Any, Any]]:
     """The incremental ``step`` of :func:`decode_loop` for a transformers causal LM whose state is (key/value cache,
     attention mask, started): positions follow the mask (left padding and masked gaps count no position), and every
-    step after the first appends one attended token."""
+    step after the first appends one attended token. Only the last position's logits are computed when the model
+    takes transformers' ``logits_to_keep`` (a prompt's other positions would cost a vocabulary-wide product each)."""
+    import inspect
+
     import torch
 
     from pdg_eval.models.causal_lm import cache_field
 
     field = cache_field(model)
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
 
     def step(tokens, state):
         cache, mask, started = state
@@ -134,7 +138,7 @@ def masked_step(model) -> Callable[[Any, Any], tuple[Any, Any]]:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -tokens.shape[1]:]
         result = model(input_ids=tokens, attention_mask=mask, position_ids=positions, use_cache=True,
-                       **{field: cache})
+                       **{field: cache}, **last_only)
         return result.logits[:, -1], (result[field], mask, True)
 
     return step
