@@ -232,6 +232,21 @@ def test_shared_prefix_generation_equals_one_at_a_time(backbone, examples):
         assert shared == single and n_shared == n_single > 0
 
 
+@pytest.mark.parametrize("backbone", ["random:tiny-gpt2", "random:tiny-llama"])
+def test_shared_prefix_last_states_equal_a_forward_per_prompt(backbone, examples):
+    """The history states MORPHEUS predicts its codes from: with prefixes shared across a dialogue's turns, each
+    prompt's last-token state is the one a forward over that prompt alone gives."""
+    from pdg_eval_methods.common.generation import last_prompt_states
+
+    loaded = load_backbone(backbone, seed=5)
+    base = loaded.model.base_model.eval()
+    prompts = [Formatter(loaded.tokenizer).prompt_ids((), e.context, 512) for e in examples[:12]]
+    states = last_prompt_states(base, prompts, loaded.tokenizer.pad_token_id, batch_size=5)
+    with torch.inference_mode():
+        alone = torch.stack([base(input_ids=torch.tensor([p])).last_hidden_state[0, -1] for p in prompts])
+    assert states.shape == alone.shape and torch.allclose(states, alone, atol=1e-5)
+
+
 def test_prefix_plan_and_batches_by_hand():
     from pdg_eval_methods.common.generation import common_prefix, plan_prefixes, prefix_sorted_batches
 

@@ -93,7 +93,7 @@ def test_presets_run_c_score_with_the_shipped_scorer_or_the_one_given(tmp_path, 
 
     assert main(["score", EXAMPLE, "-q", "--preset", "pal"]) == 0
     out = capsys.readouterr().out
-    assert "c-score:pal_max|tok:model" in out and "model:pdg-eval/nli-minilm-l6" in out and "skipped: c-score" not in out
+    assert "c-score:pal_max|tok:model" in out and "model:pdg-eval/nli-minilm-l6-personaext|" in out and "skipped: c-score" not in out
     model_dir = make_tiny_nli(tmp_path / "nli", seed=0)
     assert main(["score", EXAMPLE, "-q", "--preset", "pal", "--nli-model", model_dir, "-m", "c-score:paml_sum"]) == 0
     out = capsys.readouterr().out

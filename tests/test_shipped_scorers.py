@@ -9,14 +9,14 @@ import pytest
 
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.errors import ConfigError
-from pdg_eval.models.adapters import (MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_PERSONAEXT,
+from pdg_eval.models.adapters import (MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG,
                                       shipped_dir)
 from pdg_eval.models.offline_weights import MPNET_ID, mpnet_dir
 from pdg_eval.models.runtime import default_sentence_encoder, weights_sha256
 from pdg_eval.files import file_sha256
 from tests.conftest import shared_or_skip
 
-SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET, SHIPPED_NLI_PERSONAEXT)
+SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG)
 
 
 def installed_mpnet() -> str:
@@ -69,13 +69,13 @@ def test_manifest_names_the_training_files_by_their_sha256(name):
 
 
 def test_a_built_training_file_is_rebuilt_by_its_recorded_command_to_the_same_bytes(tmp_path, capsys):
-    """The PersonaExt pairs of the opt-in NLI scorer are not a shared file: the manifest records the command that
+    """The PersonaExt pairs of the default NLI scorer are not a shared file: the manifest records the command that
     builds them, and running it again gives the trained file's sha256."""
     import shlex
 
     from pdg_eval.cli.main import main
 
-    built = [d for d in manifest(SHIPPED_NLI_PERSONAEXT)["data"]["train"] if "built_by" in d]
+    built = [d for d in manifest(SHIPPED_NLI)["data"]["train"] if "built_by" in d]
     assert [d["path"] for d in built] == ["runs/scorers/personaext-pairs-balanced.txt"]
     command = shlex.split(built[0]["built_by"])
     assert command[:2] == ["pdg-eval", "scorers"] and command[-2:] == ["--out", built[0]["path"]]
@@ -86,7 +86,7 @@ def test_a_built_training_file_is_rebuilt_by_its_recorded_command_to_the_same_by
     assert file_sha256(tmp_path / "pairs.txt") == built[0]["sha256"]
 
 
-@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_PERSONAEXT))
+@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG))
 def test_shipped_nli_reproduces_its_manifest_accuracy_on_a_fixed_slice(name, capsys):
     from pdg_eval.cli.main import main
 

@@ -127,7 +127,7 @@ def test_default_metrics_use_the_shipped_scorers_and_skip_msp_cover_with_a_reaso
     specs = stress_specs([], {"nli": None, "cohcon": None}, None)
     reasons = {s.spec: s.unavailable for s in specs}
     assert "--idf FILE" in reasons["p-cover:msp"]
-    assert reasons["c-score:chanliang,model=pdg-eval/nli-minilm-l6"] is None
+    assert reasons["c-score:chanliang,model=pdg-eval/nli-minilm-l6-personaext"] is None
     assert reasons["cohcon:training,model=pdg-eval/cohcon-minilm-l6"] is None
     assert reasons["p-f1:msp"] is None and reasons["p-cosine:max"] is None
     with_models = {s.spec for s in stress_specs([], {"nli": "N", "cohcon": "C"}, "idf.tsv")}

@@ -218,25 +218,71 @@ def prefix_sorted_batches(prompts: Sequence[Sequence[int]], batch_size: int) -> 
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def prefill_shared_prefixes(model, rows: Sequence[Sequence[int]], pad: int, device):
+    """One batch of prompts prefilled by sharing prefixes: the anchors of :func:`plan_prefixes` go through ``model``
+    (a causal LM or its base model) in one right-padded forward pass; returns (a cache in which each row holds its
+    anchor's keys and values for the tokens it shares with it, then masked padding; the attention mask over that
+    cache and the remaining tokens; the remaining tokens, left-padded). Fed the remaining tokens with positions that
+    follow the mask, every row continues as it would alone."""
+    import inspect
+
+    import torch
+    from transformers import DynamicCache
+
+    from pdg_eval.models.causal_lm import cache_field
+
+    plan = plan_prefixes(rows)
+    anchors = sorted({a for a, _ in plan})
+    ids, mask = padded([rows[a] for a in anchors], pad, device, left=False)
+    no_logits = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    prefilled = model(input_ids=ids, attention_mask=mask, use_cache=True, **no_logits)[cache_field(model)]
+    slot = {a: k for k, a in enumerate(anchors)}
+    shared = max(c for _, c in plan)
+    keep = torch.tensor([[1] * c + [0] * (shared - c) for _, c in plan], device=device)
+    take = torch.tensor([slot[a] for a, _ in plan], device=device)
+    cache = DynamicCache([(layer.keys[take, :, :shared], layer.values[take, :, :shared])
+                          for layer in prefilled.layers])
+    rest, rest_mask = padded([row[c:] for row, (_, c) in zip(rows, plan)], pad, device)
+    return cache, torch.cat([keep, rest_mask], dim=1), rest
+
+
+def last_prompt_states(base_model, prompts: Sequence[list[int]], pad: int, batch_size: int,
+                       progress: bool = False, desc: str = "encode") -> Any:
+    """The last layer's state at each prompt's last token, [N, d] in input order, from a transformers base model
+    (no output layer); prompts with a common prefix (the turns of a dialogue) share its forward pass
+    (:func:`prefill_shared_prefixes`)."""
+    import torch
+
+    from pdg_eval.models.causal_lm import cache_field
+
+    device = next(base_model.parameters()).device
+    field = cache_field(base_model)
+    states: list[Any] = [None] * len(prompts)
+    with torch.inference_mode():
+        for batch in progress_bar(prefix_sorted_batches(prompts, batch_size), progress, desc):
+            cache, mask, rest = prefill_shared_prefixes(base_model, [prompts[i] for i in batch], pad, device)
+            positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -rest.shape[1]:]
+            hidden = base_model(input_ids=rest, attention_mask=mask, position_ids=positions, use_cache=True,
+                                **{field: cache}).last_hidden_state[:, -1]
+            for index, state in zip(batch, hidden):
+                states[index] = state
+    return torch.stack(states)
+
+
 def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decoding: DecodingConfig,
                            progress: bool = False, desc: str = "generate", one_line: bool = True
                            ) -> tuple[list[str], int]:
     """Greedy generation for a decoder-only transformers model that prefills a prompt's common prefix with another
     prompt of its batch once (the turns of a dialogue share persona and history): batches of lexicographically
-    sorted prompts; the anchors of :func:`plan_prefixes` are prefilled in one right-padded forward pass; each row's
-    cache holds its anchor's keys and values for the shared tokens (then masked padding), its remaining tokens are
-    fed left-padded after them, and positions follow the attention mask, so every row decodes as it would alone.
-    The logits processors see each row's whole prompt."""
+    sorted prompts, prefilled by :func:`prefill_shared_prefixes`, so every row decodes as it would alone. The logits
+    processors see each row's whole prompt."""
     import torch
-
-    from pdg_eval.models.causal_lm import cache_field
-    from transformers import DynamicCache
 
     if decoding.strategy != "greedy":
         raise ValueError("generate_shared_prefix decodes greedily")
     device = next(model.parameters()).device
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    field, step = cache_field(model), masked_step(model)
+    step = masked_step(model)
     out: list[str | None] = [None] * len(prompts)
     generated = 0
     model.eval()
@@ -244,21 +290,10 @@ def generate_shared_prefix(model, tokenizer, prompts: Sequence[list[int]], decod
     with torch.inference_mode():
         for batch in progress_bar(prefix_sorted_batches(prompts, decoding.batch_size), progress, desc):
             rows = [prompts[i] for i in batch]
-            plan = plan_prefixes(rows)
-            anchors = sorted({a for a, _ in plan})
-            ids, mask = padded([rows[a] for a in anchors], pad, device, left=False)
-            prefilled = model(input_ids=ids, attention_mask=mask, use_cache=True)[field]
-            slot = {a: k for k, a in enumerate(anchors)}
-            shared = max(c for _, c in plan)
-            keep = torch.tensor([[1] * c + [0] * (shared - c) for _, c in plan], device=device)
-            take = torch.tensor([slot[a] for a, _ in plan], device=device)
-            cache = DynamicCache([(layer.keys[take, :, :shared], layer.values[take, :, :shared])
-                                  for layer in prefilled.layers])
-            first, tail_mask = padded([row[c:] for row, (_, c) in zip(rows, plan)], pad, device)
+            cache, mask, first = prefill_shared_prefixes(model, rows, pad, device)
             history, _ = padded(rows, pad, device)
-            state = (cache, torch.cat([keep, tail_mask], dim=1), False)
-            generated += collect(out, batch, decode_loop(step, state, first, decoding, eos, history=history),
-                                 tokenizer, one_line)
+            generated += collect(out, batch, decode_loop(step, (cache, mask, False), first, decoding, eos,
+                                                         history=history), tokenizer, one_line)
     return out, generated  # type: ignore[return-value]
 
 

@@ -29,7 +29,7 @@ from pdg_eval.errors import ConfigError
 from pdg_eval_methods.common.backbones import load_causal_lm, saved_tokenizer
 from pdg_eval_methods.common.config import DecodingConfig, check_choices
 from pdg_eval_methods.common.data import Example, split_persona
-from pdg_eval_methods.common.generation import generate_with_prefix
+from pdg_eval_methods.common.generation import generate_with_prefix, last_prompt_states
 from pdg_eval_methods.common.method import Method, read_run_file, register
 from pdg_eval_methods.common.prompts import Formatter
 from pdg_eval_methods.common.training import pad_batch
@@ -215,21 +215,20 @@ class MORPHEUS(Method):
 
     # -- inference ----------------------------------------------------------------------------------------------
     def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
-        """Persona-free: only the context is read."""
+        """Persona-free: only the context is read. The codes are predicted from every history's last state first
+        (the turns of a dialogue share their history's forward pass), then each reply is sampled after its prefix."""
         prompts = [self.formatter.prompt_ids((), e.context, decoding.max_prompt_tokens) for e in examples]
-        predicted: dict[int, list[int]] = {}
-        pad = self.tokenizer.pad_token_id
+        self.model.eval()
+        states = last_prompt_states(self.model.lm.base_model, prompts, self.tokenizer.pad_token_id,
+                                    decoding.batch_size, progress, desc="predict codes")
+        codes, _ = self.model.predict_from_states(states)
 
         def prefixes(indices: list[int]):
-            batch = pad_batch([{"input_ids": prompts[i]} for i in indices], pad, keys=("input_ids",))
-            codes, prefix = self.model.predict(batch["input_ids"], batch["attention_mask"])
-            predicted.update(zip(indices, codes.tolist()))
-            return prefix
+            return self.model.prefix_net(self.model.codebook[codes[indices]])
 
-        self.model.eval()
         texts, self.generated_tokens = generate_with_prefix(self.model.lm, self.tokenizer, prompts, prefixes, decoding,
                                                             progress)
-        self.record_meta = [{"codes": predicted[i]} for i in range(len(examples))]
+        self.record_meta = [{"codes": row} for row in codes.tolist()]
         return texts
 
     def nll_feature(self, example: Example) -> dict[str, Any]:

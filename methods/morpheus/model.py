@@ -150,5 +150,10 @@ class Morpheus(nn.Module):
     @torch.no_grad()
     def predict(self, history_ids: torch.Tensor, history_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Persona-free: the predicted code per slot [B, M] and the prefix built from those code vectors."""
-        codes = self.predictor(self.history_state(history_ids, history_mask)).argmax(-1)
+        return self.predict_from_states(self.history_state(history_ids, history_mask))
+
+    @torch.no_grad()
+    def predict_from_states(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict` from the histories' last states c [B, d] (Eq. 12), computed elsewhere."""
+        codes = self.predictor(states).argmax(-1)
         return codes, self.prefix_net(self.codebook[codes])
