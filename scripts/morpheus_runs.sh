@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # MORPHEUS' runs for the convai2_first100 board on SmolLM2-135M-Instruct (configs/morpheus_smollm2.yaml): stage 1
 # (role awareness), the codebook initialisation and joint stage, persona-free generation on the first 100 ConvAI2
-# valid dialogues; then the same with the LM frozen (model.peft=true) and the profile-free causal_lm_ft baseline
-# (model.with_persona=false, the same 735 training turns). Run from the repository root with the shared data at
+# valid dialogues; then the profile-free causal_lm_ft baseline (model.with_persona=false, the same 735 training turns)
+# and the same MORPHEUS runs with the LM frozen (model.peft=true). Run from the repository root with the shared data at
 # ../shared. Each step is skipped when its output exists, and training continues from its last checkpoint, so the
 # script can be run again after an interruption until everything is there.
 #   scripts/morpheus_runs.sh [OUT_DIR]          (default: runs/morpheus)
@@ -17,11 +17,11 @@ time train morpheus "$out/stage1" --config "$cfg"
 time train morpheus "$out/joint" --config "$cfg" --init-from "$out/stage1" --set model.stage=joint
 time generate morpheus "$out/joint" "$out/joint/convai2_first100.jsonl" --config "$cfg"
 
+time train causal_lm_ft "$out/profile_free" --config "$ft" --set data.train_dialogues=100 --set model.with_persona=false
+time generate causal_lm_ft "$out/profile_free" "$out/profile_free/convai2_first100.jsonl" --config "$ft" \
+    --set data.eval_dialogues=100 --with-nll
+
 time train morpheus "$out/peft_stage1" --config "$cfg" --set model.peft=true
 time train morpheus "$out/peft_joint" --config "$cfg" --init-from "$out/peft_stage1" --set model.stage=joint \
     --set model.peft=true
 time generate morpheus "$out/peft_joint" "$out/peft_joint/convai2_first100.jsonl" --config "$cfg"
-
-time train causal_lm_ft "$out/profile_free" --config "$ft" --set data.train_dialogues=100 --set model.with_persona=false
-time generate causal_lm_ft "$out/profile_free" "$out/profile_free/convai2_first100.jsonl" --config "$ft" \
-    --set data.eval_dialogues=100 --with-nll

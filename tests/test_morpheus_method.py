@@ -125,3 +125,27 @@ def test_ablation_runners(settings, stage1, tmp_path):
     rows = json.loads((sizes / "summary.json").read_text())["rows"]
     assert [row["name"] for row in rows] == ["2"]
     assert json.loads((sizes / "2" / "run.json").read_text())["method_notes"]["codebook_init"]["codes"] == 2
+
+
+def test_code_usage_counts_nearest_codes_by_hand(settings, stage1, capsys, monkeypatch):
+    """A collapsed codebook shows as few codes used and segments far from every code: the numbers by hand on four
+    points and three codes, then the command on the tiny role-awareness run (measured against its EM start)."""
+    import torch
+
+    from pdg_eval_methods.morpheus import ablations
+    from pdg_eval_methods.morpheus.method import MORPHEUS
+
+    points = torch.tensor([[0.0, 0.0], [0.0, 1.0], [5.0, 0.0], [0.0, 0.2]])
+    monkeypatch.setattr(MORPHEUS, "encode_training_segments", lambda self, examples: points)
+    method = MORPHEUS.__new__(MORPHEUS)
+    method.options = type("Options", (), {"stage": "joint"})()
+    method.model = type("Model", (), {"codebook": torch.tensor([[0.0, 0.0], [4.0, 0.0], [9.0, 9.0]])})()
+    usage = method.code_usage([])
+    assert usage["codes_used"] == 2 and usage["most_used"] == [(0, 3), (1, 1)] and usage["segments"] == 4
+    assert usage["mean_distance_to_nearest"] == pytest.approx((0 + 1 + 1 + 0.2) / 4)
+    assert usage["mean_encoding_norm"] == pytest.approx((0 + 1 + 5 + 0.2) / 4)
+    monkeypatch.undo()
+    assert ablations.main(["code-usage", str(stage1)]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["stage"] == "role_awareness" and row["codes"] == 4 and 1 <= row["codes_used"] <= 4
+    assert ablations.main(["code-usage", str(stage1.parent / "missing")]) == 2

@@ -3,6 +3,7 @@ preset (``--preset`` to change).
 
     python -m pdg_eval_methods.morpheus.ablations table4 --config configs/morpheus_smollm2.yaml --stage1 runs/morpheus_stage1 --out DIR
     python -m pdg_eval_methods.morpheus.ablations codebook-size --config configs/morpheus_smollm2.yaml --stage1 RUN --out DIR
+    python -m pdg_eval_methods.morpheus.ablations code-usage RUN [RUN ...]
 
 Every variant is a joint stage trained from the same role-awareness run (``--stage1``) and generated on the
 configuration's evaluation data: ``MORPHEUS`` (as configured), ``w/o CL`` (no contrastive loss), ``w/o RA`` (the joint
@@ -10,7 +11,9 @@ stage from the backbone, no role awareness), ``init random`` / ``init sequential
 initialisations) and ``w/o PC`` (no codebook: the profile-free ``causal_lm_ft`` on the same data and training
 settings, the paper's GPT-2 baseline). ``codebook-size`` trains N = 20, 50 and 100 (``--sizes``). ``--only NAME``
 (repeatable) runs a subset. Runs and records go to ``OUT/<variant>/``; finished ones are read back, so the runner
-continues after an interruption.
+continues after an interruption. ``code-usage`` prints, for trained runs, how many codes the distinct training
+segments use (Eq. 8) and how far they lie from their nearest code — how a collapsed codebook shows (a role-awareness
+run is measured against the codebook its joint stage would start from).
 """
 
 from __future__ import annotations
@@ -80,18 +83,43 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+def code_usage(runs: Sequence[str]) -> list[dict]:
+    """:meth:`~pdg_eval_methods.morpheus.method.MORPHEUS.code_usage` of each trained run on its own training data, printed as JSON lines."""
+    import json
+
+    from pdg_eval_methods.common.method import get_method, read_run_file
+    from pdg_eval_methods.common.runner import MODEL_DIR, config_from_run, load_examples
+
+    rows = []
+    for run_dir in runs:
+        record = read_run_file(run_dir)
+        config = config_from_run(run_dir, record, "morpheus", None, method_config("morpheus", None, []).data, None)
+        method = get_method("morpheus")(config)
+        method.build(Path(run_dir) / MODEL_DIR)
+        examples, _ = load_examples(config.data.train, config.data.train_dialogues, "train")
+        rows.append({"run": str(run_dir)} | method.code_usage(examples))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("table", choices=("table4", "codebook-size"))
-    p.add_argument("--config")
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    p.add_argument("--stage1", required=True, help="the role-awareness run every variant starts from")
-    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="codebook-size: the N to train")
-    p.add_argument("--only", action="append", default=[], help="run only this variant (repeatable)")
-    p.add_argument("--preset", default="morpheus")
-    p.add_argument("--out", required=True)
-    p.add_argument("-q", "--quiet", action="store_true")
+    commands = p.add_subparsers(dest="table", required=True)
+    for name in ("table4", "codebook-size"):
+        c = commands.add_parser(name)
+        c.add_argument("--config")
+        c.add_argument("--set", dest="overrides", action="append", default=[])
+        c.add_argument("--stage1", required=True, help="the role-awareness run every variant starts from")
+        c.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="codebook-size: the N to train")
+        c.add_argument("--only", action="append", default=[], help="run only this variant (repeatable)")
+        c.add_argument("--preset", default="morpheus")
+        c.add_argument("--out", required=True)
+        c.add_argument("-q", "--quiet", action="store_true")
+    usage = commands.add_parser("code-usage", help="how many codes trained runs use on their training segments")
+    usage.add_argument("runs", nargs="+", metavar="RUN")
     args = p.parse_args(argv)
+    if args.table == "code-usage":
+        return exit_status(lambda: code_usage(args.runs), prog="pdg_eval_methods.morpheus.ablations")
     return exit_status(lambda: run(args), prog="pdg_eval_methods.morpheus.ablations")
 
 

@@ -188,8 +188,8 @@ class MORPHEUS(Method):
         if read_run_file(self.init_from)["config"]["model"].get("stage", "role_awareness") != "role_awareness":
             raise ConfigError(f"--init-from {self.init_from} is not a MORPHEUS role-awareness run")
 
-    def initialise_codebook(self, examples: Sequence[Example]) -> None:
-        """The codebook from every distinct training segment encoded by the current (stage-1) model."""
+    def encode_training_segments(self, examples: Sequence[Example]):
+        """p for every distinct training segment, encoded by the current model: [S, d]."""
         import torch
 
         segments = list(dict.fromkeys(tuple(ids) for e in examples for ids in self.segment_ids(e)))
@@ -201,17 +201,44 @@ class MORPHEUS(Method):
                 chunk = [list(s) for s in segments[start:start + 64]]
                 batch = pad_batch([{"input_ids": s} for s in chunk], pad, keys=("input_ids",))
                 vectors.append(self.model.encode_segments(batch["input_ids"][:, None], batch["attention_mask"][:, None])[:, 0])
-        points = torch.cat(vectors)
-        note: dict[str, Any] = {"method": self.options.init, "segments": len(segments), "codes": self.options.codebook_size}
+        return torch.cat(vectors)
+
+    def starting_codebook(self, points) -> tuple[Any, dict[str, Any]]:
+        """The codebook the joint stage starts from (``model.init`` over ``points``) and a note on how it was built."""
+        note: dict[str, Any] = {"method": self.options.init, "segments": len(points), "codes": self.options.codebook_size}
         if self.options.init == "em":
             mixture = cb.em_mixture(points, self.options.codebook_size, self.config.seed)
-            codes, note = mixture.means, note | {"iterations": mixture.iterations, "converged": mixture.converged}
-        else:
-            codes = cb.initial_codebook(points, self.options.codebook_size, self.options.init, self.config.seed)
+            return mixture.means, note | {"iterations": mixture.iterations, "converged": mixture.converged}
+        return cb.initial_codebook(points, self.options.codebook_size, self.options.init, self.config.seed), note
+
+    def initialise_codebook(self, examples: Sequence[Example]) -> None:
+        """The codebook from every distinct training segment encoded by the current (stage-1) model."""
+        import torch
+
+        codes, note = self.starting_codebook(self.encode_training_segments(examples))
         with torch.no_grad():
             self.model.codebook.copy_(codes.to(self.model.codebook.dtype))
         self.model.train()
         self.notes["codebook_init"] = note
+
+    def code_usage(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """Eq. 8 on every distinct training segment: how many codes they use, the most used ones, and how far the
+        segments lie from their nearest code. A role-awareness model is measured against the codebook its joint
+        stage would start from."""
+        from collections import Counter
+
+        import torch
+
+        points = self.encode_training_segments(examples)
+        codebook = self.model.codebook.detach()
+        if self.options.stage == "role_awareness":
+            codebook = self.starting_codebook(points)[0].to(points.dtype)
+        distances = torch.cdist(points, codebook).min(-1).values
+        used = Counter(cb.nearest_codes(points, codebook).tolist())
+        return {"stage": self.options.stage, "segments": len(points), "codes": len(codebook),
+                "codes_used": len(used), "most_used": used.most_common(3),
+                "mean_distance_to_nearest": float(distances.mean()), "mean_encoding_norm": float(points.norm(dim=-1).mean()),
+                "mean_code_norm": float(codebook.norm(dim=-1).mean())}
 
     # -- inference ----------------------------------------------------------------------------------------------
     def generate(self, examples: Sequence[Example], decoding: DecodingConfig, progress: bool = False) -> list[str]:
