@@ -194,6 +194,19 @@ def _common_indices(runs: Sequence[SystemRun]) -> tuple[int, dict[str, list[int]
     return len(order), index
 
 
+def metrics_every_system_has(runs: Sequence[SystemRun]) -> tuple[list[SystemRun], list[str]]:
+    """The runs restricted to the metrics every system has, and one note per metric left out (which systems have it):
+    prediction files scored with one preset differ only in the metrics some files lack a field for (perplexity needs
+    each record's gold NLL)."""
+    common = set.intersection(*(set(run.metrics) for run in runs))
+    notes = []
+    for identity in sorted(set().union(*(set(run.metrics) for run in runs)) - common):
+        having = [run for run in runs if identity in run.metrics]
+        notes.append(f"{having[0].metrics[identity].spec}: only {', '.join(r.name for r in having)} (the other "
+                     "systems' files have no field for it)")
+    return [run.restricted(common) for run in runs], notes
+
+
 def _columns(runs: Sequence[SystemRun]) -> list[Column]:
     first = runs[0]
     columns = []
@@ -351,14 +364,14 @@ def load_runs(paths: Sequence[str], names: Sequence[str] | None, score: Callable
     runs = []
     for k, path in enumerate(paths):
         name = names[k] if names else Path(path).stem
-        if _is_score_json(path):
+        if is_score_json(path):
             runs.append(SystemRun.from_score_json(name, path))
         else:
             runs.append(SystemRun.from_score_run(name, score(path), file_sha256(path)))
     return runs
 
 
-def _is_score_json(path: str) -> bool:
+def is_score_json(path: str) -> bool:
     """Whether ``path`` is a score JSON: a ``.json`` file naming ``pdg_eval_version`` near its start (read as bytes,
     so that any file can be asked)."""
     if not path.endswith(".json"):

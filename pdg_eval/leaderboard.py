@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .compare import SystemRun, compare, comparison_from_json
+from .compare import SystemRun, compare, comparison_from_json, metrics_every_system_has
 from .errors import ConfigError, InputError
 from .files import atomic_writer, file_sha256, shared_path
 from .inputs import decode_json, read_text, schema_problem
@@ -486,12 +486,8 @@ def run_board(board: Board, presets: Sequence[str], *, resamples: int = 10_000, 
             provenance.append({"name": entry.name, "path": entry.path, "format": entry.format, "role": entry.role,
                                "sha256": file_sha256(path), "items": result.n_items})
             log(f"{preset}: scored {entry.name} ({result.n_items:,} items)")
-        common = set.intersection(*(set(run.metrics) for run in runs))
-        for identity in sorted(set().union(*(set(run.metrics) for run in runs)) - common):
-            having = [run for run in runs if identity in run.metrics]
-            skipped.append(f"{having[0].metrics[identity].spec}: only {', '.join(r.name for r in having)} (the other "
-                           "systems' files have no field for it)")
-        runs = [run.restricted(common) for run in runs]
+        runs, partial = metrics_every_system_has(runs)
+        skipped += partial
         ceilings = [e.name for e in board.systems if e.role == "ceiling"]
         cmp = compare(runs, board.baseline, "ar", resamples, seed, ci_resamples=ci_resamples, ceilings=ceilings,
                       progress=lambda s: log(f"{preset}: testing {s}"))

@@ -8,13 +8,14 @@ set -euo pipefail
 out=${1:-pdg_eval/models/shipped}
 shift || true
 data=../shared/data
+# pdg-eval/nli-minilm-l6, the earlier default (RCDG pairs and pairs rebuilt from the ConvAI2 test triples)
 pdg-eval scorers train nli --out "$out/nli-minilm-l6" \
     --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
     --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
     --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
     --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
     --epochs 4 "$@"
-# the opt-in pdg-eval/nli-minilm-l6-personaext: the same recipe with DNLI-style pairs from PersonaExt's relation
+# the default pdg-eval/nli-minilm-l6-personaext: the same recipe with DNLI-style pairs from PersonaExt's relation
 # triples added, as many of each label as there are contradictions
 mkdir -p runs/scorers
 pdg-eval scorers pairs --personaext "$data/personaext/splits" --balance --out runs/scorers/personaext-pairs-balanced.txt

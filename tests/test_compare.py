@@ -154,3 +154,20 @@ def test_no_common_items(files, records, tmp_path, capsys):
     renamed = write_jsonl(tmp_path / "other.jsonl", [dataclasses.replace(r, id=f"x{r.id}") for r in records["hyp-dg"]])
     code, _, err = run_compare(capsys, [files["hyp-dg"], renamed, "-m", "f1:parlai"])
     assert code == 2 and "share no item ids" in err
+
+
+def test_a_metric_some_files_cannot_give_is_left_out_with_a_note(files, records, tmp_path, capsys):
+    """Perplexity needs each record's gold NLL: a file without them is compared on the other metrics, and the note
+    names who had it; stored score JSONs that differ are still refused."""
+    with_nll = write_jsonl(tmp_path / "nll.jsonl", [dataclasses.replace(r, nll=[1.0, 2.0]) for r in records["hyp-dg"]])
+    args = [with_nll, files["hyp-normal_ord"], "--preset", "paa", "--resamples", "50"]
+    code, out, err = run_compare(capsys, [*args, "-f", "json"])
+    assert code == 0 and "skipped: ppl:paa: only nll (the other systems' files have no field for it)" in err
+    assert {c["spec"].split(",")[0] for c in json.loads(out)["columns"]} == {"bleu:paa_precision", "distinct:paa"}
+    stored = []
+    for path, name in ((with_nll, "a"), (files["hyp-normal_ord"], "b")):
+        assert main(["score", path, "-q", "--preset", "paa", "--json", str(tmp_path / f"{name}.json")]) == 0
+        stored.append(str(tmp_path / f"{name}.json"))
+    capsys.readouterr()
+    code, _, err = run_compare(capsys, stored)
+    assert code == 2 and "is missing for b" in err

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..compare import FAMILIES, TESTS, compare, difference_intervals, load_runs
+from ..compare import (FAMILIES, TESTS, compare, difference_intervals, is_score_json, load_runs,
+                       metrics_every_system_has)
 from ..errors import ConfigError
 from ..files import all_or_nothing, atomic_writer, check_outputs
 from ..presets import PRESETS
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         return result
 
     runs = load_runs(args.inputs, args.name, score)
+    if not any(is_score_json(path) for path in args.inputs):  # stored scores must match: their columns are refused
+        runs, partial = metrics_every_system_has(runs)
+        for note in partial:
+            print(f"skipped: {note}", file=sys.stderr)
     progress = None if args.quiet else (lambda spec: print(f"testing {spec} ...", file=sys.stderr))
     result = compare(runs, args.baseline, args.test, args.resamples, args.seed, args.adjust, args.alpha, args.family,
                      args.ci_resamples, args.loop_resamples, not args.no_groups, args.ceiling, progress)

@@ -20,13 +20,14 @@ from pathlib import Path
 from ..errors import ConfigError
 
 SHIPPED_PREFIX = "pdg-eval/"
-SHIPPED_NLI = "pdg-eval/nli-minilm-l6"
+#: the default NLI scorer: MiniLM + LoRA over the RCDG pairs, pairs rebuilt from the ConvAI2 test triples, and DNLI-style
+#: pairs built from PersonaExt's relation triples (the most accurate MiniLM scorer on both held-out sets)
+SHIPPED_NLI = "pdg-eval/nli-minilm-l6-personaext"
+#: the earlier default: the same recipe without the PersonaExt pairs (the boards of 2026-12-04 were scored with it)
+SHIPPED_NLI_RCDG = "pdg-eval/nli-minilm-l6"
 SHIPPED_COHCON = "pdg-eval/cohcon-minilm-l6"
 #: the NLI scorer over all-mpnet-base-v2 (more accurate, about 4× slower; needs the MPNet wheels, not the default)
 SHIPPED_NLI_MPNET = "pdg-eval/nli-mpnet-base"
-#: the default's recipe over MiniLM with PersonaExt pairs added (DNLI's construction, balanced): more accurate on both
-#: held-out sets; opt-in until the boards are rescored with it
-SHIPPED_NLI_PERSONAEXT = "pdg-eval/nli-minilm-l6-personaext"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
