@@ -25,3 +25,11 @@ time train morpheus "$out/peft_stage1" --config "$cfg" --set model.peft=true
 time train morpheus "$out/peft_joint" --config "$cfg" --init-from "$out/peft_stage1" --set model.stage=joint \
     --set model.peft=true
 time generate morpheus "$out/peft_joint" "$out/peft_joint/convai2_first100.jsonl" --config "$cfg"
+
+# MORPHEUS' Table 6 protocol: the profile-free causal_lm_ft with LoRA at a trainable share like MORPHEUS-PEFT's
+# (rank 72 on the seven projections of every layer of SmolLM2-135M: 14.0 %, against 14.5 %)
+time train causal_lm_ft "$out/profile_free_lora" --config "$ft" --set data.train_dialogues=100 \
+    --set model.with_persona=false \
+    --set 'training.lora={"r": 72, "alpha": 72, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}'
+time generate causal_lm_ft "$out/profile_free_lora" "$out/profile_free_lora/convai2_first100.jsonl" --config "$ft" \
+    --set data.eval_dialogues=100
