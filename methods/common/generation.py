@@ -121,22 +121,21 @@ def padded(rows: Sequence[Sequence[int]], pad: int, device, left: bool = True):
 def masked_step(model) -> Callable[[Any, Any], tuple[Any, Any]]:
     """The incremental ``step`` of :func:`decode_loop` for a transformers causal LM whose state is (key/value cache,
     attention mask, started): positions follow the mask (left padding and masked gaps count no position), and every
-    step after the first appends one attended token. Only the last position's logits are computed when the model
-    takes transformers' ``logits_to_keep`` (a prompt's other positions would cost a vocabulary-wide product each)."""
-    import inspect
-
+    step after the first appends one attended token; only the last position's logits are computed
+    (:func:`~pdg_eval.models.causal_lm.last_logits_only`)."""
     import torch
 
-    from pdg_eval.models.causal_lm import cache_field
+    from pdg_eval.models.causal_lm import cache_field, last_logits_only
 
-    field = cache_field(model)
-    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    from .prefix import mask_positions
+
+    field, last_only = cache_field(model), last_logits_only(model)
 
     def step(tokens, state):
         cache, mask, started = state
         if started:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -tokens.shape[1]:]
+        positions = mask_positions(mask, tokens.shape[1])
         result = model(input_ids=tokens, attention_mask=mask, position_ids=positions, use_cache=True,
                        **{field: cache}, **last_only)
         return result.logits[:, -1], (result[field], mask, True)
@@ -224,18 +223,15 @@ def prefill_shared_prefixes(model, rows: Sequence[Sequence[int]], pad: int, devi
     anchor's keys and values for the tokens it shares with it, then masked padding; the attention mask over that
     cache and the remaining tokens; the remaining tokens, left-padded). Fed the remaining tokens with positions that
     follow the mask, every row continues as it would alone."""
-    import inspect
-
     import torch
     from transformers import DynamicCache
 
-    from pdg_eval.models.causal_lm import cache_field
+    from pdg_eval.models.causal_lm import cache_field, last_logits_only
 
     plan = plan_prefixes(rows)
     anchors = sorted({a for a, _ in plan})
     ids, mask = padded([rows[a] for a in anchors], pad, device, left=False)
-    no_logits = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
-    prefilled = model(input_ids=ids, attention_mask=mask, use_cache=True, **no_logits)[cache_field(model)]
+    prefilled = model(input_ids=ids, attention_mask=mask, use_cache=True, **last_logits_only(model))[cache_field(model)]
     slot = {a: k for k, a in enumerate(anchors)}
     shared = max(c for _, c in plan)
     keep = torch.tensor([[1] * c + [0] * (shared - c) for _, c in plan], device=device)
@@ -255,14 +251,16 @@ def last_prompt_states(base_model, prompts: Sequence[list[int]], pad: int, batch
 
     from pdg_eval.models.causal_lm import cache_field
 
+    from .prefix import mask_positions
+
     device = next(base_model.parameters()).device
     field = cache_field(base_model)
     states: list[Any] = [None] * len(prompts)
     with torch.inference_mode():
         for batch in progress_bar(prefix_sorted_batches(prompts, batch_size), progress, desc):
             cache, mask, rest = prefill_shared_prefixes(base_model, [prompts[i] for i in batch], pad, device)
-            positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, -rest.shape[1]:]
-            hidden = base_model(input_ids=rest, attention_mask=mask, position_ids=positions, use_cache=True,
+            hidden = base_model(input_ids=rest, attention_mask=mask, position_ids=mask_positions(mask, rest.shape[1]),
+                                use_cache=True,
                                 **{field: cache}).last_hidden_state[:, -1]
             for index, state in zip(batch, hidden):
                 states[index] = state

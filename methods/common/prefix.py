@@ -61,6 +61,12 @@ def cache_as_prefix(cache, shape: PrefixShape) -> torch.Tensor:
     return stacked.permute(2, 4, 0, 1, 3, 5).reshape(batch, m, shape.layers, 2, shape.width)
 
 
+def mask_positions(mask: torch.Tensor, count: int) -> torch.Tensor:
+    """The position ids of the last ``count`` columns of an attention mask: each token's position counts only the
+    attended tokens before it (left padding and masked gaps take none; a prefix's virtual tokens count)."""
+    return (mask.cumsum(-1) - 1).clamp_min(0)[:, mask.shape[1] - count:]
+
+
 def with_prefix_mask(attention_mask: torch.Tensor, m: int) -> torch.Tensor:
     """``attention_mask`` [B, T] with M ones in front (the virtual tokens are always attended)."""
     ones = torch.ones(attention_mask.shape[0], m, dtype=attention_mask.dtype, device=attention_mask.device)

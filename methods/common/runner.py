@@ -90,14 +90,19 @@ def train_run(name: str, config: RunConfig, out: str | Path, resume: bool = Fals
     return record
 
 
+def trained_config(folder: str | Path, record: dict[str, Any], name: str) -> RunConfig:
+    """The configuration the ``name`` run in ``folder`` was trained with (its ``run.json``: ``record``)."""
+    if record["method"] != name:
+        raise ConfigError(f"{folder} holds a {record['method']} run, not {name}")
+    return from_dict(RunConfig, record["config"], str(Path(folder) / "run.json"))
+
+
 def config_from_run(folder: str | Path, record: dict[str, Any], name: str, decoding: Any, data: Any,
                     seed: int | None, model: dict[str, Any] | None = None) -> RunConfig:
     """The configuration of the trained run in ``folder`` (its ``run.json``: ``record``), with this command's decoding,
     evaluation data and the ``model`` options the method reads only at generation time
     (:attr:`~pdg_eval_methods.common.method.Method.generation_options`, e.g. PAL's ``strategy``)."""
-    if record["method"] != name:
-        raise ConfigError(f"{folder} holds a {record['method']} run, not {name}")
-    config = from_dict(RunConfig, record["config"], str(Path(folder) / "run.json"))
+    config = trained_config(folder, record, name)
     for key in get_method(name).generation_options:
         if model and key in model:
             config.model[key] = model[key]

@@ -84,16 +84,16 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def code_usage(runs: Sequence[str]) -> list[dict]:
-    """:meth:`~pdg_eval_methods.morpheus.method.MORPHEUS.code_usage` of each trained run on its own training data, printed as JSON lines."""
+    """:meth:`~pdg_eval_methods.morpheus.method.MORPHEUS.code_usage` of each trained run on its own training data,
+    printed as JSON lines."""
     import json
 
     from pdg_eval_methods.common.method import get_method, read_run_file
-    from pdg_eval_methods.common.runner import MODEL_DIR, config_from_run, load_examples
+    from pdg_eval_methods.common.runner import MODEL_DIR, load_examples, trained_config
 
     rows = []
     for run_dir in runs:
-        record = read_run_file(run_dir)
-        config = config_from_run(run_dir, record, "morpheus", None, method_config("morpheus", None, []).data, None)
+        config = trained_config(run_dir, read_run_file(run_dir), "morpheus")
         method = get_method("morpheus")(config)
         method.build(Path(run_dir) / MODEL_DIR)
         examples, _ = load_examples(config.data.train, config.data.train_dialogues, "train")

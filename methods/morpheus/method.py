@@ -233,11 +233,12 @@ class MORPHEUS(Method):
         codebook = self.model.codebook.detach()
         if self.options.stage == "role_awareness":
             codebook = self.starting_codebook(points)[0].to(points.dtype)
-        distances = torch.cdist(points, codebook).min(-1).values
-        used = Counter(cb.nearest_codes(points, codebook).tolist())
+        nearest = torch.cdist(points, codebook).min(-1)  # Eq. 8: each segment's nearest code and its distance
+        used = Counter(nearest.indices.tolist())
         return {"stage": self.options.stage, "segments": len(points), "codes": len(codebook),
                 "codes_used": len(used), "most_used": used.most_common(3),
-                "mean_distance_to_nearest": float(distances.mean()), "mean_encoding_norm": float(points.norm(dim=-1).mean()),
+                "mean_distance_to_nearest": float(nearest.values.mean()),
+                "mean_encoding_norm": float(points.norm(dim=-1).mean()),
                 "mean_code_norm": float(codebook.norm(dim=-1).mean())}
 
     # -- inference ----------------------------------------------------------------------------------------------
@@ -248,13 +249,10 @@ class MORPHEUS(Method):
         self.model.eval()
         states = last_prompt_states(self.model.lm.base_model, prompts, self.tokenizer.pad_token_id,
                                     decoding.batch_size, progress, desc="predict codes")
-        codes, _ = self.model.predict_from_states(states)
-
-        def prefixes(indices: list[int]):
-            return self.model.prefix_net(self.model.codebook[codes[indices]])
-
-        texts, self.generated_tokens = generate_with_prefix(self.model.lm, self.tokenizer, prompts, prefixes, decoding,
-                                                            progress)
+        codes = self.model.predict_codes(states)
+        texts, self.generated_tokens = generate_with_prefix(self.model.lm, self.tokenizer, prompts,
+                                                            lambda indices: self.model.code_prefix(codes[indices]),
+                                                            decoding, progress)
         self.record_meta = [{"codes": row} for row in codes.tolist()]
         return texts
 

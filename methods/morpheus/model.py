@@ -23,7 +23,7 @@ from torch import nn
 
 from pdg_eval.models.causal_lm import cache_field
 
-from pdg_eval_methods.common.prefix import PrefixShape, prefix_cache, prefix_shape, with_prefix_mask
+from pdg_eval_methods.common.prefix import PrefixShape, mask_positions, prefix_cache, prefix_shape, with_prefix_mask
 
 from . import codebook as cb
 
@@ -113,8 +113,8 @@ class Morpheus(nn.Module):
                 labels: torch.Tensor) -> torch.Tensor:
         """L_G: the mean response-token NLL after the prefix (right-padded sequences)."""
         mask = with_prefix_mask(attention_mask, prefix.shape[1])
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, prefix.shape[1]:]
-        out = self.lm(input_ids=input_ids, attention_mask=mask, position_ids=positions, labels=labels,
+        out = self.lm(input_ids=input_ids, attention_mask=mask, position_ids=mask_positions(mask, input_ids.shape[1]),
+                      labels=labels,
                       use_cache=True, **{self._field: prefix_cache(prefix, self.shape)})
         return out.loss
 
@@ -150,10 +150,15 @@ class Morpheus(nn.Module):
     @torch.no_grad()
     def predict(self, history_ids: torch.Tensor, history_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Persona-free: the predicted code per slot [B, M] and the prefix built from those code vectors."""
-        return self.predict_from_states(self.history_state(history_ids, history_mask))
+        codes = self.predict_codes(self.history_state(history_ids, history_mask))
+        return codes, self.code_prefix(codes)
 
     @torch.no_grad()
-    def predict_from_states(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`predict` from the histories' last states c [B, d] (Eq. 12), computed elsewhere."""
-        codes = self.predictor(states).argmax(-1)
-        return codes, self.prefix_net(self.codebook[codes])
+    def predict_codes(self, states: torch.Tensor) -> torch.Tensor:
+        """The predicted code per slot [B, M] from the histories' last states c [B, d] (Eq. 12)."""
+        return self.predictor(states).argmax(-1)
+
+    @torch.no_grad()
+    def code_prefix(self, codes: torch.Tensor) -> torch.Tensor:
+        """The prefix built from the vectors of ``codes`` [B, M]."""
+        return self.prefix_net(self.codebook[codes])

@@ -70,6 +70,13 @@ def cache_field(model) -> str:
     ``past_key_values`` (earlier)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
+
+def last_logits_only(model) -> dict:
+    """``{"logits_to_keep": 1}`` for a transformers causal LM that can compute the last position's logits alone (a
+    prompt's other positions would cost a vocabulary-wide product each), else ``{}``."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+
 class CausalLM:
     """A causal LM returning per-token log-probabilities of continuations."""
 
