@@ -7,9 +7,13 @@
 2. Training: the harness' ``train`` (``causal_lm_ft`` features) against a plain ``transformers.Trainer`` with
    transformers' own ``DataCollatorForSeq2Seq``, same model initialisation, features, batch size and steps, both
    writing the final checkpoint (transformers saves one at the end of training); tokens/s of both. Goal: within 10 %.
+3. History states (MORPHEUS' code-prediction input, Eq. 12): the last layer's state at each prompt's last token by
+   ``last_prompt_states`` (each dialogue's shared prefix prefilled once) against one forward per length-sorted,
+   right-padded batch (MORPHEUS' ``last_states``), same base model and prompts; the largest difference is printed.
 
     python benchmarks/bench_generation.py                      # SmolLM2-135M (offline), 64 prompts, 20 steps
     python benchmarks/bench_generation.py --backbone random:tiny-gpt2 --prompts 32 --steps 10 --json out.json
+    python benchmarks/bench_generation.py --skip generation --skip training     # history states only
 """
 
 from __future__ import annotations
@@ -76,6 +80,33 @@ def bench_generation(method, examples, args) -> dict:
             "shared_prefix_identical_outputs": sum(a == b for a, b in zip(shared, single))}
 
 
+def bench_history_states(method, examples, args) -> dict:
+    import torch
+
+    from pdg_eval.models.runtime import length_sorted_batches
+    from pdg_eval_methods.common.generation import last_prompt_states, padded
+    from pdg_eval_methods.morpheus.model import last_states
+
+    prompts = [method.prompt_ids(e, DecodingConfig(max_prompt_tokens=args.max_prompt_tokens)) for e in examples]
+    base, pad = method.model.base_model.eval(), method.tokenizer.pad_token_id
+    device = next(base.parameters()).device
+    start = time.perf_counter()
+    plain: list = [None] * len(prompts)
+    with torch.inference_mode():
+        for batch in length_sorted_batches([len(p) for p in prompts], args.batch_size):
+            for index, state in zip(batch, last_states(base, *padded([prompts[i] for i in batch], pad, device,
+                                                                    left=False))):
+                plain[index] = state
+    plain_s = time.perf_counter() - start
+    start = time.perf_counter()
+    shared = last_prompt_states(base, prompts, pad, args.batch_size)
+    shared_s = time.perf_counter() - start
+    return {"prompts": len(prompts), "batch_size": args.batch_size, "tokens": sum(map(len, prompts)),
+            "per_batch_forward_s": round(plain_s, 2), "shared_prefix_s": round(shared_s, 2),
+            "speedup": round(plain_s / shared_s, 2),
+            "max_abs_difference": float((torch.stack(plain) - shared).abs().max())}
+
+
 def bench_training(method, examples, args) -> dict:
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
@@ -120,7 +151,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-prompt-tokens", type=int, default=384)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--train-batch", type=int, default=8)
-    p.add_argument("--skip", choices=("generation", "training"), action="append", default=[])
+    p.add_argument("--skip", choices=("generation", "training", "history"), action="append", default=[])
     p.add_argument("--json", dest="json_out")
     args = p.parse_args(argv)
     root = shared_dir()
@@ -138,6 +169,9 @@ def main(argv=None) -> int:
     if "training" not in args.skip:
         result["training"] = bench_training(method, examples[1000:1000 + args.steps * args.train_batch], args)
         print("training:", json.dumps(result["training"]))
+    if "history" not in args.skip:
+        result["history_states"] = bench_history_states(method, examples[:args.prompts], args)
+        print("history states:", json.dumps(result["history_states"]))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -2,9 +2,10 @@
 # MORPHEUS' runs for the convai2_first100 board on SmolLM2-135M-Instruct (configs/morpheus_smollm2.yaml): stage 1
 # (role awareness), the codebook initialisation and joint stage, persona-free generation on the first 100 ConvAI2
 # valid dialogues; then the profile-free causal_lm_ft baseline (model.with_persona=false, the same 735 training turns)
-# and the same MORPHEUS runs with the LM frozen (model.peft=true). Run from the repository root with the shared data at
-# ../shared. Each step is skipped when its output exists, and training continues from its last checkpoint, so the
-# script can be run again after an interruption until everything is there.
+# and the same MORPHEUS runs with the LM frozen (model.peft=true) with their LoRA baseline (MORPHEUS' Table 6). Run
+# from the repository root with the shared data at ../shared. Each step is skipped when its output exists, and
+# training continues from its last checkpoint, so the script can be run again after an interruption until everything
+# is there.
 #   scripts/morpheus_runs.sh [OUT_DIR]          (default: runs/morpheus)
 set -euo pipefail
 out=${1:-runs/morpheus}
