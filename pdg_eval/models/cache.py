@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -37,10 +38,26 @@ class ScoreCache:
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            self._db.commit()
+            self._db = sqlite3.connect(self.path, timeout=60)
+            self._create_schema()
+
+    def _create_schema(self, attempts: int = 40) -> None:
+        """WAL journal and the table. Several processes opening a new file at once (``accelerate launch``)
+        can get ``database is locked`` at once, without SQLite's busy wait: switching the journal mode
+        is retried, with a growing pause, before giving up."""
+        assert self._db is not None
+        for attempt in range(attempts):
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                self._db.commit()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                self._db.rollback()
+                time.sleep(min(0.02 * (attempt + 1), 0.5))
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         if self._db is None or not keys:
