@@ -20,6 +20,7 @@ from .metrics.base import (Metric, ModelMetric, RunningMean, Signature, create_m
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
+from .runtime import collector_paused, freeze_after_pauses
 from .tokenize import contains_cjk
 
 #: Records are handed to metrics in chunks, so model-based metrics can batch (lexical ones loop).
@@ -231,17 +232,49 @@ def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto",
 _WORKER_METRICS: list[Metric] = []
 
 
-def _worker_stats(indices: Sequence[int], chunk: list[Record]) -> list[list]:
-    """In a worker process: the statistics of a chunk of records for the metrics at ``indices``."""
-    return [_WORKER_METRICS[i].items_stats(chunk) for i in indices]
+def _worker_stats(indices: Sequence[int], kept: Sequence[bool], chunk: list[Record]) -> list[tuple[list | None, list | None]]:
+    """In a worker process: for each metric at ``indices``, the statistics of a chunk of records (None where they are
+    not ``kept``) and, for a metric whose score is a mean of item values, those values (:meth:`RunningMean.rows`)."""
+    out = []
+    freeze_after_pauses()  # a worker process ends with the run
+    with collector_paused():
+        for i, keep in zip(indices, kept):
+            metric = _WORKER_METRICS[i]
+            stats = metric.items_stats(chunk)
+            out.append((stats if keep else None, RunningMean(metric).rows(stats) if metric.streams() else None))
+    return out
+
+
+class ChunkSink:
+    """What scoring keeps of each metric, chunk after chunk in input order: the per-item statistics (unless not
+    kept and not needed), and for a metric whose score is a mean of item values a :class:`RunningMean`."""
+
+    def __init__(self, metrics: Sequence[Metric], keep_stats: bool):
+        self.metrics = list(metrics)
+        self.stats: list[list | None] = [[] if keep_stats or not m.streams() else None for m in metrics]
+        self.means = [RunningMean(m) if m.streams() else None for m in metrics]
+
+    def add(self, index: int, stats: list | None, rows: list | None = None) -> None:
+        """A chunk's statistics of metric ``index`` (None when not kept) and ``rows``, its item values when already
+        computed."""
+        if self.stats[index] is not None:
+            self.stats[index].extend(stats)
+        means = self.means[index]
+        if means is not None:
+            means.add_rows(means.rows(stats) if rows is None else rows)
+
+    def scores(self, index: int) -> dict[str, float]:
+        means = self.means[index]
+        return means.scores() if means is not None else self.metrics[index].aggregate(self.stats[index])
 
 
 class ParallelStats:
     """Per-item statistics of the metrics that may run apart (``Metric.parallel_safe``: no state filled while
-    scoring, no model) computed by ``jobs`` forked processes, chunk by chunk, gathered in input order; the other
-    metrics run in this process. The statistics, and so every output, are those of one process."""
+    scoring, no model) computed by ``jobs`` forked processes, chunk by chunk, with the item values of the metrics
+    that are means of them, handed to the sink in input order as they finish; the other metrics run in this process.
+    The statistics and values, and so every output, are those of one process."""
 
-    def __init__(self, metrics: Sequence[Metric], jobs: int):
+    def __init__(self, metrics: Sequence[Metric], jobs: int, sink: ChunkSink):
         import multiprocessing
 
         if "fork" not in multiprocessing.get_all_start_methods():
@@ -249,23 +282,37 @@ class ParallelStats:
         global _WORKER_METRICS
         _WORKER_METRICS = list(metrics)
         self.metrics = list(metrics)
+        self.sink = sink
         self.apart = [i for i, m in enumerate(metrics) if m.parallel_safe]
         self.pool = multiprocessing.get_context("fork").Pool(jobs)
-        self.pending: list[tuple[object, list[list]]] = []
+        self.pending: list[tuple[object, list[list | None]]] = []
 
     def submit(self, chunk: list[Record]) -> None:
         here = [m.items_stats(chunk) if i not in self.apart else None for i, m in enumerate(self.metrics)]
-        self.pending.append((self.pool.apply_async(_worker_stats, (self.apart, list(chunk))), here))
+        kept = [self.sink.stats[i] is not None for i in self.apart]
+        self.pending.append((self.pool.apply_async(_worker_stats, (self.apart, kept, list(chunk))), here))
+        while self.pending and self.pending[0][0].ready():  # hand over what is done while the workers go on
+            self._hand_over_first()
 
-    def gather(self, buckets: list[list]) -> None:
+    def _hand_over_first(self) -> None:
+        future, here = self.pending.pop(0)
+        apart = dict(zip(self.apart, future.get()))
+        for i in range(len(self.metrics)):
+            if i in apart:
+                self.sink.add(i, *apart[i])
+            else:
+                self.sink.add(i, here[i])
+
+    def finish(self) -> None:
         try:
-            for future, here in self.pending:
-                apart = dict(zip(self.apart, future.get()))
-                for i, bucket in enumerate(buckets):
-                    bucket.extend(apart[i] if i in apart else here[i])
+            while self.pending:
+                self._hand_over_first()
         finally:
-            self.pool.terminate()
-            self.pending.clear()
+            self.close()
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pending.clear()
 
 
 def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokenizer: str | None = None,
@@ -280,13 +327,13 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     if first is None:
         raise InputError(source, None, None, "no records to score")
     metrics, skipped = prepare_metrics(specs, first, tokenizer)
-    parallel = ParallelStats(metrics, jobs) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
+    sink = ChunkSink(metrics, keep_stats)
+    parallel = ParallelStats(metrics, jobs, sink) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
 
     warnings: list[str] = []
     empty = Occurrences()  # empty responses
     cjk_warned = False
     unsegmented = [m.label for m in metrics if not m.segments_cjk]
-    stats: list = [RunningMean(m) if not keep_stats and m.streams() else [] for m in metrics]
     ids: list[str] = []
     count = 0
     iterator: Iterable[Record] = itertools.chain([first], stream)
@@ -300,63 +347,63 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         if parallel is not None:
             parallel.submit(chunk)
         else:
-            for metric, bucket in zip(metrics, stats):
-                bucket.extend(metric.items_stats(chunk))
+            for index, metric in enumerate(metrics):
+                sink.add(index, metric.items_stats(chunk))
         chunk.clear()
 
     content = ContentCheck(metrics)
     fields = [f for f in FINGERPRINT_FIELDS if any(f in m.scored_against() for m in metrics)]
     fingerprints: dict[str, list[str]] = {f: [] for f in fields}
     all_gold = True  # every response equals one of its references
-    try:
-        for record in iterator:
-            count += 1
-            content.add(record)
-            if keep_stats:
-                ids.append(record.id)
-                for name in fields:
-                    fingerprints[name].append(item_fingerprint(record, name))
-            all_gold = all_gold and record.response in record.references
-            if not record.response.strip():
-                empty.add(record)
-            if not cjk_warned and unsegmented and contains_cjk(record.response):
-                cjk_warned = True
-                warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
-                                f"tokenizer of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or "
-                                "jieba for Chinese")
-            for metric in metrics:
-                for name in metric.requires:
-                    if not _has_field(record, name):
-                        raise InputError(record.source, record.line, name,
-                                         f"missing; required by {metric.label} (present on the first record)")
-            chunk.append(record)
-            if len(chunk) >= CHUNK_SIZE:
+    with collector_paused():  # models are loaded by now; what scoring allocates holds no cycles
+        try:
+            for record in iterator:
+                count += 1
+                content.add(record)
+                if keep_stats:
+                    ids.append(record.id)
+                    for name in fields:
+                        fingerprints[name].append(item_fingerprint(record, name))
+                all_gold = all_gold and record.response in record.references
+                if not record.response.strip():
+                    empty.add(record)
+                if not cjk_warned and unsegmented and contains_cjk(record.response):
+                    cjk_warned = True
+                    warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
+                                    f"tokenizer of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or "
+                                    "jieba for Chinese")
+                for metric in metrics:
+                    for name in metric.requires:
+                        if not _has_field(record, name):
+                            raise InputError(record.source, record.line, name,
+                                             f"missing; required by {metric.label} (present on the first record)")
+                chunk.append(record)
+                if len(chunk) >= CHUNK_SIZE:
+                    flush()
+            if chunk:
                 flush()
-        if chunk:
-            flush()
-        if parallel is not None:
-            parallel.gather(stats)
-    except BaseException:
-        if parallel is not None:
-            parallel.pool.terminate()
-        raise
+            if parallel is not None:
+                parallel.finish()
+        except BaseException:
+            if parallel is not None:
+                parallel.close()
+            raise
     if empty.count:
         warnings.append(f"{empty.count} empty response(s) ({empty.shown()}): {EMPTY_RESPONSE_RULE}")
     if all_gold:
         warnings.append(f"every one of the {count} responses equals its reference (the gold scored against "
                         "itself?): reference-based metrics are at their maximum")
     results = []
-    for metric, bucket in zip(metrics, stats):
+    for index, metric in enumerate(metrics):
         lacking = content.lacking(metric)
         if lacking and lacking[1] == count:
             skipped.append(f"{metric.label}: no record has a {lacking[0]} (it would score 0 on every item)")
             continue
         if lacking:
             warnings.append(content.note(metric, *lacking))
-        if isinstance(bucket, RunningMean):
-            results.append(MetricResult(metric, bucket.scores(), None))
-        else:
-            results.append(MetricResult(metric, metric.aggregate(bucket), bucket))
+        with collector_paused():
+            scores = sink.scores(index)
+        results.append(MetricResult(metric, scores, sink.stats[index]))
     if not results:
         raise ConfigError("no metric can run on these records: " + "; ".join(skipped))
     used = {f for r in results for f in r.metric.scored_against()}

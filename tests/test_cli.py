@@ -128,6 +128,12 @@ def test_jobs_give_the_same_bytes(tmp_path, capsys):
         assert main(args) == 0
         outputs[jobs] = (capsys.readouterr().out, (out / "s.json").read_bytes(), (out / "items.csv").read_bytes())
     assert outputs[1] == outputs[2]
+    tables = {}  # no item outputs: the workers send the item values of mean metrics, not their statistics
+    for jobs in (1, 2):
+        assert main(["score", str(records), "--jobs", str(jobs), "-m", "bleu:nltk_sentence_avg", "-m", "rouge:pltrdy",
+                     "-m", "distinct:per_response", "-m", "bleu:nltk_corpus", "-m", "distinct:corpus"]) == 0
+        tables[jobs] = capsys.readouterr().out
+    assert tables[1] == tables[2] and "rouge:pltrdy" in tables[1]
 
 
 def test_without_item_outputs_the_statistics_are_not_kept_and_the_scores_are_the_same(tmp_path):

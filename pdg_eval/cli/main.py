@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import InputError, PdgEvalError
 from ..models.distributed import finish
 from ..plugins import load_plugins
+from ..runtime import freeze_after_pauses
 from . import annotate, compare, leaderboard, lm, power, score, scorers, stress
 
 
@@ -105,6 +106,7 @@ def exit_status(call: Callable[[], object], prog: str = "pdg-eval") -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    freeze_after_pauses()  # a command ends when its work does
     return exit_status(lambda: args.func(args))
 
 

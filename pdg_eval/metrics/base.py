@@ -387,12 +387,26 @@ class RunningMean:
         self.count = 0
 
     def extend(self, stats: Sequence[Stats]) -> None:
+        self.add_rows(self.rows(stats))
+
+    def rows(self, stats: Sequence[Stats]) -> list[tuple[float, ...] | None]:
+        """Each item's values in key order (None: an item the metric leaves out); what :meth:`add_rows` adds, and
+        what a worker process of ``score --jobs`` sends back with the statistics."""
+        keys = list(self.totals)
+        rows: list[tuple[float, ...] | None] = []
         for item in stats:
             values = self.metric.item_values(item)
-            if values is not None:
+            rows.append(None if values is None else tuple([float(values[k]) for k in keys]))
+        return rows
+
+    def add_rows(self, rows: Sequence[tuple[float, ...] | None]) -> None:
+        totals = list(self.totals.values())
+        for row in rows:
+            if row is not None:
                 self.count += 1
-                for key in self.totals:
-                    self.totals[key] += float(values[key])
+                for i, value in enumerate(row):
+                    totals[i] += value
+        self.totals = dict(zip(self.totals, totals))
 
     def scores(self) -> dict[str, float]:
         return {k: total / self.count if self.count else 0.0 for k, total in self.totals.items()}

@@ -126,7 +126,7 @@ class IdlReleasedBleu(MeanOfItems, Bleu):
     keys = ["bleu-1"]
 
     def item_stats(self, record: Record) -> list[int]:
-        return match_stats(tuple(record.reference), (tuple(record.response),), 1)
+        return match_stats(record.reference, (record.response,), 1)  # a string is its characters' sequence
 
     def item_values(self, stats: list[int]) -> dict[str, float]:
         return {"bleu-1": nltk_bleu(stats, (1,), "none")}

@@ -39,7 +39,7 @@ def ngram_counts(tokens: Tokens, n: int) -> Counter:
     return Counter(zip(*(tokens[i:] for i in range(n))))
 
 
-def all_ngram_counts(tokens: tuple, max_n: int) -> dict[tuple, int]:
+def all_ngram_counts(tokens: Tokens, max_n: int) -> dict[tuple, int]:
     """Counts of every n-gram of orders 1..max_n in one dict (a tuple's length is its order), cached per text."""
     key = (tokens, max_n)
     counts = _COUNTS_CACHE.get(key)
@@ -59,9 +59,10 @@ def closest_ref_length(ref_lens: Sequence[int], hyp_len: int) -> int:
     return min(ref_lens, key=lambda r: (abs(r - hyp_len), r))
 
 
-def match_stats(hyp: tuple, refs: Sequence[tuple], max_n: int = 4) -> list[int]:
+def match_stats(hyp: Tokens, refs: Sequence[Tokens], max_n: int = 4) -> list[int]:
     """``[hyp_len, closest_ref_len, matches_1..max_n, totals_1..max_n]`` with clipped matches
-    (counts clipped by the maximum count in any one reference, as every reference tool does)."""
+    (counts clipped by the maximum count in any one reference, as every reference tool does). Tokens are a
+    tuple, or a string for its characters."""
     key = (hyp, tuple(refs), max_n)
     cached = _STATS_CACHE.get(key)
     if cached is not None:
@@ -71,20 +72,15 @@ def match_stats(hyp: tuple, refs: Sequence[tuple], max_n: int = 4) -> list[int]:
     hyp_counts = all_ngram_counts(hyp, max_n)
     if len(refs) == 1:
         ref_counts = all_ngram_counts(refs[0], max_n)
-        for g, c in hyp_counts.items():
-            r = ref_counts.get(g)
-            if r:
-                matches[len(g) - 1] += c if c < r else r
-    else:  # clip by the maximum count over references: merge the references once
-        max_counts: dict[tuple, int] = {}
-        for ref in refs:
-            for g, v in all_ngram_counts(ref, max_n).items():
-                if v > max_counts.get(g, 0):
-                    max_counts[g] = v
-        for g, c in hyp_counts.items():
-            r = max_counts.get(g)
-            if r:
-                matches[len(g) - 1] += c if c < r else r
+        for g in hyp_counts.keys() & ref_counts.keys():  # the shared n-grams only (a set operation in C)
+            c, r = hyp_counts[g], ref_counts[g]
+            matches[len(g) - 1] += c if c < r else r
+    else:  # clip by the maximum count over references
+        all_ref_counts = [all_ngram_counts(ref, max_n) for ref in refs]
+        shared = set().union(*all_ref_counts).intersection(hyp_counts)
+        for g in shared:
+            c, r = hyp_counts[g], max(counts.get(g, 0) for counts in all_ref_counts)
+            matches[len(g) - 1] += c if c < r else r
     totals = [hyp_len - n + 1 if hyp_len >= n else 0 for n in range(1, max_n + 1)]
     stats = [hyp_len, closest_ref_length([len(r) for r in refs], hyp_len), *matches, *totals]
     if len(_STATS_CACHE) >= _CACHE_LIMIT:

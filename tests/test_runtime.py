@@ -1,0 +1,36 @@
+"""The collector pause around scoring puts the collector back as it found it, and freezes what outlived it only
+in processes that end with their work (the command line, a --jobs worker)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from pdg_eval import runtime
+from pdg_eval.runtime import collector_paused
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_collector_is_off_inside_and_back_on_after(monkeypatch, freeze):
+    monkeypatch.setattr(runtime, "_freeze_after_pauses", freeze)
+    gc.unfreeze()
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(1000)]
+    try:
+        assert gc.isenabled()
+        assert (gc.get_freeze_count() >= len(kept)) == freeze  # a library call leaves the generations alone
+    finally:
+        gc.unfreeze()
+
+
+def test_a_disabled_collector_stays_disabled():
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
