@@ -34,3 +34,23 @@ def test_a_disabled_collector_stays_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_garbage_from_before_the_pause_is_collected_not_frozen(monkeypatch):
+    import weakref
+
+    class Node:
+        pass
+
+    monkeypatch.setattr(runtime, "_freeze_after_pauses", True)
+    gc.unfreeze()
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle, unreachable once the names go
+    gone = weakref.ref(a)
+    del a, b
+    try:
+        with collector_paused():
+            pass
+        assert gone() is None
+    finally:
+        gc.unfreeze()
