@@ -27,7 +27,7 @@ from pdg_eval.metrics import ngrams  # noqa: E402
 from pdg_eval.metrics.base import build_metric  # noqa: E402
 from pdg_eval.metrics.selfbleu import self_bleu_all_others  # noqa: E402
 from pdg_eval.readers import open_records  # noqa: E402
-from pdg_eval.runtime import freeze_after_pauses  # noqa: E402
+from pdg_eval.collector import freeze_after_pauses  # noqa: E402
 from pdg_eval.scoring import MetricSpec, score_records  # noqa: E402
 from pdg_eval.files import shared_path  # noqa: E402
 from pdg_eval.tokenize import get_tokenizer  # noqa: E402

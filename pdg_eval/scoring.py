@@ -20,7 +20,7 @@ from .metrics.base import (Metric, ModelMetric, RunningMean, Signature, create_m
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
-from .runtime import collector_paused, freeze_after_pauses
+from .collector import collector_paused, freeze_after_pauses
 from .tokenize import contains_cjk
 
 #: Records are handed to metrics in chunks, so model-based metrics can batch (lexical ones loop).

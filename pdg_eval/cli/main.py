@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import InputError, PdgEvalError
 from ..models.distributed import finish
 from ..plugins import load_plugins
-from ..runtime import freeze_after_pauses
+from ..collector import freeze_after_pauses
 from . import annotate, compare, leaderboard, lm, power, score, scorers, stress
 
 

@@ -7,13 +7,13 @@ import gc
 
 import pytest
 
-from pdg_eval import runtime
-from pdg_eval.runtime import collector_paused
+from pdg_eval import collector
+from pdg_eval.collector import collector_paused
 
 
 @pytest.mark.parametrize("freeze", [False, True])
 def test_collector_is_off_inside_and_back_on_after(monkeypatch, freeze):
-    monkeypatch.setattr(runtime, "_freeze_after_pauses", freeze)
+    monkeypatch.setattr(collector, "_freeze_after_pauses", freeze)
     gc.unfreeze()
     assert gc.isenabled()
     with collector_paused():
@@ -42,7 +42,7 @@ def test_garbage_from_before_the_pause_is_collected_not_frozen(monkeypatch):
     class Node:
         pass
 
-    monkeypatch.setattr(runtime, "_freeze_after_pauses", True)
+    monkeypatch.setattr(collector, "_freeze_after_pauses", True)
     gc.unfreeze()
     a, b = Node(), Node()
     a.other, b.other = b, a  # a cycle, unreachable once the names go

@@ -1,4 +1,4 @@
-"""Process-level helpers shared by every layer."""
+"""Python's cyclic garbage collector around bulk work (scoring), for every layer."""
 
 from __future__ import annotations
 
