@@ -19,7 +19,6 @@ from ..errors import ConfigError
 from ..records import Record
 from ..files import file_sha256
 from .base import ItemScore, choice_option, option, register_metric, text_option
-from .ngrams import match_stats
 
 HISTORY_SOURCES = ("persona", "last_turn", "last_bot_turn", "bot_turns", "context")
 
@@ -81,7 +80,8 @@ def parlai_f1(g_tokens: Sequence[str], answers: Sequence[Sequence[str]]) -> floa
     overlap of the guess's tokens with each answer's (ParlAI: ``normalize_answer(text).split()``), maximum."""
     best = 0.0
     for a_tokens in answers:
-        num_same = match_stats(g_tokens, (a_tokens,), 1)[2]  # sum((Counter(g) & Counter(a)).values()), cached per text
+        common = Counter(g_tokens) & Counter(a_tokens)
+        num_same = sum(common.values())
         if num_same == 0:
             continue
         precision = 1.0 * num_same / len(g_tokens)
