@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections import deque
+from contextlib import nullcontext
 from warnings import catch_warnings, simplefilter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +17,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, UnsuitableModelError
 from .fingerprints import FIELDS as FINGERPRINT_FIELDS, item_fingerprint
-from .metrics.base import (Metric, ModelMetric, RunningMean, Signature, create_metric, metric_class,
-                           parse_metric_spec)
+from .metrics.base import (Metric, ModelMetric, RunningMean, Signature, create_metric, item_value_rows,
+                           metric_class, parse_metric_spec)
 from .models.adapters import SHIPPED_COHCON, SHIPPED_NLI
 from .presets import get_preset
 from .records import Record, check_consistent
@@ -228,20 +230,19 @@ def score_file(path: str | Path, specs: Sequence[MetricSpec], fmt: str = "auto",
     return run, [str(w.message) for w in caught]
 
 
-#: the metrics of the running ``score_records`` call, inherited by its worker processes (``--jobs``) when they fork
-_WORKER_METRICS: list[Metric] = []
+#: the worker tasks of the running ``score_records`` call (each metric that runs apart, and whether its statistics
+#: are kept), inherited by its worker processes (``--jobs``) when they fork
+_WORKER_TASKS: list[tuple[Metric, bool]] = []
 
 
-def _worker_stats(indices: Sequence[int], kept: Sequence[bool], chunk: list[Record]) -> list[tuple[list | None, list | None]]:
-    """In a worker process: for each metric at ``indices``, the statistics of a chunk of records (None where they are
-    not ``kept``) and, for a metric whose score is a mean of item values, those values (:meth:`RunningMean.rows`)."""
+def _worker_stats(chunk: list[Record]) -> list[tuple[list | None, list | None]]:
+    """In a worker process: for each task, the statistics of a chunk of records (None where they are not kept) and,
+    for a metric whose score is a mean of item values, those values (:func:`item_value_rows`)."""
     out = []
-    freeze_after_pauses()  # a worker process ends with the run
     with collector_paused():
-        for i, keep in zip(indices, kept):
-            metric = _WORKER_METRICS[i]
+        for metric, keep in _WORKER_TASKS:
             stats = metric.items_stats(chunk)
-            out.append((stats if keep else None, RunningMean(metric).rows(stats) if metric.streams() else None))
+            out.append((stats if keep else None, item_value_rows(metric, stats) if metric.streams() else None))
     return out
 
 
@@ -261,7 +262,7 @@ class ChunkSink:
             self.stats[index].extend(stats)
         means = self.means[index]
         if means is not None:
-            means.add_rows(means.rows(stats) if rows is None else rows)
+            means.add_rows(item_value_rows(means.metric, stats) if rows is None else rows)
 
     def scores(self, index: int) -> dict[str, float]:
         means = self.means[index]
@@ -274,43 +275,43 @@ class ParallelStats:
     that are means of them, handed to the sink in input order as they finish; the other metrics run in this process.
     The statistics and values, and so every output, are those of one process."""
 
-    def __init__(self, metrics: Sequence[Metric], jobs: int, sink: ChunkSink):
+    def __init__(self, jobs: int, sink: ChunkSink):
         import multiprocessing
 
         if "fork" not in multiprocessing.get_all_start_methods():
             raise ConfigError("--jobs > 1 needs processes started by fork (Linux, macOS); use --jobs 1")
-        global _WORKER_METRICS
-        _WORKER_METRICS = list(metrics)
-        self.metrics = list(metrics)
+        global _WORKER_TASKS
         self.sink = sink
-        self.apart = [i for i, m in enumerate(metrics) if m.parallel_safe]
-        self.pool = multiprocessing.get_context("fork").Pool(jobs)
-        self.pending: list[tuple[object, list[list | None]]] = []
+        self.apart = [i for i, m in enumerate(sink.metrics) if m.parallel_safe]
+        _WORKER_TASKS = [(sink.metrics[i], sink.stats[i] is not None) for i in self.apart]
+        # a worker process ends with the run: it may freeze what outlives its pauses
+        self.pool = multiprocessing.get_context("fork").Pool(jobs, initializer=freeze_after_pauses)
+        self.pending: deque[tuple[object, list[list | None]]] = deque()
 
     def submit(self, chunk: list[Record]) -> None:
-        here = [m.items_stats(chunk) if i not in self.apart else None for i, m in enumerate(self.metrics)]
-        kept = [self.sink.stats[i] is not None for i in self.apart]
-        self.pending.append((self.pool.apply_async(_worker_stats, (self.apart, kept, list(chunk))), here))
+        here = [m.items_stats(chunk) if i not in self.apart else None for i, m in enumerate(self.sink.metrics)]
+        self.pending.append((self.pool.apply_async(_worker_stats, (list(chunk),)), here))
         while self.pending and self.pending[0][0].ready():  # hand over what is done while the workers go on
             self._hand_over_first()
 
     def _hand_over_first(self) -> None:
-        future, here = self.pending.pop(0)
+        future, here = self.pending.popleft()
         apart = dict(zip(self.apart, future.get()))
-        for i in range(len(self.metrics)):
+        for i in range(len(self.sink.metrics)):
             if i in apart:
                 self.sink.add(i, *apart[i])
             else:
                 self.sink.add(i, here[i])
 
     def finish(self) -> None:
-        try:
-            while self.pending:
-                self._hand_over_first()
-        finally:
-            self.close()
+        while self.pending:
+            self._hand_over_first()
 
-    def close(self) -> None:
+    def __enter__(self) -> "ParallelStats":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """The workers stop when scoring ends, finished or not."""
         self.pool.terminate()
         self.pending.clear()
 
@@ -328,7 +329,7 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
         raise InputError(source, None, None, "no records to score")
     metrics, skipped = prepare_metrics(specs, first, tokenizer)
     sink = ChunkSink(metrics, keep_stats)
-    parallel = ParallelStats(metrics, jobs, sink) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
+    parallel = ParallelStats(jobs, sink) if jobs > 1 and any(m.parallel_safe for m in metrics) else None
 
     warnings: list[str] = []
     empty = Occurrences()  # empty responses
@@ -355,55 +356,49 @@ def score_records(records: Iterable[Record], specs: Sequence[MetricSpec], tokeni
     fields = [f for f in FINGERPRINT_FIELDS if any(f in m.scored_against() for m in metrics)]
     fingerprints: dict[str, list[str]] = {f: [] for f in fields}
     all_gold = True  # every response equals one of its references
-    with collector_paused():  # models are loaded by now; what scoring allocates holds no cycles
-        try:
-            for record in iterator:
-                count += 1
-                content.add(record)
-                if keep_stats:
-                    ids.append(record.id)
-                    for name in fields:
-                        fingerprints[name].append(item_fingerprint(record, name))
-                all_gold = all_gold and record.response in record.references
-                if not record.response.strip():
-                    empty.add(record)
-                if not cjk_warned and unsegmented and contains_cjk(record.response):
-                    cjk_warned = True
-                    warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
-                                    f"tokenizer of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or "
-                                    "jieba for Chinese")
-                for metric in metrics:
-                    for name in metric.requires:
-                        if not _has_field(record, name):
-                            raise InputError(record.source, record.line, name,
-                                             f"missing; required by {metric.label} (present on the first record)")
-                chunk.append(record)
-                if len(chunk) >= CHUNK_SIZE:
-                    flush()
-            if chunk:
+    with collector_paused(), parallel or nullcontext():  # models are loaded by now; scoring makes no cycles
+        for record in iterator:
+            count += 1
+            content.add(record)
+            if keep_stats:
+                ids.append(record.id)
+                for name in fields:
+                    fingerprints[name].append(item_fingerprint(record, name))
+            all_gold = all_gold and record.response in record.references
+            if not record.response.strip():
+                empty.add(record)
+            if not cjk_warned and unsegmented and contains_cjk(record.response):
+                cjk_warned = True
+                warnings.append(f"{record.source}:{record.line}: response: contains CJK characters, which the "
+                                f"tokenizer of {', '.join(unsegmented)} does not segment; use --tokenizer char, zh or "
+                                "jieba for Chinese")
+            for metric in metrics:
+                for name in metric.requires:
+                    if not _has_field(record, name):
+                        raise InputError(record.source, record.line, name,
+                                         f"missing; required by {metric.label} (present on the first record)")
+            chunk.append(record)
+            if len(chunk) >= CHUNK_SIZE:
                 flush()
-            if parallel is not None:
-                parallel.finish()
-        except BaseException:
-            if parallel is not None:
-                parallel.close()
-            raise
+        if chunk:
+            flush()
+        if parallel is not None:
+            parallel.finish()
     if empty.count:
         warnings.append(f"{empty.count} empty response(s) ({empty.shown()}): {EMPTY_RESPONSE_RULE}")
     if all_gold:
         warnings.append(f"every one of the {count} responses equals its reference (the gold scored against "
                         "itself?): reference-based metrics are at their maximum")
     results = []
-    for index, metric in enumerate(metrics):
-        lacking = content.lacking(metric)
-        if lacking and lacking[1] == count:
-            skipped.append(f"{metric.label}: no record has a {lacking[0]} (it would score 0 on every item)")
-            continue
-        if lacking:
-            warnings.append(content.note(metric, *lacking))
-        with collector_paused():
-            scores = sink.scores(index)
-        results.append(MetricResult(metric, scores, sink.stats[index]))
+    with collector_paused():  # corpus metrics aggregate here (Distinct's n-gram sets)
+        for index, metric in enumerate(metrics):
+            lacking = content.lacking(metric)
+            if lacking and lacking[1] == count:
+                skipped.append(f"{metric.label}: no record has a {lacking[0]} (it would score 0 on every item)")
+                continue
+            if lacking:
+                warnings.append(content.note(metric, *lacking))
+            results.append(MetricResult(metric, sink.scores(index), sink.stats[index]))
     if not results:
         raise ConfigError("no metric can run on these records: " + "; ".join(skipped))
     used = {f for r in results for f in r.metric.scored_against()}

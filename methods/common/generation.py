@@ -260,8 +260,7 @@ def last_prompt_states(base_model, prompts: Sequence[list[int]], pad: int, batch
         for batch in progress_bar(prefix_sorted_batches(prompts, batch_size), progress, desc):
             cache, mask, rest = prefill_shared_prefixes(base_model, [prompts[i] for i in batch], pad, device)
             hidden = base_model(input_ids=rest, attention_mask=mask, position_ids=mask_positions(mask, rest.shape[1]),
-                                use_cache=True,
-                                **{field: cache}).last_hidden_state[:, -1]
+                                use_cache=True, **{field: cache}).last_hidden_state[:, -1]
             for index, state in zip(batch, hidden):
                 states[index] = state
     return torch.stack(states)

@@ -227,17 +227,15 @@ class MORPHEUS(Method):
         stage would start from."""
         from collections import Counter
 
-        import torch
-
         points = self.encode_training_segments(examples)
         codebook = self.model.codebook.detach()
         if self.options.stage == "role_awareness":
             codebook = self.starting_codebook(points)[0].to(points.dtype)
-        nearest = torch.cdist(points, codebook).min(-1)  # Eq. 8: each segment's nearest code and its distance
-        used = Counter(nearest.indices.tolist())
+        nearest = cb.nearest_codes(points, codebook)
+        used = Counter(nearest.tolist())
         return {"stage": self.options.stage, "segments": len(points), "codes": len(codebook),
                 "codes_used": len(used), "most_used": used.most_common(3),
-                "mean_distance_to_nearest": float(nearest.values.mean()),
+                "mean_distance_to_nearest": float((points - codebook[nearest]).norm(dim=-1).mean()),
                 "mean_encoding_norm": float(points.norm(dim=-1).mean()),
                 "mean_code_norm": float(codebook.norm(dim=-1).mean())}
 

@@ -114,8 +114,7 @@ class Morpheus(nn.Module):
         """L_G: the mean response-token NLL after the prefix (right-padded sequences)."""
         mask = with_prefix_mask(attention_mask, prefix.shape[1])
         out = self.lm(input_ids=input_ids, attention_mask=mask, position_ids=mask_positions(mask, input_ids.shape[1]),
-                      labels=labels,
-                      use_cache=True, **{self._field: prefix_cache(prefix, self.shape)})
+                      labels=labels, use_cache=True, **{self._field: prefix_cache(prefix, self.shape)})
         return out.loss
 
     def code_loss(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

@@ -383,33 +383,35 @@ class RunningMean:
 
     def __init__(self, metric: Metric):
         self.metric = metric
-        self.totals = dict.fromkeys(metric.keys, 0.0)
+        self.keys = list(metric.keys)
+        self.sums = [0.0] * len(self.keys)
         self.count = 0
 
     def extend(self, stats: Sequence[Stats]) -> None:
-        self.add_rows(self.rows(stats))
-
-    def rows(self, stats: Sequence[Stats]) -> list[tuple[float, ...] | None]:
-        """Each item's values in key order (None: an item the metric leaves out); what :meth:`add_rows` adds, and
-        what a worker process of ``score --jobs`` sends back with the statistics."""
-        keys = list(self.totals)
-        rows: list[tuple[float, ...] | None] = []
-        for item in stats:
-            values = self.metric.item_values(item)
-            rows.append(None if values is None else tuple([float(values[k]) for k in keys]))
-        return rows
+        self.add_rows(item_value_rows(self.metric, stats))
 
     def add_rows(self, rows: Sequence[tuple[float, ...] | None]) -> None:
-        totals = list(self.totals.values())
+        """Items' values in key order (:func:`item_value_rows`; None: an item the metric leaves out)."""
+        sums = self.sums
         for row in rows:
             if row is not None:
                 self.count += 1
                 for i, value in enumerate(row):
-                    totals[i] += value
-        self.totals = dict(zip(self.totals, totals))
+                    sums[i] += value
 
     def scores(self) -> dict[str, float]:
-        return {k: total / self.count if self.count else 0.0 for k, total in self.totals.items()}
+        return {k: total / self.count if self.count else 0.0 for k, total in zip(self.keys, self.sums)}
+
+
+def item_value_rows(metric: Metric, stats: Sequence[Stats]) -> list[tuple[float, ...] | None]:
+    """Each item's values in the metric's key order (None: an item it leaves out): what :class:`RunningMean` adds,
+    and what a worker process of ``score --jobs`` sends back instead of computing them twice."""
+    keys = list(metric.keys)
+    rows: list[tuple[float, ...] | None] = []
+    for item in stats:
+        values = metric.item_values(item)
+        rows.append(None if values is None else tuple([float(values[k]) for k in keys]))
+    return rows
 
 
 class ItemScore(MeanOfItems):
@@ -532,7 +534,7 @@ def mean(values: Sequence[float]) -> float:
     return total / len(values) if values else 0.0
 
 
-__all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "RunningMean", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
+__all__ = ["Metric", "ModelMetric", "MeanOfItems", "ItemScore", "RunningMean", "item_value_rows", "MetricFamily", "Signature", "OptionType", "NoOptions", "option",
            "choice_option", "int_option", "int_list_option", "text_option", "RUNTIME_OPTION_TYPES", "TEXT_UNITS",
            "METRICS", "register_metric", "build_metric",
            "create_metric", "metric_class", "parse_metric_spec", "mean", "Stats", "note_scorer", "scorer_provenance"]
