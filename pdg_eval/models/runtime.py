@@ -89,7 +89,19 @@ class ModelFolder:
         self.path = resolve_model_dir(name_or_path)
 
     @cached_property
+    def ensemble_members(self) -> tuple[str, ...] | None:
+        """The member scorers of an ensemble folder (:class:`EnsemblePairClassifier`); None for one model."""
+        members = self.manifest.get("ensemble", {}).get("members")
+        return tuple(members) if members else None
+
+    @cached_property
     def weights_sha256(self) -> str:
+        """sha256 of the weight files; for an ensemble, over each member's name, weights and backbone sha256."""
+        if self.ensemble_members:
+            digest = hashlib.sha256()
+            for member in map(ModelFolder, self.ensemble_members):
+                digest.update(f"{member.name}|{member.weights_sha256}|{member.backbone_sha256}\n".encode())
+            return digest.hexdigest()
         return weights_sha256(str(self.path))
 
     @cached_property
@@ -110,7 +122,12 @@ class ModelFolder:
 
     @cached_property
     def id2label(self) -> dict[int, str]:
-        """The classifier's label names from ``config.json`` (transformers' default ``LABEL_i`` when it names none)."""
+        """The classifier's label names from ``config.json`` (transformers' default ``LABEL_i`` when it names none);
+        an NLI ensemble's are the canonical ones (:data:`pdg_eval.models.nli_labels.LABELS`)."""
+        if self.ensemble_members:
+            from .nli_labels import LABELS
+
+            return dict(enumerate(LABELS))
         file = self.path / "config.json"
         if not file.is_file():
             raise ConfigError(f"no config.json in {self.path}: not a transformers classifier folder")
@@ -211,10 +228,41 @@ class PairClassifier:
         return out  # type: ignore[return-value]
 
 
+class EnsemblePairClassifier:
+    """NLI scorers averaged: each pair's class probabilities are the mean of the members' (each member's labels
+    mapped to the canonical order first), the plain probability-averaging ensemble (Dietterich 2000). An ensemble
+    folder holds only a ``manifest.json`` whose ``ensemble.members`` names the member scorers."""
+
+    def __init__(self, name_or_path: str, device: str = "auto", max_length: int = 128, batch_size: int = 64):
+        from .nli_labels import canonical_label_map
+
+        folder = ModelFolder(name_or_path)
+        self.model_dir, self.name, self.weights_sha256 = folder.path, name_or_path, folder.weights_sha256
+        self.id2label = folder.id2label
+        self.members = [pair_classifier(m, device, max_length, batch_size) for m in folder.ensemble_members or ()]
+        self.label_maps = [canonical_label_map(m.id2label) for m in self.members]
+
+    def predict_proba(self, items: Sequence, progress: bool = False) -> list[list[float]]:
+        """Mean class probabilities over the members, in canonical label order, per item in input order."""
+        total = [[0.0] * len(self.id2label) for _ in items]
+        for member, to_canonical in zip(self.members, self.label_maps):
+            for row, probs in zip(total, member.predict_proba(items, progress)):
+                for i, p in enumerate(probs):
+                    row[to_canonical[i]] += p
+        return [[p / len(self.members) for p in row] for row in total]
+
+
+def pair_classifier(name_or_path: str, device: str = "auto", max_length: int = 128,
+                    batch_size: int = 64) -> PairClassifier | EnsemblePairClassifier:
+    """The pair classifier of a model folder, hub id or shipped name: one model, or an ensemble of scorers."""
+    cls = EnsemblePairClassifier if ModelFolder(name_or_path).ensemble_members else PairClassifier
+    return cls(name_or_path, device, max_length, batch_size)
+
+
 @lru_cache(maxsize=4)
 def load_pair_classifier(name_or_path: str, device: str = "auto", max_length: int = 128,
-                         batch_size: int = 64) -> PairClassifier:
-    return PairClassifier(name_or_path, device, max_length, batch_size)
+                         batch_size: int = 64) -> PairClassifier | EnsemblePairClassifier:
+    return pair_classifier(name_or_path, device, max_length, batch_size)
 
 
 def default_sentence_encoder() -> str:

@@ -54,6 +54,7 @@ class NliRecipe:
     seed: int = 13
     premise_order: str = "persona_first"  # a value of nli_labels.PREMISE_ORDERS
     lora: LoraSettings = field(default_factory=LoraSettings)
+    init: str | None = None         # a trained NLI scorer (name or folder) whose adapter and head training starts from
 
 
 def read_dnli_pairs(path: str | Path) -> list[NliExample]:
@@ -106,9 +107,9 @@ def in_order(examples: Sequence[NliExample], premise_order: str) -> list[NliExam
 
 def evaluate(model_dir: str | Path, examples: Sequence[NliExample], batch_size: int = 128) -> dict:
     """Accuracy and confusion matrix (rows = gold, columns = predicted, order contradiction/neutral/entailment)."""
-    from ..models.runtime import PairClassifier, argmax
+    from ..models.runtime import argmax, pair_classifier
 
-    model = PairClassifier(str(model_dir), batch_size=batch_size, max_length=128)
+    model = pair_classifier(str(model_dir), batch_size=batch_size, max_length=128)
     to_canonical = canonical_label_map(model.id2label)
     probs = model.predict_proba([(e.premise, e.hypothesis) for e in examples])
     return confusion_report([e.label for e in examples], [to_canonical[argmax(p)] for p in probs], LABELS)
@@ -122,6 +123,37 @@ def training_pairs(recipe: NliRecipe, held_out: dict[str, list[NliExample]] | No
     utterances = {casefold_spaces(e.hypothesis) for pairs in held_out.values() for e in pairs}
     train_pairs = [read_nli_source(path, recipe.seed) for path in recipe.train]
     return train_pairs, [[e for e in pairs if casefold_spaces(e.hypothesis) not in utterances] for pairs in train_pairs]
+
+
+def start_from(model, recipe: NliRecipe, backbone: Path) -> dict:
+    """Load the adapter and head of the trained scorer ``recipe.init`` into ``model`` (a peft model over
+    ``backbone`` with ``recipe.lora``): continued fine-tuning, e.g. on added pairs. Refused unless the scorer was
+    trained over the same backbone weights, with the same LoRA rank and premise order. Returns what the manifest
+    records of it (name, weights and backbone sha256)."""
+    from peft import set_peft_model_state_dict
+
+    from ..errors import ConfigError
+    from ..models.adapters import adapter_state_dict
+    from ..models.runtime import ModelFolder, weights_sha256
+
+    folder = ModelFolder(recipe.init)
+    manifest = folder.manifest
+    problems = []
+    if manifest.get("backbone_sha256") != weights_sha256(str(backbone)):
+        problems.append(f"it was trained over other backbone weights ({manifest.get('backbone_id')})")
+    if manifest.get("recipe", {}).get("lora", {}).get("rank") != recipe.lora.rank:
+        problems.append(f"its LoRA rank is {manifest.get('recipe', {}).get('lora', {}).get('rank')}, "
+                        f"not {recipe.lora.rank}")
+    if folder.premise_order != recipe.premise_order:
+        problems.append(f"it reads pairs {folder.premise_order}, this run {recipe.premise_order}")
+    if problems:
+        raise ConfigError(f"--init {recipe.init}: cannot continue from it: {'; '.join(problems)}")
+    result = set_peft_model_state_dict(model, adapter_state_dict(folder.path))
+    if result.unexpected_keys:
+        raise ConfigError(f"--init {recipe.init}: its adapter holds weights this model does not have: "
+                          f"{result.unexpected_keys[:3]}")
+    return {"scorer": recipe.init, "weights_sha256": folder.weights_sha256,
+            "backbone_sha256": manifest["backbone_sha256"]}
 
 
 def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, resume: bool = False,
@@ -143,6 +175,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
     model = with_lora(AutoModelForSequenceClassification.from_pretrained(
         backbone, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}),
         recipe.lora)
+    init = start_from(model, recipe, backbone) if recipe.init else None
 
     def batch_loss(batch: list[NliExample]):
         enc = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
@@ -163,7 +196,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
         out, in_order(held_out[first][:CHECK_SLICE], recipe.premise_order))
     manifest = write_manifest(out, {
         "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "command": command,
-        "recipe": asdict(recipe),
+        "recipe": asdict(recipe), **({"init": init} if init else {}),
         "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(pairs), "n_used": len(used)}
                            for p, pairs, used in zip(recipe.train, train_pairs, kept)],
                  "valid": [{"path": p, "sha256": file_sha256(p)} for p in recipe.valid]},
