@@ -32,3 +32,25 @@ pdg-eval scorers train cohcon --out "$out/cohcon-minilm-l6" \
     --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
     --valid "$sample/per-val.txt,$sample/src-val.txt,$sample/tgt-val.txt" \
     --epochs 1 "$@"
+# With PDG_EVAL_WITH_MPNET=1 (the all-mpnet-base-v2 wheels installed; see the README): the opt-in MPNet scorers.
+# pdg-eval/nli-mpnet-base (RCDG + rebuilt pairs), pdg-eval/nli-mpnet-personaext (continued from it for one epoch
+# with the PersonaExt pairs added), and pdg-eval/nli-minilm-mpnet-personaext, the average of the last one and the
+# default (a manifest only).
+if [[ "${PDG_EVAL_WITH_MPNET:-0}" == 1 ]]; then
+    mpnet=sentence-transformers/all-mpnet-base-v2
+    pdg-eval scorers train nli --out "$out/nli-mpnet-base" --backbone "$mpnet" \
+        --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
+        --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
+        --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
+        --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
+        --epochs 4
+    pdg-eval scorers train nli --out "$out/nli-mpnet-personaext" --backbone "$mpnet" --init "$out/nli-mpnet-base" \
+        --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
+        --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
+        --train runs/scorers/personaext-pairs-balanced.txt \
+        --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
+        --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
+        --epochs 1 --lr 5e-4
+    pdg-eval scorers ensemble --out "$out/nli-minilm-mpnet-personaext" \
+        --member "$out/nli-minilm-l6-personaext" --member "$out/nli-mpnet-personaext"
+fi

@@ -9,14 +9,16 @@ import pytest
 
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.errors import ConfigError
-from pdg_eval.models.adapters import (MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG,
-                                      shipped_dir)
+from pdg_eval.models.adapters import (MINILM_ID, SHIPPED_COHCON, SHIPPED_NLI, SHIPPED_NLI_ENSEMBLE, SHIPPED_NLI_MPNET,
+                                      SHIPPED_NLI_MPNET_PE, SHIPPED_NLI_RCDG, shipped_dir)
 from pdg_eval.models.offline_weights import MPNET_ID, mpnet_dir
 from pdg_eval.models.runtime import default_sentence_encoder, weights_sha256
 from pdg_eval.files import file_sha256
 from tests.conftest import shared_or_skip
 
-SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG)
+SHIPPED = (SHIPPED_NLI, SHIPPED_COHCON, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG, SHIPPED_NLI_MPNET_PE)
+#: the NLI scorers that need the MPNet wheels
+NEEDS_MPNET = (SHIPPED_NLI_MPNET, SHIPPED_NLI_MPNET_PE, SHIPPED_NLI_ENSEMBLE)
 
 
 def installed_mpnet() -> str:
@@ -44,7 +46,7 @@ def test_shipped_files_are_small_and_hashed(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scorers_name_the_installed_backbone_they_were_trained_over(name):
     recorded = manifest(name)
-    if name == SHIPPED_NLI_MPNET:
+    if name in NEEDS_MPNET:
         assert recorded["backbone_id"] == MPNET_ID
         assert recorded["backbone_sha256"] == weights_sha256(installed_mpnet())
     else:
@@ -68,6 +70,27 @@ def test_manifest_names_the_training_files_by_their_sha256(name):
         assert file_sha256(root / path.removeprefix("../shared/")) == digest
 
 
+def test_the_continued_mpnet_scorer_names_the_scorer_it_started_from():
+    recorded = manifest(SHIPPED_NLI_MPNET_PE)
+    start = manifest(SHIPPED_NLI_MPNET)
+    assert recorded["init"] == {"scorer": SHIPPED_NLI_MPNET, "weights_sha256": start["weights_sha256"],
+                                "backbone_sha256": start["backbone_sha256"]}
+    assert recorded["recipe"]["init"] == SHIPPED_NLI_MPNET and "--init pdg-eval/nli-mpnet-base" in recorded["command"]
+
+
+def test_the_shipped_ensemble_is_a_manifest_over_shipped_members_with_their_hashes():
+    from pdg_eval.models.runtime import ModelFolder
+
+    folder = shipped_dir(SHIPPED_NLI_ENSEMBLE)
+    assert [p.name for p in folder.iterdir()] == ["manifest.json"]
+    recorded = manifest(SHIPPED_NLI_ENSEMBLE)
+    assert recorded["ensemble"]["members"] == [SHIPPED_NLI, SHIPPED_NLI_MPNET_PE]
+    assert [(m["scorer"], m["weights_sha256"], m["backbone_sha256"]) for m in recorded["members"]] == [
+        (name, manifest(name)["weights_sha256"], manifest(name)["backbone_sha256"]) for name in recorded["ensemble"]["members"]]
+    assert recorded["weights_sha256"] == ModelFolder(SHIPPED_NLI_ENSEMBLE).weights_sha256
+    assert recorded["command"].startswith("pdg-eval scorers ensemble ") and recorded["premise_order"] == "persona_first"
+
+
 def test_a_built_training_file_is_rebuilt_by_its_recorded_command_to_the_same_bytes(tmp_path, capsys):
     """The PersonaExt pairs of the default NLI scorer are not a shared file: the manifest records the command that
     builds them, and running it again gives the trained file's sha256."""
@@ -86,12 +109,13 @@ def test_a_built_training_file_is_rebuilt_by_its_recorded_command_to_the_same_by
     assert file_sha256(tmp_path / "pairs.txt") == built[0]["sha256"]
 
 
-@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG))
+@pytest.mark.parametrize("name", (SHIPPED_NLI, SHIPPED_NLI_MPNET, SHIPPED_NLI_RCDG, SHIPPED_NLI_MPNET_PE,
+                                  SHIPPED_NLI_ENSEMBLE))
 def test_shipped_nli_reproduces_its_manifest_accuracy_on_a_fixed_slice(name, capsys):
     from pdg_eval.cli.main import main
 
     data = shared_or_skip("data", "consistency", "dnli_style_pairs", "nli-valid.txt")
-    if name == SHIPPED_NLI_MPNET:
+    if name in NEEDS_MPNET:
         installed_mpnet()
     expected = manifest(name)["heldout"]["nli-valid.txt[:300]"]
     assert main(["scorers", "eval", "nli", "--model", name, "--data", str(data), "--limit", "300"]) == 0
