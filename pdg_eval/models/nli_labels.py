@@ -8,6 +8,8 @@ from typing import Mapping
 
 from ..errors import ConfigError
 
+#: what a pdg-eval NLI scorer's ``manifest.json`` names itself (``scorer``)
+NLI_SCORER = "pdg-eval NLI (C-score)"
 CONTRADICTION, NEUTRAL, ENTAILMENT = 0, 1, 2
 #: label names in canonical id order
 LABELS = ("contradiction", "neutral", "entailment")

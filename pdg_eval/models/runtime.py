@@ -156,7 +156,9 @@ class ModelFolder:
         then always fed the persona sentence first (:mod:`pdg_eval.scorers.nli`)."""
         if "premise_order" in self.manifest:
             return self.manifest["premise_order"]
-        return "persona_first" if self.manifest.get("scorer") == "pdg-eval NLI (C-score)" else None
+        from .nli_labels import NLI_SCORER
+
+        return "persona_first" if self.manifest.get("scorer") == NLI_SCORER else None
 
 
 def argmax(probs: Sequence[float]) -> int:

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError
+from ..models.nli_labels import NLI_SCORER
 from .nli import CHECK_SLICE, evaluate, in_order, read_nli_source
-
-KIND = "pdg-eval NLI (C-score)"
 
 
 def build_nli_ensemble(members: Sequence[str], out_dir: str | Path, valid: Sequence[str],
@@ -27,7 +26,7 @@ def build_nli_ensemble(members: Sequence[str], out_dir: str | Path, valid: Seque
         raise ConfigError("an ensemble needs at least two --member scorers")
     folders = [ModelFolder(m) for m in members]
     for folder in folders:
-        if folder.manifest.get("scorer") != KIND:
+        if folder.manifest.get("scorer") != NLI_SCORER:
             raise ConfigError(f"--member {folder.name}: not a pdg-eval NLI scorer (its manifest.json names none)")
     orders = {folder.premise_order for folder in folders}
     if len(orders) != 1:
@@ -39,7 +38,7 @@ def build_nli_ensemble(members: Sequence[str], out_dir: str | Path, valid: Seque
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     order = orders.pop()
-    manifest = {"scorer": KIND, "premise_order": order, "command": command,
+    manifest = {"scorer": NLI_SCORER, "premise_order": order, "command": command,
                 "ensemble": {"members": list(members), "combine": "mean of the members' class probabilities"},
                 "members": [{"scorer": f.name, "weights_sha256": f.weights_sha256, "backbone_id": f.manifest.get(
                     "backbone_id"), "backbone_sha256": f.backbone_sha256} for f in folders]}

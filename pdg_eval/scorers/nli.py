@@ -22,7 +22,7 @@ from typing import Sequence
 
 from ..errors import InputError
 from ..inputs import iter_lines
-from ..models.nli_labels import LABELS, PREMISE_ORDERS, canonical_label_map
+from ..models.nli_labels import LABELS, NLI_SCORER, PREMISE_ORDERS, canonical_label_map
 from ..files import file_sha256
 from ..tokenize import casefold_spaces
 from .training import (LoraSettings, confusion_report, fine_tune, prepare_checkpoint, seed_everything, with_lora,
@@ -195,7 +195,7 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
     heldout[f"{Path(first).name}[:{CHECK_SLICE}]"] = evaluate(
         out, in_order(held_out[first][:CHECK_SLICE], recipe.premise_order))
     manifest = write_manifest(out, {
-        "scorer": "pdg-eval NLI (C-score)", "premise_order": recipe.premise_order, "command": command,
+        "scorer": NLI_SCORER, "premise_order": recipe.premise_order, "command": command,
         "recipe": asdict(recipe), **({"init": init} if init else {}),
         "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(pairs), "n_used": len(used)}
                            for p, pairs, used in zip(recipe.train, train_pairs, kept)],
