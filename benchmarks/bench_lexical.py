@@ -28,7 +28,7 @@ from pdg_eval.metrics.base import build_metric  # noqa: E402
 from pdg_eval.metrics.selfbleu import self_bleu_all_others  # noqa: E402
 from pdg_eval.readers import open_records  # noqa: E402
 from pdg_eval.collector import freeze_after_pauses  # noqa: E402
-from pdg_eval.scoring import MetricSpec, score_records  # noqa: E402
+from pdg_eval.scoring import CHUNK_SIZE, MetricSpec, score_records  # noqa: E402
 from pdg_eval.files import shared_path  # noqa: E402
 from pdg_eval.tokenize import get_tokenizer  # noqa: E402
 
@@ -57,6 +57,12 @@ def load(replicate: int):
     return [dataclasses.replace(r, id=f"{k}-{r.id}") for k in range(replicate) for r in base]
 
 
+def chunked_stats(metric, records) -> list:
+    """The metric's statistics of ``records`` as scoring computes them, chunk by chunk (``Metric.items_stats``)."""
+    return [stats for start in range(0, len(records), CHUNK_SIZE)
+            for stats in metric.items_stats(records[start:start + CHUNK_SIZE])]
+
+
 def agree(ours: dict, ref: dict) -> bool:
     return all(math.isclose(ours[k], ref[k], rel_tol=1e-12, abs_tol=1e-9) for k in ref)
 
@@ -71,7 +77,7 @@ def run_suite(records, label: str, jobs: int = 1) -> None:
         t_ref, (_, ref_values) = timed(lambda: reference.REFERENCES[spec](records))
         clear_caches()
         metric = build_metric(spec)
-        t_ours, values = timed(lambda: metric.aggregate([metric.item_stats(r) for r in records]))
+        t_ours, values = timed(lambda: metric.aggregate(chunked_stats(metric, records)))
         ref_total += t_ref
         ours_total += t_ours
         reference_values.append(ref_values)

@@ -35,6 +35,8 @@ _CACHE_LIMIT = 1 << 18
 # facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:167-168, 853-862
 _PARLAI_ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PARLAI_PUNCT = re.compile(r"[!\"#$%&()*+,-./:;<=>?@\[\]\\^`{|}~_']")
+_PAD_PUNCTUATION = str.maketrans({mark: f" {mark} " for mark in string.punctuation})
+_SPACES = re.compile(" +")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 
 
@@ -53,9 +55,7 @@ def casefold_spaces(text: str) -> str:
 def pad_punctuation(text: str) -> str:
     """PAA ``eval_distinct_avg`` preprocessing (hqsiswiliam/persona-adaptive-attention@2539c5c:
     evaluation/evaluation_helper.py:40-57): pad each punctuation char, squeeze spaces, strip."""
-    for mark in string.punctuation:
-        text = text.replace(mark, f" {mark} ")
-    return re.sub(" +", " ", text).strip()
+    return _SPACES.sub(" ", text.translate(_PAD_PUNCTUATION)).strip()  # one table: the marks are distinct
 
 
 def contains_cjk(text: str) -> bool:
@@ -100,7 +100,10 @@ def _treebank() -> Tokenizer:
 # sacreBLEU 2.x tokenizer_re.TokenizerRegexp, rule 1: pad every char of
 # [{-~ [-` space-& (-+ :-@ /] with spaces. Space itself is in the class, so the regex matches at every
 # space; str.translate gives the identical string without per-match template expansion.
-_PAD_13A = str.maketrans({c: f" {c} " for c in "{|}~[\\]^_` !\"#$%&()*+:;<=>?@/"})
+_RULE_1_CHARS = "{|}~[\\]^_` !\"#$%&()*+:;<=>?@/"
+_PAD_13A = str.maketrans({c: f" {c} " for c in _RULE_1_CHARS})
+_PAD_13A_NO_DIGITS = str.maketrans({c: f" {c} " for c in _RULE_1_CHARS + ".,"})
+_DIGIT = re.compile("[0-9]")
 _13A_RULES = (  # rules 2-4, unchanged, each with the character it needs in order to match
     (".,", re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
     (".,", re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
@@ -110,10 +113,14 @@ _13A_RULES = (  # rules 2-4, unchanged, each with the character it needs in orde
 
 def tokenize_13a(line: str) -> str:
     """sacreBLEU's ``Tokenizer13a`` (mteval-v13a) string for string, faster: rule 1 as a translation
-    table, rules 2-4 only when their trigger characters occur (parity: tests/test_tokenize.py)."""
+    table, rules 2-4 only when their trigger characters occur. Without a digit, rules 2 (``[^0-9]`` before ``.,``)
+    and 3 (after) leave every period and comma between spaces and rule 4 cannot match, so one table does all four
+    (parity: tests/test_tokenize.py)."""
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
         line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    if _DIGIT.search(line) is None:  # rules 2-4 then pad every period and comma, and nothing else
+        return " ".join(f" {line} ".translate(_PAD_13A_NO_DIGITS).split())
     line = f" {line} ".translate(_PAD_13A)
     for triggers, pattern, repl in _13A_RULES:
         if any(c in line for c in triggers):
@@ -184,26 +191,27 @@ def _cl100k() -> Tokenizer:
 
 
 def _rouge_score(stem: bool) -> Tokenizer:
-    """google-research rouge-score 0.1.2 ``tokenize.tokenize`` with a per-word stem cache."""
+    """google-research rouge-score 0.1.2 ``tokenize.tokenize`` with a per-word cache of the token each word becomes."""
     from nltk.stem import porter
-    from rouge_score.tokenize import NON_ALPHANUM_RE, SPACES_RE
+    from rouge_score.tokenize import NON_ALPHANUM_RE
 
     stemmer = porter.PorterStemmer()
-    stem_cache: dict[str, str] = {}
-
-    def stem_word(word: str) -> str:
-        out = stem_cache.get(word)
-        if out is None:
-            out = stem_cache[word] = stemmer.stem(word)
-        return out
+    final: dict[str, str] = {}  # word -> its Porter stem (words longer than 3 characters) or itself
 
     def run(text: str) -> list[str]:
-        tokens = SPACES_RE.split(NON_ALPHANUM_RE.sub(" ", text.lower()))
-        if stem:
-            tokens = [stem_word(t) if len(t) > 3 else t for t in tokens]
-        # After NON_ALPHANUM_RE every character is [a-z0-9] and Porter stems keep it so: VALID_TOKEN_RE
-        # (^[a-z0-9]+$) only drops the empty strings at the edges (parity: tests/test_parity_convai2.py).
-        return [t for t in tokens if t]
+        # After NON_ALPHANUM_RE every character is [a-z0-9] or a space, so str.split() gives SPACES_RE's pieces
+        # less the empty ones at the edges, which VALID_TOKEN_RE (^[a-z0-9]+$) drops; Porter stems keep [a-z0-9]
+        # (parity: tests/test_parity_convai2.py).
+        words = NON_ALPHANUM_RE.sub(" ", text.lower()).split()
+        if not stem:
+            return words
+        try:
+            return [final[w] for w in words]
+        except KeyError:
+            for w in words:
+                if w not in final:
+                    final[w] = stemmer.stem(w) if len(w) > 3 else w
+            return [final[w] for w in words]
 
     return Tokenizer("rouge-score" if stem else "rouge-score-nostem", run)
 

@@ -4,7 +4,10 @@ pycocoevalcap's F-beta."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pdg_eval.metrics.lcs import lcs_token_set
 from tests.by_hand import score
 
 
@@ -25,3 +28,11 @@ def test_coco_rouge_l_is_f_beta():
     assert score("rouge:coco", ["a b c"], ["a b d"]) == pytest.approx({"rouge-l": 2 / 3})
     # P = 2/2, R = 2/4: F = (1 + 1.44) * 1 * 0.5 / (0.5 + 1.44 * 1)
     assert score("rouge:coco", ["a b"], ["a b c d"]) == pytest.approx({"rouge-l": 2.44 * 0.5 / (0.5 + 1.44)})
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from("abcde"), max_size=12), st.lists(st.sampled_from("abcdf"), max_size=12))
+def test_lcs_token_set_is_pltrdy_recon_lcs(x, y):
+    from rouge.rouge_score import _recon_lcs
+
+    assert lcs_token_set(x, y) == set(_recon_lcs(x, y)._ngrams)  # exclusive: the LCS's tokens as a set

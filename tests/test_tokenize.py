@@ -9,13 +9,19 @@ from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 from pdg_eval.errors import ConfigError
 from pdg_eval.readers import read_convai2
-from pdg_eval.tokenize import TOKENIZERS, get_tokenizer, tokenize_13a
+from pdg_eval.tokenize import TOKENIZERS, get_tokenizer, pad_punctuation, tokenize_13a
 
 
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.sampled_from(list("ab09 .,-&;<>\"'\n\t!?()[]{}|~`^_/\\@#$%*+=:") +
                                 ["&amp;", "&quot;", "&lt;", "&gt;", "<skipped>", "-\n", "é", "中"])).map("".join))
 def test_13a_equals_sacrebleu_on_random_text(text):
+    assert tokenize_13a(text) == Tokenizer13a()(text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(list("ab .,-&;'\n!?()") + ["&amp;", "<skipped>", "-\n", "...", ",.", "é"])).map("".join))
+def test_13a_equals_sacrebleu_on_random_text_without_digits(text):  # the one-table path
     assert tokenize_13a(text) == Tokenizer13a()(text)
 
 
@@ -52,3 +58,31 @@ def test_every_tokenizer_is_listed_and_fingerprinted():
     assert get_tokenizer("bert-wordpiece").signature.startswith("bert-wordpiece@")
     with pytest.raises(ConfigError, match="unknown tokenizer 'spacy'"):
         get_tokenizer("spacy")
+
+
+def paa_pad_punctuation(text: str) -> str:
+    """PAA's own loop (hqsiswiliam/persona-adaptive-attention@2539c5c: evaluation/evaluation_helper.py:40-57)."""
+    import re
+    import string
+
+    for mark in string.punctuation:
+        text = text.replace(mark, f" {mark} ")
+    return re.sub(" +", " ", text).strip()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(list("ab .,-'\n\t!?()   ") + ["é", "中", "..."])).map("".join))
+def test_punct_padding_equals_paa_loop(text):
+    assert pad_punctuation(text) == paa_pad_punctuation(text)
+    assert get_tokenizer("punct")(text) == tuple(paa_pad_punctuation(text).split(" "))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["running", "Cats", "sses", "ies", "agreed", "ab", " ", "  ", "\n", ".", "é", "x9",
+                                 "feed", "happily", "generalization", "-", "ing", "eed"])).map("".join))
+def test_rouge_score_tokens_equal_the_library(text):
+    from nltk.stem import porter
+    from rouge_score import tokenize
+
+    assert get_tokenizer("rouge-score")(text) == tuple(tokenize.tokenize(text, porter.PorterStemmer()))
+    assert get_tokenizer("rouge-score-nostem")(text) == tuple(tokenize.tokenize(text, None))

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..records import Record
 from .base import MeanOfItems, Metric, choice_option, option, register_metric
-from .ngrams import coco_bleu, match_stats, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
+from .ngrams import coco_bleu, match_stats, match_stats_batch, multibleu, nltk_bleu, nltk_bleu_multi, sacrebleu_score, sum_stats
 
 #: DHAP/MSP/MORPHEUS weights; W3 sums to 0.99 and is copied exactly (zhengyima/DHAP@5ec160f:evaluate.py:374-381).
 NLTK_PDG_WEIGHTS = {1: (1, 0, 0, 0), 2: (0.5, 0.5, 0, 0), 3: (0.33, 0.33, 0.33, 0), 4: (0.25, 0.25, 0.25, 0.25)}
@@ -41,6 +41,9 @@ class Bleu(Metric):
     def item_stats(self, record: Record) -> list[int]:
         hyp, refs = self.pair(record)
         return match_stats(hyp, refs, 4)
+
+    def items_stats(self, records: Sequence[Record]) -> list[list[int]]:
+        return match_stats_batch([self.pair(r) for r in records], 4)
 
 
 class SentenceBleu(MeanOfItems, Bleu):
@@ -127,6 +130,9 @@ class IdlReleasedBleu(MeanOfItems, Bleu):
 
     def item_stats(self, record: Record) -> list[int]:
         return match_stats(record.reference, (record.response,), 1)  # a string is its characters' sequence
+
+    def items_stats(self, records: Sequence[Record]) -> list[list[int]]:
+        return match_stats_batch([(r.reference, (r.response,)) for r in records], 1)
 
     def item_values(self, stats: list[int]) -> dict[str, float]:
         return {"bleu-1": nltk_bleu(stats, (1,), "none")}

@@ -26,8 +26,10 @@ def lcs_token_set(x: Sequence[str], y: Sequence[str]) -> set[str]:
     """Tokens of the LCS that pltrdy ``rouge`` 1.0.1 ``_recon_lcs(x, y)`` reconstructs (same table,
     same backtracking tie rule: diagonal on a match, else up if ``T[i-1][j] > T[i][j-1]``, else left)."""
     common = set(x) & set(y)
-    if not common:
-        return set()
+    if len(common) < 2:  # an LCS is made of common tokens only
+        return common
+    if [t for t in x if t in common] == [t for t in y if t in common]:  # that sequence is the only LCS's tokens
+        return common
     n, m = len(x), len(y)
     table = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(1, n + 1):

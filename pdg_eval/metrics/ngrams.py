@@ -8,6 +8,7 @@ operations replicate each library's order of operations so per-item values are i
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from collections import Counter
@@ -87,6 +88,92 @@ def match_stats(hyp: Tokens, refs: Sequence[Tokens], max_n: int = 4) -> list[int
         _STATS_CACHE.clear()
     _STATS_CACHE[key] = stats
     return stats
+
+
+def match_stats_batch(pairs: Sequence[tuple[Tokens, Sequence[Tokens]]], max_n: int = 4) -> list[list[int]]:
+    """:func:`match_stats` of many ``(hyp, refs)`` pairs: the same lists (parity: tests/test_ngrams_batch.py), the
+    uncached ones counted together with numpy sorts instead of one dict of n-grams per text."""
+    keys = [(hyp, tuple(refs), max_n) for hyp, refs in pairs]
+    out = [_STATS_CACHE.get(key) for key in keys]
+    todo = [i for i, stats in enumerate(out) if stats is None and keys[i][1]]  # no reference: match_stats says why
+    if len(todo) > 1:
+        for i, stats in zip(todo, _vectorised_match_stats([pairs[i] for i in todo], max_n)):
+            if len(_STATS_CACHE) >= _CACHE_LIMIT:
+                _STATS_CACHE.clear()
+            out[i] = _STATS_CACHE[keys[i]] = stats
+    return [stats if stats is not None else match_stats(*pairs[i], max_n) for i, stats in enumerate(out)]
+
+
+def _token_ids(texts: list[Sequence[Hashable]]):
+    """Every token of ``texts`` (concatenated) as an integer id, and the number of ids: Unicode code points for
+    strings (their characters are the tokens), else the index of the token among the distinct ones."""
+    import numpy as np
+
+    if all(isinstance(t, str) for t in texts):
+        points = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        distinct = np.unique(points)
+        return np.searchsorted(distinct, points).astype(np.int64), len(distinct)
+    flat = list(itertools.chain.from_iterable(texts))
+    vocab = {token: i for i, token in enumerate(set(flat))}
+    return np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat)), len(vocab)
+
+
+def _vectorised_match_stats(pairs: Sequence[tuple[Tokens, Sequence[Tokens]]], max_n: int) -> list[list[int]]:
+    """The statistics of :func:`match_stats` for pairs that each have a reference.
+
+    Every n-gram occurrence gets the integer key ``(item * (R + 1) + slot) * V**n + gram`` (slot 0: the hypothesis,
+    1..R: its references; gram: the n-gram's token ids in base V); sorting the keys counts each n-gram per text, the
+    maximum over an item's reference slots is the clipping count, and matches are the smaller of the two counts."""
+    import numpy as np
+
+    texts = [text for hyp, refs in pairs for text in (hyp, *refs)]
+    ids, vocab_size = _token_ids(texts)
+    n_items = len(pairs)
+    n_refs = np.fromiter((len(refs) for _, refs in pairs), dtype=np.int64, count=n_items)
+    max_refs = int(n_refs.max())
+    if n_items * (max_refs + 1) * max(vocab_size, 1) ** max_n >= 1 << 62:  # keys would overflow int64
+        if n_items == 1:
+            return [match_stats(*pairs[0], max_n)]
+        half = n_items // 2
+        return _vectorised_match_stats(pairs[:half], max_n) + _vectorised_match_stats(pairs[half:], max_n)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    item_of_text = np.repeat(np.arange(n_items), n_refs + 1)
+    hyp_text = np.cumsum(n_refs + 1) - (n_refs + 1)
+    slot_of_text = np.arange(len(texts)) - hyp_text[item_of_text]
+    text_of_pos = np.repeat(np.arange(len(texts)), lengths)
+    end_of_pos = np.cumsum(lengths)[text_of_pos]
+    hyp_pos = slot_of_text[text_of_pos] == 0
+
+    hyp_len = lengths[hyp_text]
+    is_ref = slot_of_text > 0
+    ref_len, ref_item = lengths[is_ref], item_of_text[is_ref]
+    closest = np.lexsort((ref_len, np.abs(ref_len - hyp_len[ref_item]), ref_item))  # ties to the shorter
+    columns = [hyp_len, ref_len[closest][np.cumsum(n_refs) - n_refs]]
+
+    slots = max_refs + 1
+    gram = (item_of_text[text_of_pos] * slots + slot_of_text[text_of_pos]) * vocab_size + ids
+    span = vocab_size  # V**n
+    for n in range(1, max_n + 1):
+        if n > 1:
+            gram = gram[:-1] * vocab_size + ids[n - 1:]
+            span *= vocab_size
+        inside = np.arange(len(gram)) + n <= end_of_pos[:len(gram)]  # the n-gram does not cross its text's end
+        hyp_keys = gram[inside & hyp_pos[:len(gram)]]
+        hyp_keys = hyp_keys // (slots * span) * span + hyp_keys % span  # item * V**n + gram
+        hyp_unique, hyp_counts = np.unique(hyp_keys, return_counts=True)
+        ref_unique, ref_counts = np.unique(gram[inside & ~hyp_pos[:len(gram)]], return_counts=True)
+        ref_unique = ref_unique // (slots * span) * span + ref_unique % span
+        if max_refs > 1:  # the largest count over each item's references
+            order = np.argsort(ref_unique, kind="stable")
+            ref_unique, ref_counts = ref_unique[order], ref_counts[order]
+            starts = np.flatnonzero(np.r_[True, ref_unique[1:] != ref_unique[:-1]])
+            ref_unique, ref_counts = ref_unique[starts], np.maximum.reduceat(ref_counts, starts)
+        at = np.searchsorted(ref_unique, hyp_unique).clip(max=max(len(ref_unique) - 1, 0))
+        shared = ref_unique[at] == hyp_unique if len(ref_unique) else np.zeros(len(hyp_unique), dtype=bool)
+        clipped = np.minimum(hyp_counts[shared], ref_counts[at[shared]])
+        columns.append(np.bincount(hyp_unique[shared] // span, weights=clipped, minlength=n_items).astype(np.int64))
+    columns += [np.maximum(hyp_len - n + 1, 0) for n in range(1, max_n + 1)]
+    return np.stack(columns, axis=1).tolist()
 
 
 def split_stats(stats: Sequence[int]) -> tuple[int, int, Sequence[int], Sequence[int]]:
