@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import math
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pdg_eval import __version__, reference  # noqa: E402
-from pdg_eval.metrics import ngrams  # noqa: E402
+from pdg_eval.metrics import bleu, ngrams  # noqa: E402
 from pdg_eval.metrics.base import build_metric  # noqa: E402
 from pdg_eval.metrics.selfbleu import self_bleu_all_others  # noqa: E402
 from pdg_eval.readers import open_records  # noqa: E402
@@ -37,8 +38,10 @@ SUITE = [spec for spec in reference.REFERENCES]
 
 def clear_caches() -> None:
     """Cold start for pdg-eval: new tokenizer instances (empty text and stem caches), empty n-gram count and match
-    caches. (Before 2026-12-05 the n-gram counts and the stems survived from one timing to the next.)"""
+    caches, no remembered sentence-BLEU values. (Before 2026-12-05 the n-gram counts and the stems survived from one
+    timing to the next.)"""
     get_tokenizer.cache_clear()
+    bleu._sentence_bleu_values.cache_clear()
     ngrams._STATS_CACHE.clear()
     ngrams._COUNTS_CACHE.clear()
     gc.collect()
@@ -67,7 +70,7 @@ def agree(ours: dict, ref: dict) -> bool:
     return all(math.isclose(ours[k], ref[k], rel_tol=1e-12, abs_tol=1e-9) for k in ref)
 
 
-def run_suite(records, label: str, jobs: int = 1) -> None:
+def run_suite(records, label: str, jobs: int = 1, repeat: int = 5) -> None:
     print(f"\n## {label}: {len(records):,} records\n")
     print(f"{'metric':<24}{'reference s':>12}{'pdg-eval s':>12}{'ratio':>9}  values")
     ref_total = ours_total = 0.0
@@ -84,21 +87,27 @@ def run_suite(records, label: str, jobs: int = 1) -> None:
         print(f"{spec:<24}{t_ref:>12.3f}{t_ours:>12.3f}{t_ref / t_ours:>8.1f}x  {'identical' if agree(values, ref_values) else 'DIFFER'}")
     print(f"{'sum of the above':<24}{ref_total:>12.3f}{ours_total:>12.3f}{ref_total / ours_total:>8.1f}x")
     specs = [MetricSpec(s) for s in SUITE]
-    passes = {}  # (jobs, keep_stats) -> (seconds, run)
-    for keep in (False, True):  # `pdg-eval score` keeps per-item statistics only for item outputs (--json items, ...)
-        for n in sorted({1, jobs}):
-            clear_caches()
-            passes[n, keep] = timed(lambda: score_records(iter(records), specs, jobs=n, keep_stats=keep))
-    same_scores = (len({repr([r.scores for r in run.results]) for _, run in passes.values()}) == 1
-                   and all(agree(r.scores, v) for r, v in zip(passes[1, False][1].results, reference_values, strict=True)))
-    same_stats = [r.stats for r in passes[1, True][1].results] == [r.stats for r in passes[jobs, True][1].results]
+    passes: dict[tuple[int, bool], list] = {}  # (jobs, keep_stats) -> [(seconds, run), ...], taken in turn
+    for _ in range(repeat):
+        for keep in (False, True):  # `pdg-eval score` keeps per-item statistics only for item outputs (--json items)
+            for n in sorted({1, jobs}):
+                clear_caches()
+                passes.setdefault((n, keep), []).append(
+                    timed(lambda: score_records(iter(records), specs, jobs=n, keep_stats=keep)))
+    runs = [run for timings in passes.values() for _, run in timings]
+    same_scores = (len({repr([r.scores for r in run.results]) for run in runs}) == 1
+                   and all(agree(r.scores, v) for r, v in zip(runs[0].results, reference_values, strict=True)))
+    same_stats = all([r.stats for r in run.results] == [r.stats for r in passes[1, True][0][1].results]
+                     for _, run in passes[jobs, True])
+    print(f"\npasses, median of {repeat} (min - max)")
     for keep in (False, True):
         for n in sorted({1, jobs}):
             label = ("one pass" if n == 1 else f"the pass, --jobs {n}") + (", items" if keep else "")
-            t = passes[n, keep][0]
-            print(f"{label:<24}{ref_total:>12.3f}{t:>12.3f}{ref_total / t:>8.1f}x")
+            seconds = sorted(t for t, _ in passes[n, keep])
+            t = statistics.median(seconds)
+            print(f"{label:<24}{ref_total:>12.3f}{t:>12.3f}{ref_total / t:>8.1f}x  ({seconds[0]:.3f} - {seconds[-1]:.3f})")
     print(f"\nOne pass = `score_records` as `pdg-eval score` runs (shared tokenisation); ', items': keeping every "
-          f"item's statistics, as `--json` with items, `--per-item` or `--plot` do. Scores of the {len(passes)} passes "
+          f"item's statistics, as `--json` with items, `--per-item` or `--plot` do. Scores of the {len(runs)} passes "
           f"{'identical, and equal to the references' if same_scores else 'DIFFER'}; per-item statistics with --jobs {jobs} "
           f"{'identical to one process' if same_stats else 'DIFFER'}.")
 
@@ -123,13 +132,15 @@ def main() -> None:
     parser.add_argument("--replicate", type=int, nargs="*", default=[1, 10])
     parser.add_argument("--selfbleu-ref-n", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=1, help="also time the pass with this many processes")
+    parser.add_argument("--repeat", type=int, default=5, help="timings of each pass (their median is reported; "
+                        "runs on a shared 2-core machine vary by +-15%%)")
     args = parser.parse_args()
     freeze_after_pauses()  # as the command line does
     print(f"pdg-eval {__version__}, Python {platform.python_version()}, {platform.machine()}, "
           f"{platform.processor() or 'cpu'}; command: python benchmarks/bench_lexical.py {' '.join(sys.argv[1:])}")
     base = load(1)
     for k in args.replicate:
-        run_suite(base if k == 1 else load(k), f"ConvAI2 valid x{k}", args.jobs)
+        run_suite(base if k == 1 else load(k), f"ConvAI2 valid x{k}", args.jobs, args.repeat if k == 1 else 1)
     run_self_bleu(base, args.selfbleu_ref_n)
 
 

@@ -11,7 +11,7 @@ import sys
 from collections import deque
 from contextlib import nullcontext
 from warnings import catch_warnings, simplefilter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -284,13 +284,18 @@ class ParallelStats:
         self.sink = sink
         self.apart = [i for i, m in enumerate(sink.metrics) if m.parallel_safe]
         _WORKER_TASKS = [(sink.metrics[i], sink.stats[i] is not None) for i in self.apart]
+        # a ConvAI2 turn's 20 candidates are most of its pickle: they are sent only to metrics that read them
+        self.send_candidates = any("candidates" in sink.metrics[i].scored_against()
+                                   or "candidate_scores" in sink.metrics[i].requires for i in self.apart)
         # a worker process ends with the run: it may freeze what outlives its pauses
         self.pool = multiprocessing.get_context("fork").Pool(jobs, initializer=freeze_after_pauses)
         self.pending: deque[tuple[object, list[list | None]]] = deque()
 
     def submit(self, chunk: list[Record]) -> None:
         here = [m.items_stats(chunk) if i not in self.apart else None for i, m in enumerate(self.sink.metrics)]
-        self.pending.append((self.pool.apply_async(_worker_stats, (list(chunk),)), here))
+        sent = list(chunk) if self.send_candidates else [replace(r, candidates=None, candidate_scores=None)
+                                                         for r in chunk]
+        self.pending.append((self.pool.apply_async(_worker_stats, (sent,)), here))
         while self.pending and self.pending[0][0].ready():  # hand over what is done while the workers go on
             self._hand_over_first()
 

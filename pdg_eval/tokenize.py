@@ -63,25 +63,36 @@ def contains_cjk(text: str) -> bool:
 
 
 
+class _TokenCache(dict):
+    """text -> tokens: a hit is a dict lookup in C, a miss tokenizes (the cache is emptied at its size limit)."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[str], list[str]]):
+        super().__init__()
+        self.func = func
+
+    def __missing__(self, text: str) -> Tokens:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        tokens = self[text] = tuple(self.func(text))
+        return tokens
+
+
 class Tokenizer:
-    """A named text → tokens function with a per-text cache."""
+    """A named text → tokens function with a per-text cache; ``lookup`` is the same function without a Python
+    frame on a cached text (what metrics call)."""
 
     segments_cjk = False
 
     def __init__(self, name: str, func: Callable[[str], list[str]], fingerprint: str = "", segments_cjk: bool = False):
         self.name = name
-        self._func = func
         self.fingerprint = fingerprint
         self.segments_cjk = segments_cjk
-        self._cache: dict[str, Tokens] = {}
+        self.lookup: Callable[[str], Tokens] = _TokenCache(func).__getitem__
 
     def __call__(self, text: str) -> Tokens:
-        tokens = self._cache.get(text)
-        if tokens is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            tokens = self._cache[text] = tuple(self._func(text))
-        return tokens
+        return self.lookup(text)
 
     @property
     def signature(self) -> str:

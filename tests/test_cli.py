@@ -155,3 +155,36 @@ def test_without_item_outputs_the_statistics_are_not_kept_and_the_scores_are_the
         assert main(["score", EXAMPLE, "-q", "--json", str(out), "--no-item-stats", *extra]) == 0
         tables.append(out.read_bytes())
     assert tables[0] == tables[1]
+
+
+def test_jobs_send_the_candidates_only_to_metrics_that_declare_them():
+    """A ConvAI2 turn's candidates are most of what a --jobs worker would be sent: workers get them only when one of
+    their metrics names them (``scored_against`` or ``requires``), which every reader of them must."""
+    from pdg_eval.metrics.base import MeanOfItems
+    from pdg_eval.scoring import ChunkSink, ParallelStats
+
+    class CandidateCount(MeanOfItems):
+        name, variant, keys = "test", "candidates", ["n"]
+
+        def item_stats(self, record):
+            return len(record.candidates or ())
+
+        def item_values(self, stats):
+            return {"n": stats}
+
+    class DeclaredCandidateCount(CandidateCount):
+        def scored_against(self):
+            return ("references", "candidates")
+
+    records = [record_from_dict({"id": str(i), "response": "a", "reference": "a", "candidates": ["a", "b", "c"]})
+               for i in range(600)]
+    counted = {}
+    for cls in (CandidateCount, DeclaredCandidateCount):
+        sink = ChunkSink([cls()], keep_stats=True)
+        with ParallelStats(2, sink) as parallel:
+            for start in range(0, len(records), 256):
+                parallel.submit(records[start:start + 256])
+            parallel.finish()
+        counted[cls] = sink.stats[0]
+    assert counted[DeclaredCandidateCount] == [3] * 600
+    assert counted[CandidateCount] == [0] * 600

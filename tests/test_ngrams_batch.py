@@ -1,6 +1,6 @@
 """``match_stats_batch`` (n-grams counted with numpy sorts) gives exactly :func:`match_stats`' statistics: random
-texts with many repeats, several references, empty texts, characters of strings, keys too large for int64, and every
-BLEU convention's chunks of ConvAI2 valid."""
+texts with many repeats, several references, empty texts, characters of strings, keys too large for int64, and the
+chunks of ConvAI2 valid of every convention that counts its n-grams so (BLEU, rouge-score, ParlAI F1)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pdg_eval.metrics import ngrams
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.metrics.ngrams import match_stats, match_stats_batch
 from pdg_eval.readers import open_records
+from pdg_eval.records import record_from_dict
 from pdg_eval.scoring import CHUNK_SIZE
 
 from tests.conftest import shared_or_skip
@@ -51,6 +52,13 @@ def test_random_texts_with_repeats(max_n, most_refs):
     assert any(len(hyp) == 0 for hyp, _ in pairs) and any(len(r) == 0 for _, refs in pairs for r in refs)
 
 
+def test_no_reference_ngram_of_an_order():
+    pairs = [(("a", "b", "c"), (("a",), ("b", "c"))), (("a", "a"), (("a",), ()))]  # no reference trigram at all
+    assert match_stats_batch(pairs, 4) == one_by_one(pairs, 4)
+    pairs = [(("a", "b", "c"), ((),)), (("a",), (("a",),))]
+    assert match_stats_batch(pairs, 4) == one_by_one(pairs, 4)
+
+
 def test_strings_are_their_characters():
     rng = random.Random(3)
     pairs = [("".join(random_text(rng, "aé中\ud800 ", 30)), ("".join(random_text(rng, "aé中\ud800 b", 30)),))
@@ -80,13 +88,28 @@ def test_cached_statistics_are_reused():
     assert all(a is b for a, b in zip(match_stats_batch(pairs, 4), first))
 
 
-BLEU_SPECS = ["bleu:nltk_sentence_avg", "bleu:sacrebleu", "bleu:parlai", "bleu:clv_released", "bleu:idl_released",
-              "bleu:pal_swapped", "bleu:multibleu", "bleu:nltk_sentence_avg,tok=treebank"]
+BATCHED_SPECS = ["bleu:nltk_sentence_avg", "bleu:sacrebleu", "bleu:parlai", "bleu:clv_released", "bleu:idl_released",
+                 "bleu:pal_swapped", "bleu:multibleu", "bleu:nltk_sentence_avg,tok=treebank", "rouge:rouge_score",
+                 "rouge:rouge_score,tok=rouge-score-nostem", "f1:parlai"]
+
+
+@pytest.mark.parametrize("spec", ["rouge:rouge_score", "f1:parlai"])
+def test_chunks_with_several_references(spec):
+    rng = random.Random(5)
+    records = [record_from_dict({"id": str(i), "response": " ".join(random_text(rng, "abcd", 8)),
+                                 "reference": [" ".join(random_text(rng, "abce", 8)) or "a"
+                                               for _ in range(rng.randint(1, 4))]}) for i in range(300)]
+    metric = build_metric(spec)
+    expected = [metric.item_stats(r) for r in records]
+    ngrams._STATS_CACHE.clear()
+    assert metric.items_stats(records) == expected
+    assert any(len(r.references) > 1 and stats != metric.item_stats(record_from_dict(
+        {"id": "x", "response": r.response, "reference": r.references[0]})) for r, stats in zip(records, expected))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", BLEU_SPECS)
-def test_every_bleu_convention_on_convai2_chunks(convai2_valid, spec):
+@pytest.mark.parametrize("spec", BATCHED_SPECS)
+def test_every_batched_convention_on_convai2_chunks(convai2_valid, spec):
     hyp = shared_or_skip("data", "outputs", "sc_gpt", "hyp-normal_ord")
     records = list(open_records(str(hyp), "lines", dataset=str(convai2_valid)))
     metric = build_metric(spec)

@@ -152,6 +152,8 @@ class Metric(ABC):
                                                                 RUNTIME_OPTION_TYPES[key])
                                         for key, default in self.runtime_options.items()}
         self.tokenizer: Tokenizer | None = self._convention_tokenizer(tokenizer)
+        if self.tokenizer is not None:
+            self.tok = self.tokenizer.lookup  # type: ignore[method-assign]  # the method below, without its frame
         self.setup()
 
     # -- options and tokenizer ------------------------------------------------------------------
@@ -312,6 +314,7 @@ class Metric(ABC):
 
     # -- shared ---------------------------------------------------------------------------------
     def tok(self, text: str) -> tuple[str, ...]:
+        """The convention's tokens of ``text`` (an instance with a tokenizer calls its cache directly instead)."""
         assert self.tokenizer is not None
         return self.tokenizer(text)
 

@@ -73,11 +73,9 @@ class CorpusDistinct(Distinct):
         tokens = sum(len(s) for s in stats)
         for n in range(1, self.options.n + 1):
             unique: set[tuple] = set()
-            total = 0
-            for s in stats:
-                grams = ngram_list(s, n)
-                unique.update(grams)
-                total += len(grams)
+            for s in stats:  # the n-grams of each response (zip stops at its end)
+                unique.update(zip(*[s[i:] for i in range(n)]))
+            total = sum(len(s) - n + 1 for s in stats if len(s) >= n)
             out[f"dist-{n}"] = self.ratio(len(unique), total, tokens)
         return out
 

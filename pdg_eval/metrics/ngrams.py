@@ -163,7 +163,7 @@ def _vectorised_match_stats(pairs: Sequence[tuple[Tokens, Sequence[Tokens]]], ma
         hyp_unique, hyp_counts = np.unique(hyp_keys, return_counts=True)
         ref_unique, ref_counts = np.unique(gram[inside & ~hyp_pos[:len(gram)]], return_counts=True)
         ref_unique = ref_unique // (slots * span) * span + ref_unique % span
-        if max_refs > 1:  # the largest count over each item's references
+        if max_refs > 1 and len(ref_unique):  # the largest count over each item's references
             order = np.argsort(ref_unique, kind="stable")
             ref_unique, ref_counts = ref_unique[order], ref_counts[order]
             starts = np.flatnonzero(np.r_[True, ref_unique[1:] != ref_unique[:-1]])

@@ -18,7 +18,7 @@ from typing import Sequence
 from ..records import Record
 from .base import MeanOfItems, choice_option, option, register_metric
 from .lcs import lcs_length, lcs_token_set
-from .ngrams import all_ngram_counts
+from .ngrams import match_stats, match_stats_batch
 
 _STATS = ("r", "p", "f")
 
@@ -30,25 +30,25 @@ def pltrdy_scores(hyp_text: str, ref_text: str) -> list[float]:
     ref = [" ".join(s.split()) for s in ref_text.split(".") if len(s) > 0]
     if not hyp or not ref:
         return [0.0] * 9
-    hyp_words = [w for s in hyp for w in s.split(" ")]
-    ref_words = [w for s in ref for w in s.split(" ")]
+    hyp_split = [s.split(" ") for s in hyp]
+    ref_split = [s.split(" ") for s in ref]
+    hyp_words = [w for words in hyp_split for w in words]
+    ref_words = [w for words in ref_split for w in words]
     out: list[float] = []
-    for n in (1, 2):
-        hyp_set = set(zip(*(hyp_words[i:] for i in range(n))))
-        ref_set = set(zip(*(ref_words[i:] for i in range(n))))
+    hyp_unigrams, ref_unigrams = set(hyp_words), set(ref_words)  # as sets of 1-tuples: the same sizes and overlap
+    for hyp_set, ref_set in ((hyp_unigrams, ref_unigrams),
+                             (set(zip(hyp_words, hyp_words[1:])), set(zip(ref_words, ref_words[1:])))):
         overlap = len(hyp_set & ref_set)
         p = overlap / len(hyp_set) if hyp_set else 0.0
         r = overlap / len(ref_set) if ref_set else 0.0
         out += [r, p, 2.0 * ((p * r) / (p + r + 1e-8))]
     union: set[str] = set()
-    hyp_split = [s.split(" ") for s in hyp]
-    for ref_s in ref:
-        ref_w = ref_s.split(" ")
+    for ref_w in ref_split:
         for hyp_w in hyp_split:
             union |= lcs_token_set(ref_w, hyp_w)
     llcs = len(union)
-    r = llcs / len(set(ref_words))
-    p = llcs / len(set(hyp_words))
+    r = llcs / len(ref_unigrams)
+    p = llcs / len(hyp_unigrams)
     out += [r, p, 2.0 * ((p * r) / (p + r + 1e-8))]
     return out
 
@@ -57,15 +57,11 @@ def _fmeasure(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def rouge_score_scores(target: tuple, prediction: tuple) -> list[float]:
-    """``RougeScorer(['rouge1','rouge2','rougeL']).score`` on tokens: ``[p1,r1,f1, p2,r2,f2, pL,rL,fL]``."""
+def rouge_score_scores(target: tuple, prediction: tuple, overlaps: Sequence[int] | None = None) -> list[float]:
+    """``RougeScorer(['rouge1','rouge2','rougeL']).score`` on tokens: ``[p1,r1,f1, p2,r2,f2, pL,rL,fL]``.
+    ``overlaps``: the unigram and bigram overlaps (clipped matches of :func:`match_stats`) when already counted."""
+    inter = overlaps if overlaps is not None else match_stats(target, (prediction,), 2)[2:4]
     out: list[float] = []
-    t_counts, p_counts = all_ngram_counts(target, 2), all_ngram_counts(prediction, 2)
-    inter = [0, 0]
-    for g, c in t_counts.items():
-        v = p_counts.get(g)
-        if v:
-            inter[len(g) - 1] += c if c < v else v
     for n in (1, 2):
         p = inter[n - 1] / max(len(prediction) - n + 1, 1)
         r = inter[n - 1] / max(len(target) - n + 1, 1)
@@ -122,7 +118,7 @@ class PltrdyRouge(Rouge):
                 hyp_tokens.append("<UNK>")
         hyp = " ".join(hyp_tokens)
         scores = [pltrdy_scores(hyp, " ".join(ref)) for ref in refs]
-        return [max(col) for col in zip(*scores)]
+        return scores[0] if len(scores) == 1 else [max(col) for col in zip(*scores)]
 
     def item_values(self, stats: list[float] | None) -> dict[str, float] | None:
         if stats is None:
@@ -151,6 +147,13 @@ class GoogleRouge(Rouge):
         pred = self.tok(record.response)
         scores = [rouge_score_scores(self.tok(ref), pred) for ref in record.references]
         return max(scores, key=lambda s: s[-1])  # rouge-score's score_multi keeps the best F
+
+    def items_stats(self, records: Sequence[Record]) -> list[list[float]]:
+        """:meth:`item_stats` of each record, the n-gram overlaps of all (reference, response) pairs counted at once."""
+        pairs = [(self.tok(ref), self.tok(r.response)) for r in records for ref in r.references]
+        overlaps = iter(match_stats_batch([(target, (pred,)) for target, pred in pairs], 2))
+        scores = iter([rouge_score_scores(target, pred, next(overlaps)[2:4]) for target, pred in pairs])
+        return [max([next(scores) for _ in r.references], key=lambda s: s[-1]) for r in records]
 
     def item_values(self, stats: list[float]) -> dict[str, float]:
         k = ("p", "r", "f").index(self.options.stat)
