@@ -119,3 +119,13 @@ def test_every_batched_convention_on_convai2_chunks(convai2_valid, spec):
     batched = [stats for start in range(0, len(records), CHUNK_SIZE)
                for stats in metric.items_stats(records[start:start + CHUNK_SIZE])]
     assert batched == expected
+
+
+def test_statistics_of_swapped_roles_from_the_cache():
+    rng = random.Random(7)
+    pairs = [(random_text(rng, "abc", 10), (random_text(rng, "abcd", 10),)) for _ in range(300)]
+    swapped = [(refs[0], (hyp,)) for hyp, refs in pairs]
+    expected = one_by_one(swapped, 4)
+    match_stats_batch(pairs, 4)  # now cached the other way round
+    assert match_stats_batch(swapped, 4) == expected
+    assert len(ngrams._STATS_CACHE) == len(set(pairs))  # derived, not counted again

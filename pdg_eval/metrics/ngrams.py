@@ -94,7 +94,7 @@ def match_stats_batch(pairs: Sequence[tuple[Tokens, Sequence[Tokens]]], max_n: i
     """:func:`match_stats` of many ``(hyp, refs)`` pairs: the same lists (parity: tests/test_ngrams_batch.py), the
     uncached ones counted together with numpy sorts instead of one dict of n-grams per text."""
     keys = [(hyp, tuple(refs), max_n) for hyp, refs in pairs]
-    out = [_STATS_CACHE.get(key) for key in keys]
+    out = [_STATS_CACHE.get(key) or _mirrored_stats(key) for key in keys]
     todo = [i for i, stats in enumerate(out) if stats is None and keys[i][1]]  # no reference: match_stats says why
     if len(todo) > 1:
         for i, stats in zip(todo, _vectorised_match_stats([pairs[i] for i in todo], max_n)):
@@ -102,6 +102,18 @@ def match_stats_batch(pairs: Sequence[tuple[Tokens, Sequence[Tokens]]], max_n: i
                 _STATS_CACHE.clear()
             out[i] = _STATS_CACHE[keys[i]] = stats
     return [stats if stats is not None else match_stats(*pairs[i], max_n) for i, stats in enumerate(out)]
+
+
+def _mirrored_stats(key: tuple) -> list[int] | None:
+    """The statistics of ``(hyp, (ref,), max_n)`` from cached ones of ``(ref, (hyp,), max_n)``: with one reference a
+    clipped match count is the smaller of two counts either way round (PAL's swapped BLEU after the plain one)."""
+    hyp, refs, max_n = key
+    if len(refs) != 1:
+        return None
+    mirror = _STATS_CACHE.get((refs[0], (hyp,), max_n))
+    if mirror is None:
+        return None
+    return [mirror[1], mirror[0], *mirror[2:2 + max_n], *[max(len(hyp) - n + 1, 0) for n in range(1, max_n + 1)]]
 
 
 def _token_ids(texts: list[Sequence[Hashable]]):
