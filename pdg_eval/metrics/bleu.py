@@ -116,7 +116,7 @@ class ClvReleasedBleu(SentenceBleu):
     fixed_signature = {"w3": "0.33"}
 
     def pair(self, record: Record):
-        return self.tok(record.response), tuple(tuple(word) for word in self.tok(record.reference))
+        return self.tok(record.response), self.tok(record.reference)  # each word: the sequence of its characters
 
 
 @register_metric("bleu", "parlai")
