@@ -8,24 +8,20 @@ set -euo pipefail
 out=${1:-pdg_eval/models/shipped}
 shift || true
 data=../shared/data
-# pdg-eval/nli-minilm-l6, the earlier default (RCDG pairs and pairs rebuilt from the ConvAI2 test triples)
-pdg-eval scorers train nli --out "$out/nli-minilm-l6" \
-    --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
-    --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
-    --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
-    --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
-    --epochs 4 "$@"
+# what every NLI scorer trains on (RCDG pairs and pairs rebuilt from the ConvAI2 test triples) and is held out on
+nli_train=(--train "$data/consistency/dnli_style_pairs/nli-train.txt"
+           --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt")
+nli_valid=(--valid "$data/consistency/dnli_style_pairs/nli-valid.txt"
+           --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt")
+personaext=runs/scorers/personaext-pairs-balanced.txt
+# pdg-eval/nli-minilm-l6, the earlier default
+pdg-eval scorers train nli --out "$out/nli-minilm-l6" "${nli_train[@]}" "${nli_valid[@]}" --epochs 4 "$@"
 # the default pdg-eval/nli-minilm-l6-personaext: the same recipe with DNLI-style pairs from PersonaExt's relation
 # triples added, as many of each label as there are contradictions
 mkdir -p runs/scorers
-pdg-eval scorers pairs --personaext "$data/personaext/splits" --balance --out runs/scorers/personaext-pairs-balanced.txt
-pdg-eval scorers train nli --out "$out/nli-minilm-l6-personaext" \
-    --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
-    --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
-    --train runs/scorers/personaext-pairs-balanced.txt \
-    --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
-    --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
-    --epochs 4 "$@"
+pdg-eval scorers pairs --personaext "$data/personaext/splits" --balance --out "$personaext"
+pdg-eval scorers train nli --out "$out/nli-minilm-l6-personaext" "${nli_train[@]}" --train "$personaext" \
+    "${nli_valid[@]}" --epochs 4 "$@"
 sample=$data/convai2_train_sample
 pdg-eval scorers train cohcon --out "$out/cohcon-minilm-l6" \
     --train "$sample/per-train.txt,$sample/src-train.txt,$sample/tgt-train.txt" \
@@ -38,19 +34,10 @@ pdg-eval scorers train cohcon --out "$out/cohcon-minilm-l6" \
 # default (a manifest only).
 if [[ "${PDG_EVAL_WITH_MPNET:-0}" == 1 ]]; then
     mpnet=sentence-transformers/all-mpnet-base-v2
-    pdg-eval scorers train nli --out "$out/nli-mpnet-base" --backbone "$mpnet" \
-        --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
-        --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
-        --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
-        --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
+    pdg-eval scorers train nli --out "$out/nli-mpnet-base" --backbone "$mpnet" "${nli_train[@]}" "${nli_valid[@]}" \
         --epochs 4
     pdg-eval scorers train nli --out "$out/nli-mpnet-personaext" --backbone "$mpnet" --init "$out/nli-mpnet-base" \
-        --train "$data/consistency/dnli_style_pairs/nli-train.txt" \
-        --train "$data/consistency/dnli_triples_convai2/test_both_original_final.txt" \
-        --train runs/scorers/personaext-pairs-balanced.txt \
-        --valid "$data/consistency/dnli_style_pairs/nli-valid.txt" \
-        --valid "$data/consistency/dnli_triples_convai2/valid_both_original_final.txt" \
-        --epochs 1 --lr 5e-4
+        "${nli_train[@]}" --train "$personaext" "${nli_valid[@]}" --epochs 1 --lr 5e-4
     pdg-eval scorers ensemble --out "$out/nli-minilm-mpnet-personaext" \
         --member "$out/nli-minilm-l6-personaext" --member "$out/nli-mpnet-personaext"
 fi

@@ -54,6 +54,11 @@ def all_ngram_counts(tokens: Tokens, max_n: int) -> dict[tuple, int]:
     return counts
 
 
+def ngram_totals(length: int, max_n: int) -> list[int]:
+    """How many n-grams of orders 1..max_n a text of ``length`` tokens has."""
+    return [length - n + 1 if length >= n else 0 for n in range(1, max_n + 1)]
+
+
 def closest_ref_length(ref_lens: Sequence[int], hyp_len: int) -> int:
     """Reference length closest to the hypothesis length, ties to the shorter (NLTK, sacreBLEU,
     pycocoevalcap 'closest' and multi-bleu.perl all agree)."""
@@ -82,8 +87,7 @@ def match_stats(hyp: Tokens, refs: Sequence[Tokens], max_n: int = 4) -> list[int
         for g in shared:
             c, r = hyp_counts[g], max(counts.get(g, 0) for counts in all_ref_counts)
             matches[len(g) - 1] += c if c < r else r
-    totals = [hyp_len - n + 1 if hyp_len >= n else 0 for n in range(1, max_n + 1)]
-    stats = [hyp_len, closest_ref_length([len(r) for r in refs], hyp_len), *matches, *totals]
+    stats = [hyp_len, closest_ref_length([len(r) for r in refs], hyp_len), *matches, *ngram_totals(hyp_len, max_n)]
     if len(_STATS_CACHE) >= _CACHE_LIMIT:
         _STATS_CACHE.clear()
     _STATS_CACHE[key] = stats
@@ -104,6 +108,12 @@ def match_stats_batch(pairs: Sequence[tuple[Tokens, Sequence[Tokens]]], max_n: i
     return [stats if stats is not None else match_stats(*pairs[i], max_n) for i, stats in enumerate(out)]
 
 
+def pair_overlaps(pairs: Sequence[tuple[Tokens, Tokens]], max_n: int) -> list[list[int]]:
+    """The multiset overlap of orders 1..max_n of each pair of texts (the clipped matches of :func:`match_stats`,
+    the same either way round): rouge-score's ROUGE-N and ParlAI F1 count this."""
+    return [stats[2:2 + max_n] for stats in match_stats_batch([(a, (b,)) for a, b in pairs], max_n)]
+
+
 def _mirrored_stats(key: tuple) -> list[int] | None:
     """The statistics of ``(hyp, (ref,), max_n)`` from cached ones of ``(ref, (hyp,), max_n)``: with one reference a
     clipped match count is the smaller of two counts either way round (PAL's swapped BLEU after the plain one)."""
@@ -113,7 +123,7 @@ def _mirrored_stats(key: tuple) -> list[int] | None:
     mirror = _STATS_CACHE.get((refs[0], (hyp,), max_n))
     if mirror is None:
         return None
-    return [mirror[1], mirror[0], *mirror[2:2 + max_n], *[max(len(hyp) - n + 1, 0) for n in range(1, max_n + 1)]]
+    return [mirror[1], mirror[0], *mirror[2:2 + max_n], *ngram_totals(len(hyp), max_n)]
 
 
 def _token_ids(texts: list[Sequence[Hashable]]):

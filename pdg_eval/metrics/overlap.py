@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..records import Record
 from ..files import file_sha256
 from .base import ItemScore, choice_option, option, register_metric, text_option
-from .ngrams import match_stats_batch
+from .ngrams import pair_overlaps
 
 HISTORY_SOURCES = ("persona", "last_turn", "last_bot_turn", "bot_turns", "context")
 
@@ -76,14 +76,11 @@ def set_f1(history_tokens: set, response_tokens: set) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def parlai_f1(g_tokens: Sequence[str], answers: Sequence[Sequence[str]],
-              overlaps: Sequence[int] | None = None) -> float:
-    """ParlAI ``F1Metric`` (facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567): multiset
-    overlap of the guess's tokens with each answer's (ParlAI: ``normalize_answer(text).split()``), maximum.
-    ``overlaps``: each answer's overlap when already counted (the clipped unigram matches of ``match_stats``)."""
+def parlai_f1(g_tokens: Sequence[str], answers: Sequence[Sequence[str]], overlaps: Sequence[int]) -> float:
+    """ParlAI ``F1Metric`` (facebookresearch/ParlAI@a29567f:parlai/core/metrics.py:534-567) from the multiset
+    overlap of the guess's tokens with each answer's (ParlAI: ``normalize_answer(text).split()``), maximum."""
     best = 0.0
-    for k, a_tokens in enumerate(answers):
-        num_same = sum((Counter(g_tokens) & Counter(a_tokens)).values()) if overlaps is None else overlaps[k]
+    for a_tokens, num_same in zip(answers, overlaps):
         if num_same == 0:
             continue
         precision = 1.0 * num_same / len(g_tokens)
@@ -146,14 +143,14 @@ class ParlaiF1(ItemScore):
     keys = ["f1"]
 
     def item_stats(self, record: Record) -> float:
-        return parlai_f1(self.tok(record.response), [self.tok(r) for r in record.references])
+        return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[float]:
-        """:meth:`item_stats` of each record, the overlaps of all (response, reference) pairs counted at once."""
+        """ParlAI F1 of each record, the overlaps of all (response, reference) pairs counted at once."""
         guesses = [self.tok(r.response) for r in records]
         answers = [[self.tok(a) for a in r.references] for r in records]
-        overlaps = iter(match_stats_batch([(g, (a,)) for g, ans in zip(guesses, answers) for a in ans], 1))
-        return [parlai_f1(g, ans, [next(overlaps)[2] for _ in ans]) for g, ans in zip(guesses, answers)]
+        overlaps = iter(pair_overlaps([(g, a) for g, ans in zip(guesses, answers) for a in ans], 1))
+        return [parlai_f1(g, ans, [next(overlaps)[0] for _ in ans]) for g, ans in zip(guesses, answers)]
 
 
 class SetPersonaF1(HistoryMetric):

@@ -18,7 +18,7 @@ from typing import Sequence
 from ..records import Record
 from .base import MeanOfItems, choice_option, option, register_metric
 from .lcs import lcs_length, lcs_token_set
-from .ngrams import match_stats, match_stats_batch
+from .ngrams import pair_overlaps
 
 _STATS = ("r", "p", "f")
 
@@ -57,10 +57,9 @@ def _fmeasure(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def rouge_score_scores(target: tuple, prediction: tuple, overlaps: Sequence[int] | None = None) -> list[float]:
-    """``RougeScorer(['rouge1','rouge2','rougeL']).score`` on tokens: ``[p1,r1,f1, p2,r2,f2, pL,rL,fL]``.
-    ``overlaps``: the unigram and bigram overlaps (clipped matches of :func:`match_stats`) when already counted."""
-    inter = overlaps if overlaps is not None else match_stats(target, (prediction,), 2)[2:4]
+def rouge_score_scores(target: tuple, prediction: tuple, inter: Sequence[int]) -> list[float]:
+    """``RougeScorer(['rouge1','rouge2','rougeL']).score`` on tokens: ``[p1,r1,f1, p2,r2,f2, pL,rL,fL]``, given the
+    unigram and bigram overlaps of the two texts (:func:`~pdg_eval.metrics.ngrams.pair_overlaps`)."""
     out: list[float] = []
     for n in (1, 2):
         p = inter[n - 1] / max(len(prediction) - n + 1, 1)
@@ -144,15 +143,14 @@ class GoogleRouge(Rouge):
     keys = ["rouge1", "rouge2", "rougeL"]
 
     def item_stats(self, record: Record) -> list[float]:
-        pred = self.tok(record.response)
-        scores = [rouge_score_scores(self.tok(ref), pred) for ref in record.references]
-        return max(scores, key=lambda s: s[-1])  # rouge-score's score_multi keeps the best F
+        return self.items_stats([record])[0]
 
     def items_stats(self, records: Sequence[Record]) -> list[list[float]]:
-        """:meth:`item_stats` of each record, the n-gram overlaps of all (reference, response) pairs counted at once."""
+        """Per record the scores against its best reference (rouge-score's score_multi keeps the best F), the
+        overlaps of all (reference, response) pairs counted at once."""
         pairs = [(self.tok(ref), self.tok(r.response)) for r in records for ref in r.references]
-        overlaps = iter(match_stats_batch([(target, (pred,)) for target, pred in pairs], 2))
-        scores = iter([rouge_score_scores(target, pred, next(overlaps)[2:4]) for target, pred in pairs])
+        scores = iter([rouge_score_scores(target, pred, inter)
+                       for (target, pred), inter in zip(pairs, pair_overlaps(pairs, 2))])
         return [max([next(scores) for _ in r.references], key=lambda s: s[-1]) for r in records]
 
     def item_values(self, stats: list[float]) -> dict[str, float]:
