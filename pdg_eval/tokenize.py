@@ -36,6 +36,7 @@ _CACHE_LIMIT = 1 << 18
 _PARLAI_ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PARLAI_PUNCT = re.compile(r"[!\"#$%&()*+,-./:;<=>?@\[\]\\^`{|}~_']")
 _PAD_PUNCTUATION = str.maketrans({mark: f" {mark} " for mark in string.punctuation})
+_PAD_SENTENCE_PUNCTUATION = str.maketrans({mark: f" {mark} " for mark in ".,!?;:"})
 _SPACES = re.compile(" +")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 
@@ -56,6 +57,12 @@ def pad_punctuation(text: str) -> str:
     """PAA ``eval_distinct_avg`` preprocessing (hqsiswiliam/persona-adaptive-attention@2539c5c:
     evaluation/evaluation_helper.py:40-57): pad each punctuation char, squeeze spaces, strip."""
     return _SPACES.sub(" ", text.translate(_PAD_PUNCTUATION)).strip()  # one table: the marks are distinct
+
+
+def convai2_style(text: str) -> str:
+    """Text in the form of ConvAI2's ParlAI files: lower case, sentence punctuation (``. , ! ? ; :``) between
+    spaces, apostrophes kept (``i'm``), one space between words."""
+    return " ".join(text.lower().translate(_PAD_SENTENCE_PUNCTUATION).split())
 
 
 def contains_cjk(text: str) -> bool:

@@ -17,7 +17,8 @@ from pdg_eval.metrics.base import build_metric
 from pdg_eval.metrics.consistency import triple_scores
 from pdg_eval.records import read_jsonl
 from pdg_eval.models.triple_classifier import TripleExample, encode_triples
-from pdg_eval.scorers.cohcon import both_speakers_self_turns, clv_examples, read_self_turns, without_held_out
+from pdg_eval.scorers.cohcon import (both_speakers_self_turns, clv_examples, read_dialogue_source, read_self_turns,
+                                     without_held_out)
 from tests.conftest import shared_or_skip
 from tests.test_nli_metric import make_tiny_nli
 from tests.test_startup import run_main
@@ -49,6 +50,39 @@ def test_self_turns_of_both_speakers_of_the_convai2_test_dialogues():
     assert mine[0][0][0].startswith("i") and mine[0][0] != theirs[0][0]  # the two personas
     assert [turn[1] for turn in mine[1:]] == [turn[2] for turn in theirs]  # the partner answers my earlier line
     assert [turn[2] for turn in mine[:len(theirs)]] == [turn[1] for turn in theirs]
+
+
+def test_self_turns_of_synthetic_persona_chat_rows(tmp_path):
+    import csv
+
+    path = tmp_path / "spc.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user 1 personas", "user 2 personas", "Best Generated Conversation"])
+        writer.writerow(["I like cats.\nI am tall.", "I fish.",
+                         "User 1: Hi, I'm Ann!\nUser 2: Hello.\nUser 2: Do you fish?\n[Later]\nUser 1: No; I'm tall.\n"
+                         "User 2: OK"])
+    dialogues = read_dialogue_source(str(path))
+    ann, bob = ("i like cats .", "i am tall ."), ("i fish .",)
+    assert dialogues == [[(ann, "hello . do you fish ?", "no ; i'm tall .")],
+                         [(bob, "hi , i'm ann !", "hello . do you fish ?"), (bob, "no ; i'm tall .", "ok")]]
+    assert [(e.response, e.label) for e in clv_examples(dialogues[1])] == [
+        ("hello . do you fish ?", 0), ("no ; i'm tall .", 1), ("ok", 2), ("ok", 0)]
+    path.write_text("user 1 personas,Best Generated Conversation\na,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match="missing column"):
+        read_dialogue_source(str(path))
+
+
+def test_self_turns_of_the_synthetic_persona_chat_valid_file():
+    dialogues = read_dialogue_source(str(shared_or_skip("data", "synthetic_persona_chat",
+                                                        "Synthetic-Persona-Chat_valid.csv")))
+    assert len(dialogues) == 2000 and sum(map(len, dialogues)) == 26734
+    assert dialogues[0][:2] == [
+        (("i love to bake cookies .", "i have a dogs .", "the county wide bake sale is where i feel most at home .",
+          "knitting is my passion ."), "hello !", "what is your favorite thing to do ?"),
+        (("i love to bake cookies .", "i have a dogs .", "the county wide bake sale is where i feel most at home .",
+          "knitting is my passion ."), "i like to move objects with my mind .",
+         "that sounds like a lot of fun ! i've always wanted to be able to do that .")]
 
 
 def test_training_triples_share_nothing_with_held_out_dialogues():
@@ -198,6 +232,71 @@ def test_cross_pair_classifier_trains_saves_and_loads(tmp_path, capsys):
     assert classifier.predict_proba([example])[0] == pytest.approx(direct.tolist(), abs=1e-5)
     assert main(["scorers", "train", "nli", "--out", str(tmp_path / "nli"), "--architecture", "siamese-cross-v2"]) == 2
     assert "--architecture is an option of `scorers train cohcon`" in capsys.readouterr().err
+
+
+def test_clv_cross_encoding_marks_each_part_and_cuts_to_length(tmp_path):
+    from transformers import AutoTokenizer
+
+    from pdg_eval.models.triple_classifier import encode_cross_triples
+
+    tokenizer = AutoTokenizer.from_pretrained(make_tiny_nli(tmp_path / "bb", seed=0))
+    first = TripleExample(("i have a dog.", " ", "i like tea"), "how are you ?", "fine")
+    second = TripleExample((), "hi", "")
+    enc = encode_cross_triples(tokenizer, [first, second], max_length=64)
+    assert tokenizer.decode(enc["input_ids"][0]) == "[CLS] i have a dog. i like tea [SEP] how are you? [SEP] fine [SEP]"
+    assert enc["segment_ids"][0].tolist() == [0] * 10 + [1] * 5 + [2] * 2
+    assert tokenizer.decode(enc["input_ids"][1][:5]) == "[CLS] [SEP] hi [SEP] [SEP]"
+    assert enc["attention_mask"][1].tolist() == [1] * 5 + [0] * 12
+    assert enc["segment_ids"][1].tolist()[:5] == [0, 0, 1, 1, 2]
+    short = encode_cross_triples(tokenizer, [first], max_length=3)  # 12 tokens: context 3, response 1, persona 4
+    assert tokenizer.decode(short["input_ids"][0]) == "[CLS] i have a dog [SEP] how are you [SEP] fine [SEP]"
+
+
+def test_clv_cross_model_starts_as_its_backbone_then_trains_saves_and_loads(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from pdg_eval.models.triple_classifier import TripleClassifier, encode_cross_triples, new_triple_model
+
+    backbone = make_tiny_nli(tmp_path / "bb", seed=0)
+    torch.manual_seed(0)
+    tokenizer, model = new_triple_model(backbone, head_hidden=8, architecture="clv-cross-v1")
+    model.eval()
+    example = TripleExample(("i have a dog.",), "how are you ?", "fine thanks , i walk my dog")
+    enc = encode_cross_triples(tokenizer, [example], 64)
+    with torch.inference_mode():  # a zero segment embedding: the backbone's own embeddings
+        hidden = model.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+        assert torch.allclose(model(**enc).logits[0], model.head(hidden[0].mean(0)), atol=1e-5)
+    data = shared_or_skip("data", "convai2_train_sample")
+    files, valid = [], []
+    for kind in ("per", "src", "tgt"):
+        for split, names in (("train", files), ("val", valid)):
+            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:20]
+            (tmp_path / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            names.append(str(tmp_path / f"{kind}-{split}"))
+    out = tmp_path / "scorer"
+    assert main(["scorers", "train", "cohcon", "--out", str(out), "--backbone", backbone, "--train", ",".join(files),
+                 "--valid", ",".join(valid), "--epochs", "2", "--batch-size", "8", "--max-length", "16",
+                 "--architecture", "clv-cross-v1", "--device", "cpu", "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["architecture"] == "clv-cross-v1" and manifest["device"].startswith("cpu")
+    assert manifest["recipe"]["max_length"] == 16
+    classifier = TripleClassifier(str(out), max_length=16)
+    assert classifier.model.segment.weight.abs().sum() > 0  # trained, saved and loaded
+    with torch.inference_mode():
+        direct = torch.softmax(classifier.model(**encode_cross_triples(classifier.tokenizer, [example], 16)).logits,
+                               -1)[0]
+    assert classifier.predict_proba([example])[0] == pytest.approx(direct.tolist(), abs=1e-3)  # fp16 head, no cast
+    capsys.readouterr()  # `scorers eval` cuts the inputs as the classifier was trained (16 tokens, not 64)
+    lengths, original = [], TripleClassifier.__init__
+    monkeypatch.setattr(TripleClassifier, "__init__",
+                        lambda self, *a, **k: lengths.append(k["max_length"]) or original(self, *a, **k))
+    assert main(["scorers", "eval", "cohcon", "--model", str(out), "--data", ",".join(valid), "--limit", "12"]) == 0
+    report = json.loads(capsys.readouterr().out)["sets"][",".join(valid)]
+    examples = [e for d in read_dialogue_source(",".join(valid)) for e in clv_examples(d)][:12]
+    predicted = [max(range(3), key=p.__getitem__) for p in classifier.predict_proba(examples)]
+    assert lengths == [16] and report["n"] == 12 and report["confusion_matrix"]["rows_gold_cols_predicted"] == [
+        [sum(1 for e, k in zip(examples, predicted) if (e.label, k) == (gold, label)) for label in range(3)]
+        for gold in range(3)]
 
 
 def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pdg_eval.cli.main import main
 from pdg_eval.metrics.base import build_metric
 from pdg_eval.scorers.nli import NliExample, in_order, read_dnli_pairs
@@ -82,12 +84,12 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
         model = torch.nn.Linear(4, 3)
         calls = []
 
-        def batch_loss(batch):
+        def batch_loss(batch, device):
             calls.append(1)
             if crash_at is not None and len(calls) == crash_at:
                 raise KeyboardInterrupt
-            x = torch.stack([e[0] for e in batch])
-            return torch.nn.functional.cross_entropy(model(x), torch.tensor([e[1] for e in batch]))
+            x = torch.stack([e[0] for e in batch]).to(device)
+            return torch.nn.functional.cross_entropy(model(x), torch.tensor([e[1] for e in batch], device=device))
 
         seconds = fine_tune(model, examples, batch_loss, epochs=epochs, batch_size=8, lr=0.1, weight_decay=0.0,
                             warmup_ratio=0.2, seed=5, desc="t", progress=False, checkpoint=checkpoint,
@@ -118,6 +120,54 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert run.seconds is None  # unknown, not the last segment's time
     with pytest.raises(ConfigError, match="nothing to resume"):
         prepare_checkpoint(tmp_path / "other", resume=True)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not _cuda_available(), reason="needs a CUDA GPU"))])
+def test_fine_tune_trains_on_its_device_and_returns_the_model_to_the_cpu(device):
+    import torch
+
+    from pdg_eval.scorers.training import fine_tune
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    examples = [(torch.randn(4), k % 3) for k in range(12)]
+    seen = []
+
+    def batch_loss(batch, on):
+        seen.append((on, model.weight.device.type, torch.is_autocast_enabled(on.type)))
+        x = torch.stack([e[0] for e in batch]).to(on)
+        return torch.nn.functional.cross_entropy(model(x).float(), torch.tensor([e[1] for e in batch], device=on))
+
+    fine_tune(model, examples, batch_loss, epochs=1, batch_size=4, lr=0.1, weight_decay=0.0, warmup_ratio=0.0,
+              seed=0, desc="t", progress=False, device=torch.device(device))
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    assert seen == [(torch.device(device), device, bf16)] * 3
+    assert model.weight.device.type == "cpu" and not model.training
+
+
+def test_a_device_torch_does_not_have_is_refused(tmp_path, capsys):
+    import torch
+
+    from pdg_eval.cli.main import main
+    from pdg_eval.errors import ConfigError
+    from pdg_eval.models.runtime import select_device
+
+    assert select_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="'gpu': not a torch device"):
+        select_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="sees no CUDA GPU here"):
+            select_device("cuda:0")
+    assert main(["scorers", "train", "nli", "--out", str(tmp_path / "x"), "--device", "gpu", "--train",
+                 str(tmp_path / "none.txt"), "--valid", str(tmp_path / "none.txt")]) == 2
+    assert "'gpu': not a torch device" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_training_continues_from_a_trained_scorer(tmp_path, capsys):

@@ -57,3 +57,19 @@ def test_cohcon_training_triples_share_nothing_with_convai2_valid():
         assert examples and not any(tuple(casefold_spaces(s) for s in e.persona) in personas for e in examples)
         assert not {casefold_spaces(e.response) for e in examples} & sentences
         assert not {casefold_spaces(e.context) for e in examples} & sentences
+
+
+def test_synthetic_persona_chat_triples_share_nothing_with_convai2_valid():
+    folder = shared_or_skip("data", "synthetic_persona_chat")
+    shared_or_skip("data", "convai2_train_sample")
+    files = tuple(str(folder / f"Synthetic-Persona-Chat_{split}.csv") for split in ("valid", "test"))
+    recipe = CohConRecipe(backbone="unused", train=files, valid=default_sources("cohcon", "valid")[0])
+    held_out, sources, kept = training_triples(recipe)
+    # both users of the 1,000 and 968 conversations, less four sides without a reply or a persona
+    assert [len(s) for s in sources] == [2000, 1932]
+    assert [len([e for d in s for e in clv_examples(d)]) for s in sources] == [76202, 72786]
+    assert [len(e) for e in kept] == [72510, 69400]  # "hi !", "hello ." and the like are ConvAI2 valid lines too
+    sentences = {casefold_spaces(t) for d in held_out for _, src, tgt in d for t in (src, tgt)}
+    for examples in kept:
+        assert not {casefold_spaces(e.response) for e in examples} & sentences
+        assert not {casefold_spaces(e.context) for e in examples} & sentences

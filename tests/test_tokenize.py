@@ -9,7 +9,7 @@ from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 from pdg_eval.errors import ConfigError
 from pdg_eval.readers import read_convai2
-from pdg_eval.tokenize import TOKENIZERS, get_tokenizer, pad_punctuation, tokenize_13a
+from pdg_eval.tokenize import TOKENIZERS, convai2_style, get_tokenizer, pad_punctuation, tokenize_13a
 
 
 @settings(max_examples=3000, deadline=None)
@@ -86,3 +86,9 @@ def test_rouge_score_tokens_equal_the_library(text):
 
     assert get_tokenizer("rouge-score")(text) == tuple(tokenize.tokenize(text, porter.PorterStemmer()))
     assert get_tokenizer("rouge-score-nostem")(text) == tuple(tokenize.tokenize(text, None))
+
+
+def test_convai2_style_lowercases_and_spaces_sentence_punctuation_only():
+    assert convai2_style("Hi, I'm Ann!  What's up?!\nI like tea; you?") == \
+        "hi , i'm ann ! what's up ? ! i like tea ; you ?"
+    assert convai2_style("  ") == "" and convai2_style("3.5 km: ok.") == "3 . 5 km : ok ."

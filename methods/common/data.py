@@ -22,19 +22,19 @@ Formats and their origin (``data/SOURCES.md`` has the full provenance):
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import inspect
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pdg_eval.errors import ConfigError, InputError
 from pdg_eval.readers.parlai import ConvAI2Turn, gold_position, read_convai2
+from pdg_eval.readers.synthetic_persona_chat import COLUMNS as SYNTHETIC_COLUMNS, csv_rows, synthetic_turns
 from pdg_eval.inputs import iter_lines
 from pdg_eval.records import SELF, Record, speaker_roles
 from pdg_eval.tokenize import contains_cjk
@@ -45,7 +45,6 @@ SIDES = ("user1", "user2", "both")
 SAMPLE_PERSONA_SEP = "</s>"
 CLV_SEP = "[SEP]"
 CLV_EOT = "<|endoftext|>"
-SYNTHETIC_COLUMNS = ("user 1 personas", "user 2 personas", "Best Generated Conversation")
 HUB_SYNTHETIC = "google/Synthetic-Persona-Chat"
 HUB_PERSONACHAT = "bavard/personachat_truecased"
 HUB_DATASETS = (HUB_SYNTHETIC, HUB_PERSONACHAT)
@@ -363,27 +362,6 @@ def load_morpheus_json(path: str | Path, language: str | None = None) -> list[Ex
 
 # ------------------------------------------------------------------------------------- Synthetic-Persona-Chat
 
-# "User 1: hi", plus the markdown variants of a few rows: "*User 1:* hi", "* User 1: hi *", "* * User 1: * * hi".
-_USER_TURN = re.compile(r"^(?P<lead>[*\s]*)User (?P<who>[12]):(?P<rest>.*)$")
-
-
-def synthetic_turns(conversation: str) -> list[tuple[int, str]]:
-    """``(user, text)`` for each ``User 1:``/``User 2:`` line of a conversation cell, prefixes removed.
-
-    Lines without the prefix (stage directions such as ``[Later]``, ``* * *``, recipe bodies, a third
-    speaker, unattributed text in a few rows) are dropped.
-    """
-    turns = []
-    for line in conversation.splitlines():
-        match = _USER_TURN.match(line)
-        if match is None:
-            continue
-        text = match["rest"].strip(" *") if "*" in match["lead"] else match["rest"].strip()
-        if text:
-            turns.append((int(match["who"]), text))
-    return turns
-
-
 def _check_side(side: str) -> None:
     if side not in SIDES:
         raise ConfigError(f"side must be one of {', '.join(SIDES)}, not {side!r}")
@@ -418,23 +396,6 @@ def examples_from_synthetic_rows(rows: Iterable[Mapping[str, Any]], side: str = 
     return _unique(examples, source)
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(start line, row)`` of a CSV file whose fields may span lines."""
-    source = str(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        missing = [c for c in SYNTHETIC_COLUMNS if header is None or c not in header]
-        if missing:
-            raise InputError(source, 1, "header", f"missing column(s) {', '.join(map(repr, missing))}")
-        start = reader.line_num + 1
-        for cells in reader:
-            if len(cells) != len(header):
-                raise InputError(source, start, None, f"{len(cells)} fields, the header has {len(header)}")
-            yield start, dict(zip(header, cells))
-            start = reader.line_num + 1
-
-
 def load_synthetic_persona_chat(path: str | Path, side: str = "both") -> list[Example]:
     """Synthetic-Persona-Chat CSV (``user 1 personas``, ``user 2 personas``, ``Best Generated Conversation``).
 
@@ -447,7 +408,7 @@ def load_synthetic_persona_chat(path: str | Path, side: str = "both") -> list[Ex
     _check_side(side)
     source = str(_require(path))
     examples: list[Example] = []
-    for row, (line, cells) in enumerate(_csv_rows(Path(path))):
+    for row, (line, cells) in enumerate(csv_rows(path)):
         examples += _synthetic_row(source, row, line, cells, side)
     return _unique(examples, source)
 

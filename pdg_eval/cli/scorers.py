@@ -35,8 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--train", dest="train_files", action="append",
                        help="repeatable. nli: DNLI-style pairs, or a triple-annotated ConvAI2 dialogue file whose "
                             "pairs are rebuilt (default: the RCDG nli-train.txt and the ConvAI2 test triples); "
-                            "cohcon: ConvAI2 per/src/tgt files as PER,SRC,TGT, or a both-persona dialogue file "
-                            "(default: the convai2_train_sample train files and the ConvAI2 test dialogues)")
+                            "cohcon: ConvAI2 per/src/tgt files as PER,SRC,TGT, a both-persona dialogue file or a "
+                            "Synthetic-Persona-Chat CSV (default: the convai2_train_sample train files and the "
+                            "ConvAI2 test dialogues)")
     train.add_argument("--valid", dest="valid_files", action="append",
                        help="held-out data, never trained on (training items sharing an utterance are left out). "
                             "nli: repeatable, as --train (default: the RCDG nli-valid.txt and the ConvAI2 valid "
@@ -45,10 +46,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--lr", type=positive_float, default=1e-3, help="default: 1e-3 (LoRA)")
     train.add_argument("--lora-rank", type=positive_int, default=8)
-    train.add_argument("--max-length", type=positive_int, help="tokens per input: nli per pair, cohcon per sentence (default 64)")
-    train.add_argument("--architecture", choices=("siamese-meanpool-v1", "siamese-cross-v2"),
-                       help="cohcon only: the triple classifier's head inputs (default siamese-meanpool-v1; "
-                            "siamese-cross-v2 adds a cross-encoding of context and response)")
+    train.add_argument("--max-length", type=positive_int,
+                       help="tokens per input: nli per pair, cohcon per sentence (clv-cross-v1: per context or "
+                            "response, four times that for the whole triple) (default 64)")
+    train.add_argument("--architecture", choices=("siamese-meanpool-v1", "siamese-cross-v2", "clv-cross-v1"),
+                       help="cohcon only: the triple classifier (default siamese-meanpool-v1; siamese-cross-v2 adds a "
+                            "cross-encoding of context and response; clv-cross-v1 is CLV's cross-encoder over the "
+                            "whole triple, for base-size backbones on a GPU)")
     train.add_argument("--seed", type=non_negative_int, default=13)
     train.add_argument("--premise-order", choices=("persona", "response", "both"), default="persona",
                        help="nli: which text the model reads first: the persona sentence (chanliang, pal_max, "
@@ -57,6 +61,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--init", metavar="SCORER",
                        help="nli: start from this trained scorer's adapter and head (name or folder; same backbone, "
                             "LoRA rank and premise order), e.g. to continue on added pairs")
+    train.add_argument("--device", default="auto",
+                       help="torch device to train on (default: the GPU when there is one, with bf16 autocast where "
+                            "it supports it, else the CPU); recorded in manifest.json")
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in --out from its last checkpoint")
     train.add_argument("--quiet", "-q", action="store_true")
@@ -146,7 +153,8 @@ def run_train(args: argparse.Namespace) -> int:
         recipe = CohConRecipe(backbone=backbone, train=tuple(train), valid=valid[0], epochs=args.epochs or 2,
                               batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64,
                               seed=args.seed, lora=lora, architecture=args.architecture or ARCHITECTURE)
-        manifest = train_cohcon(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
+        manifest = train_cohcon(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command,
+                                device=args.device)
     else:
         if args.architecture:
             raise ConfigError("--architecture is an option of `scorers train cohcon`")
@@ -156,7 +164,8 @@ def run_train(args: argparse.Namespace) -> int:
         recipe = NliRecipe(backbone=backbone, train=tuple(train), valid=tuple(valid), epochs=args.epochs or 4,
                            batch_size=args.batch_size, lr=args.lr, max_length=args.max_length or 64, seed=args.seed,
                            premise_order=PREMISE_ORDERS[args.premise_order], lora=lora, init=args.init)
-        manifest = train_nli(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command)
+        manifest = train_nli(recipe, args.out, progress=not args.quiet, resume=args.resume, command=command,
+                             device=args.device)
     print(json.dumps({"out": args.out, "heldout": manifest["heldout"], "weights_sha256": manifest["weights_sha256"],
                       "train_seconds": manifest["train_seconds"]}, indent=2))
     return 0

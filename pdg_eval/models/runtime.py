@@ -21,12 +21,20 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx")
 
 
 def select_device(device: str = "auto"):
+    """The torch device for ``device``: ``auto`` is this process's CUDA GPU, else Apple's MPS, else the CPU; a named
+    device that torch does not know, or a CUDA device without a GPU, is refused."""
     import torch
 
     from .distributed import local_device_index, world_size
 
     if device != "auto":
-        return torch.device(device)
+        try:
+            chosen = torch.device(device)
+        except RuntimeError:
+            raise ConfigError(f"device {device!r}: not a torch device (cpu, cuda, cuda:1, mps, ...)") from None
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: torch {torch.__version__} sees no CUDA GPU here")
+        return chosen
     if torch.cuda.is_available():  # one GPU per process under `accelerate launch`
         return torch.device(f"cuda:{local_device_index()}" if world_size() > 1 else "cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

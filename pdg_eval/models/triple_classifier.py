@@ -15,6 +15,15 @@ the sentence encoder's pretraining on conversational pairs carries the coherence
 pooling, unit length) to the head's input: the next-utterance signal of a cross-encoder (Humeau et al. 2020), where
 class 2 differs from class 0.
 
+``clv-cross-v1`` is CLV's own model for backbones of its size (a base-size encoder, on a GPU): one sequence
+``[CLS] persona [SEP] context [SEP] response [SEP]`` whose tokens get a learned segment embedding (0 persona,
+1 context, 2 response) added to their word embeddings (``Toyhom/CLV@a4c7bfe:Consis_Model.py:120-148``), mean
+pooling and the head. CLV marks the parts with added tokens ``[PERSONA] [CONTEXT] [RESPONSE]``; new token
+embeddings are not part of a LoRA adapter, so the tokenizer's separator stands there and the segment embedding
+(zero at the start: the backbone's own embeddings) carries the part. Context and response are cut to
+``max_length`` tokens each, the persona (its sentences joined by spaces) to what is left of ``4 * max_length``
+(CLV's 256 for the default 64).
+
 A classifier folder holds the encoder's LoRA adapter (peft), ``triple_head.safetensors`` and ``manifest.json``
 (backbone id and sha256, recipe, held-out report); :func:`load_triple_model` merges the adapter into the backbone.
 """
@@ -31,9 +40,11 @@ from .runtime import ModelFolder, PairClassifier
 
 LABELS = ("coherent_consistent", "other_speaker", "same_persona_other_turn")
 HEAD_FILE = "triple_head.safetensors"
-#: architecture name → whether the head also reads the cross-encoded (context, response) pair
-ARCHITECTURES = {"siamese-meanpool-v1": False, "siamese-cross-v2": True}
-ARCHITECTURE = "siamese-meanpool-v1"
+#: the architectures (see the module docstring); the first is the default
+ARCHITECTURES = ("siamese-meanpool-v1", "siamese-cross-v2", "clv-cross-v1")
+ARCHITECTURE = ARCHITECTURES[0]
+#: segment ids of the parts of a clv-cross-v1 sequence
+PERSONA_SEGMENT, CONTEXT_SEGMENT, RESPONSE_SEGMENT = 0, 1, 2
 #: similarity temperature of the persona pooling (cosines are in [-1, 1])
 POOL_TEMPERATURE = 0.05
 
@@ -46,7 +57,19 @@ class TripleExample:
     label: int = 0
 
 
-def _model_class():
+def _mean_pool(hidden, attention_mask):
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def _head(features: int, head_hidden: int):
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Linear(features, head_hidden), torch.nn.GELU(), torch.nn.Dropout(0.1),
+                               torch.nn.Linear(head_hidden, len(LABELS)))
+
+
+def _model_class(architecture: str = ARCHITECTURE):
     import torch
 
     class SiameseTripleModel(torch.nn.Module):
@@ -57,17 +80,24 @@ def _model_class():
             width = encoder.config.hidden_size
             self.encoder = encoder
             self.architecture = architecture
-            self.cross_pair = ARCHITECTURES[architecture]
-            features = (7 if self.cross_pair else 6) * width + 3
-            self.head = torch.nn.Sequential(torch.nn.Linear(features, head_hidden), torch.nn.GELU(),
-                                            torch.nn.Dropout(0.1), torch.nn.Linear(head_hidden, len(LABELS)))
+            self.cross_pair = architecture == "siamese-cross-v2"
+            self.head = _head((7 if self.cross_pair else 6) * width + 3, head_hidden)
+
+        def encode(self, tokenizer, examples: Sequence[TripleExample], max_length: int) -> dict:
+            """The keyword arguments of :meth:`forward` for ``examples`` (:func:`encode_triples`)."""
+            return encode_triples(tokenizer, examples, max_length, cross_pair=self.cross_pair)
+
+        def trained_state(self) -> dict:
+            """What a classifier folder keeps besides the encoder's adapter: the head."""
+            return self.head.state_dict()
+
+        def load_trained_state(self, state: dict) -> None:
+            self.head.load_state_dict(state)
 
         def embed(self, input_ids, attention_mask, token_type_ids=None):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return torch.nn.functional.normalize(pooled, dim=-1)
+            return torch.nn.functional.normalize(_mean_pool(hidden, attention_mask), dim=-1)
 
         def forward(self, chunks, position, context_index, response_index, persona_index, persona_mask,
                     pair=None, labels=None):
@@ -85,7 +115,39 @@ def _model_class():
             loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
             return TripleOutput(logits, loss)
 
-    return SiameseTripleModel
+    class CrossTripleModel(torch.nn.Module):
+        """CLV's cross-encoder: one (persona, context, response) sequence with segment embeddings, mean pooling,
+        head; ``forward`` returns the 3-way logits."""
+
+        def __init__(self, encoder, head_hidden: int, architecture: str = "clv-cross-v1"):
+            super().__init__()
+            self.encoder = encoder
+            self.architecture = architecture
+            self.segment = torch.nn.Embedding(3, encoder.config.hidden_size)
+            torch.nn.init.zeros_(self.segment.weight)
+            self.head = _head(encoder.config.hidden_size, head_hidden)
+
+        def encode(self, tokenizer, examples: Sequence[TripleExample], max_length: int) -> dict:
+            """The keyword arguments of :meth:`forward` for ``examples`` (:func:`encode_cross_triples`)."""
+            return encode_cross_triples(tokenizer, examples, max_length)
+
+        def trained_state(self) -> dict:
+            """What a classifier folder keeps besides the encoder's adapter: the head and the segment embedding."""
+            return {**{f"head.{k}": v for k, v in self.head.state_dict().items()},
+                    "segment.weight": self.segment.weight}
+
+        def load_trained_state(self, state: dict) -> None:
+            self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
+            self.segment.load_state_dict({"weight": state["segment.weight"]})
+
+        def forward(self, input_ids, attention_mask, segment_ids, labels=None):
+            embeddings = self.encoder.get_input_embeddings()(input_ids) + self.segment(segment_ids)
+            hidden = self.encoder(inputs_embeds=embeddings, attention_mask=attention_mask).last_hidden_state
+            logits = self.head(_mean_pool(hidden, attention_mask))
+            loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+            return TripleOutput(logits, loss)
+
+    return CrossTripleModel if architecture == "clv-cross-v1" else SiameseTripleModel
 
 
 @dataclass
@@ -134,6 +196,32 @@ def encode_triples(tokenizer, examples: Sequence[TripleExample], max_length: int
     return encoded
 
 
+def encode_cross_triples(tokenizer, examples: Sequence[TripleExample], max_length: int) -> dict:
+    """``[CLS] persona [SEP] context [SEP] response [SEP]`` per example (the persona's sentences joined by spaces),
+    right-padded: ``input_ids``, ``attention_mask`` and ``segment_ids`` (each part and the separator after it:
+    persona 0 with the ``[CLS]``, context 1, response 2). Context and response keep their first ``max_length``
+    tokens, the persona its first ``4 * max_length - 4`` less what they took."""
+    import torch
+
+    cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    texts = [part for e in examples for part in (" ".join(s.strip() for s in e.persona if s.strip()),
+                                                 e.context.strip(), e.response.strip())]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    rows, segments = [], []
+    for k in range(len(examples)):
+        persona, context, response = ids[3 * k], ids[3 * k + 1][:max_length], ids[3 * k + 2][:max_length]
+        persona = persona[:max(0, 4 * max_length - 4 - len(context) - len(response))]
+        rows.append([cls, *persona, sep, *context, sep, *response, sep])
+        segments.append([PERSONA_SEGMENT] * (len(persona) + 2) + [CONTEXT_SEGMENT] * (len(context) + 1)
+                        + [RESPONSE_SEGMENT] * (len(response) + 1))
+    longest = max(map(len, rows))
+    pad = [longest - len(row) for row in rows]
+    return {"input_ids": torch.tensor([row + [tokenizer.pad_token_id] * n for row, n in zip(rows, pad)]),
+            "attention_mask": torch.tensor([[1] * len(row) + [0] * n for row, n in zip(rows, pad)]),
+            "segment_ids": torch.tensor([seg + [0] * n for seg, n in zip(segments, pad)])}
+
+
 def to_device(encoded: dict, device) -> dict:
     """:func:`encode_triples` output moved to ``device``."""
     def move(value):
@@ -143,15 +231,21 @@ def to_device(encoded: dict, device) -> dict:
 
 
 def new_triple_model(backbone: str | Path, head_hidden: int = 128, architecture: str = ARCHITECTURE):
-    """(tokenizer, SiameseTripleModel) with a fresh head over the backbone encoder (draws from torch's RNG)."""
+    """(tokenizer, model of ``architecture``) with a fresh head over the backbone encoder (draws from torch's RNG)."""
     from transformers import AutoModel, AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(backbone), _model_class()(AutoModel.from_pretrained(backbone), head_hidden,
-                                                                   architecture)
+    from ..errors import ConfigError
+
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(f"unknown triple-classifier architecture {architecture!r} "
+                          f"(known: {', '.join(ARCHITECTURES)})")
+    return AutoTokenizer.from_pretrained(backbone), _model_class(architecture)(AutoModel.from_pretrained(backbone),
+                                                                               head_hidden, architecture)
 
 
 def save_triple_model(model, out_dir: str | Path, backbone: str | Path) -> None:
-    """The encoder's adapter (:func:`pdg_eval.models.adapters.save_adapter`), the head (fp16) and its shape."""
+    """The encoder's adapter (:func:`pdg_eval.models.adapters.save_adapter`), the head (and a cross-encoder's segment
+    embedding; fp16) and the head's shape."""
     import torch
     from safetensors.torch import save_file
 
@@ -159,7 +253,7 @@ def save_triple_model(model, out_dir: str | Path, backbone: str | Path) -> None:
 
     out = Path(out_dir)
     save_adapter(model.encoder, out, backbone)
-    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.head.state_dict().items()},
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in model.trained_state().items()},
               str(out / HEAD_FILE), metadata={"architecture": model.architecture,
                                               "head_hidden": str(model.head[0].out_features)})
 
@@ -172,7 +266,7 @@ def check_triple_classifier(model_dir: str | Path) -> None:
 
 
 def load_triple_model(model_dir: str | Path):
-    """(tokenizer, SiameseTripleModel) from a folder written by :func:`save_triple_model`."""
+    """(tokenizer, model of the folder's architecture) from a folder written by :func:`save_triple_model`."""
     from safetensors import safe_open
 
     from .adapters import load_adapted_encoder
@@ -187,8 +281,8 @@ def load_triple_model(model_dir: str | Path):
         raise InputError(str(model_dir / HEAD_FILE), None, None, f"unknown triple-classifier architecture "
                                                                   f"{architecture!r} (known: {', '.join(ARCHITECTURES)})")
     tokenizer, encoder = load_adapted_encoder(model_dir)
-    model = _model_class()(encoder, hidden, architecture)
-    model.head.load_state_dict(head)
+    model = _model_class(architecture)(encoder, hidden, architecture)
+    model.load_trained_state(head)
     return tokenizer, model.eval()
 
 
@@ -205,8 +299,7 @@ class TripleClassifier(PairClassifier):
         return sum(map(len, item.persona)) + len(item.context) + len(item.response)
 
     def _logits(self, items: Sequence):
-        encoded = encode_triples(self.tokenizer, items, self.max_length, cross_pair=self.model.cross_pair)
-        return self.model(**to_device(encoded, self.device)).logits
+        return self.model(**to_device(self.model.encode(self.tokenizer, items, self.max_length), self.device)).logits
 
 
 def triple_classifier_folder(name_or_path: str) -> ModelFolder:

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..inputs import iter_lines
 from ..models.triple_classifier import ARCHITECTURE, LABELS, TripleExample
 from ..files import file_sha256
-from ..tokenize import casefold_spaces
+from ..tokenize import casefold_spaces, convai2_style
 from .training import (LoraSettings, confusion_report, fine_tune, prepare_checkpoint, seed_everything, with_lora,
                        write_manifest)
 
@@ -39,14 +39,15 @@ SelfTurn = tuple[tuple[str, ...], str, str]  # (persona sentences, partner's las
 @dataclass
 class CohConRecipe:
     backbone: str
-    train: tuple[str, ...]   # 'PER,SRC,TGT' line-aligned files, or a triple-annotated both-persona dialogue file
+    train: tuple[str, ...]   # 'PER,SRC,TGT' line-aligned files, a triple-annotated both-persona dialogue file or a
+                             # Synthetic-Persona-Chat CSV
     valid: str               # 'PER,SRC,TGT' of the held-out dialogues (never trained on)
     epochs: int = 2
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-3
     warmup_ratio: float = 0.1
-    max_length: int = 64     # per sentence
+    max_length: int = 64     # tokens per sentence (clv-cross-v1: per context or response, 4x in all)
     head_hidden: int = 128
     architecture: str = ARCHITECTURE
     seed: int = 13
@@ -88,13 +89,42 @@ def both_speakers_self_turns(path: str | Path) -> list[list[SelfTurn]]:
     return [d for d in out if d]
 
 
+def synthetic_self_turns(path: str | Path) -> list[list[SelfTurn]]:
+    """Self turns of both users of every Synthetic-Persona-Chat conversation (:mod:`pdg_eval.readers.
+    synthetic_persona_chat`), in ConvAI2's text form (:func:`pdg_eval.tokenize.convai2_style`); consecutive lines of
+    one user are one utterance, so each user answers the other's previous utterance."""
+    from ..readers.synthetic_persona_chat import COLUMNS, csv_rows, synthetic_turns
+
+    out = []
+    for line, cells in csv_rows(path):
+        for column in COLUMNS:
+            if not isinstance(cells.get(column), str):
+                raise InputError(str(path), line, column, "missing or not text")
+        personas = {user: tuple(convai2_style(s) for s in cells[f"user {user} personas"].splitlines() if s.strip())
+                    for user in (1, 2)}
+        utterances: list[tuple[int, str]] = []
+        for user, text in synthetic_turns(cells[COLUMNS[2]]):
+            if utterances and utterances[-1][0] == user:
+                utterances[-1] = (user, f"{utterances[-1][1]} {convai2_style(text)}")
+            else:
+                utterances.append((user, convai2_style(text)))
+        for user in (1, 2):
+            turns = [(personas[user], utterances[k - 1][1], text)
+                     for k, (who, text) in enumerate(utterances) if k and who == user]
+            if turns and personas[user]:
+                out.append(turns)
+    return out
+
+
 def read_dialogue_source(source: str) -> list[list[SelfTurn]]:
-    """``PER,SRC,TGT`` files or one triple-annotated both-persona dialogue file."""
+    """``PER,SRC,TGT`` files, one triple-annotated both-persona dialogue file or one Synthetic-Persona-Chat CSV."""
     from ..errors import ConfigError
 
     files = source.split(",")
     if len(files) == 3:
         return read_self_turns(*files)
+    if len(files) == 1 and files[0].lower().endswith(".csv"):
+        return synthetic_self_turns(files[0])
     if len(files) == 1:
         return both_speakers_self_turns(files[0])
     raise ConfigError(f"expected PER,SRC,TGT or one dialogue file, got {source!r}")
@@ -122,11 +152,12 @@ def without_held_out(examples: Sequence[TripleExample],
 
 def evaluate(model_dir: str | Path, examples: Sequence[TripleExample], batch_size: int = 64) -> dict:
     """Accuracy, per-class recall and confusion matrix (rows = gold, columns = predicted, label order
-    :data:`LABELS`)."""
-    from ..models.runtime import argmax
+    :data:`LABELS`), the inputs cut to the length the classifier was trained on."""
+    from ..models.runtime import ModelFolder, argmax
     from ..models.triple_classifier import TripleClassifier
 
-    probs = TripleClassifier(str(model_dir), batch_size=batch_size).predict_proba(examples)
+    max_length = ModelFolder(str(model_dir)).manifest.get("recipe", {}).get("max_length", CohConRecipe.max_length)
+    probs = TripleClassifier(str(model_dir), max_length=max_length, batch_size=batch_size).predict_proba(examples)
     return confusion_report([e.label for e in examples], [argmax(p) for p in probs], LABELS)
 
 
@@ -140,31 +171,32 @@ def training_triples(recipe: CohConRecipe) -> tuple[list[list[SelfTurn]], list[l
 
 
 def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = True, resume: bool = False,
-             command: str | None = None) -> dict:
+                 command: str | None = None, device: str = "auto") -> dict:
     """Fine-tune the encoder's LoRA adapter and the head on CLV triples of the training dialogues
     (without anything of the held-out ones), evaluate on the held-out dialogues, save adapter + manifest."""
     import torch
 
-    from ..models.runtime import resolve_model_dir
-    from ..models.triple_classifier import encode_triples, new_triple_model, save_triple_model
+    from ..models.runtime import resolve_model_dir, select_device
+    from ..models.triple_classifier import new_triple_model, save_triple_model, to_device
 
     seed_everything(recipe.seed)
+    device = select_device(device)
     held_out, sources, per_source = training_triples(recipe)
     train = [e for examples in per_source for e in examples]
     backbone = resolve_model_dir(recipe.backbone)
     tokenizer, model = new_triple_model(backbone, recipe.head_hidden, recipe.architecture)
     model.encoder = with_lora(model.encoder, recipe.lora, head=None)
 
-    def batch_loss(batch: list[TripleExample]):
-        return model(**encode_triples(tokenizer, batch, recipe.max_length, cross_pair=model.cross_pair),
-                     labels=torch.tensor([e.label for e in batch])).loss
+    def batch_loss(batch: list[TripleExample], device):
+        encoded = to_device(model.encode(tokenizer, batch, recipe.max_length), device)
+        return model(**encoded, labels=torch.tensor([e.label for e in batch], device=device)).loss
 
     out = Path(out_dir)
     checkpoint = prepare_checkpoint(out, resume)
     train_seconds = fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size,
                               lr=recipe.lr, weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
                               seed=recipe.seed, desc="train cohcon", progress=progress, checkpoint=checkpoint,
-                              group_of=lambda e: e.persona)
+                              group_of=lambda e: e.persona, device=device)
     save_triple_model(model, out, backbone)
     checkpoint.unlink()  # before anything hashes the folder's weight files
     valid = [e for d in held_out for e in clv_examples(d)]
@@ -177,5 +209,5 @@ def train_cohcon(recipe: CohConRecipe, out_dir: str | Path, progress: bool = Tru
                  "valid": {"source": recipe.valid, "sha256": [file_sha256(p) for p in recipe.valid.split(",")],
                            "dialogues": len(held_out), "examples": len(valid)}},
     }, backbone, {"convai2_valid_clv": evaluate(out, valid),
-                  f"convai2_valid_clv[:{CHECK_SLICE}]": evaluate(out, valid[:CHECK_SLICE])}, train_seconds)
+                  f"convai2_valid_clv[:{CHECK_SLICE}]": evaluate(out, valid[:CHECK_SLICE])}, train_seconds, device)
     return manifest

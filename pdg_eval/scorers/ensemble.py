@@ -19,8 +19,8 @@ def build_nli_ensemble(members: Sequence[str], out_dir: str | Path, valid: Seque
     """Check that the members are pdg-eval NLI scorers trained on one premise order, evaluate their average on each
     ``valid`` file (and its first :data:`CHECK_SLICE` pairs), and write the folder (all or nothing)."""
     from ..files import file_sha256
-    from ..models.runtime import ModelFolder
-    from .training import training_device
+    from ..models.runtime import ModelFolder, select_device
+    from .training import device_description
 
     if len(members) < 2:
         raise ConfigError("an ensemble needs at least two --member scorers")
@@ -48,7 +48,7 @@ def build_nli_ensemble(members: Sequence[str], out_dir: str | Path, valid: Seque
     first = valid[0]
     heldout[f"{Path(first).name}[:{CHECK_SLICE}]"] = evaluate(partial, pairs[first][:CHECK_SLICE])
     manifest.update({"heldout": heldout, "weights_sha256": ModelFolder(str(partial)).weights_sha256,
-                     "device": training_device(),
+                     "device": device_description(select_device()),
                      "data": {"valid": [{"path": p, "sha256": file_sha256(p)} for p in valid]}})
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     partial.rename(out)

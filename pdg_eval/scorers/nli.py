@@ -157,16 +157,17 @@ def start_from(model, recipe: NliRecipe, backbone: Path) -> dict:
 
 
 def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, resume: bool = False,
-             command: str | None = None) -> dict:
+              command: str | None = None, device: str = "auto") -> dict:
     """Fine-tune a LoRA adapter and a 3-way head over the backbone on ``recipe.train`` (pairs whose utterance occurs
     in a held-out file left out), evaluate on each ``recipe.valid`` file, save adapter + manifest."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from ..models.adapters import save_adapter
-    from ..models.runtime import resolve_model_dir
+    from ..models.runtime import resolve_model_dir, select_device
 
     seed_everything(recipe.seed)
+    device = select_device(device)
     held_out = {path: read_nli_source(path, recipe.seed) for path in recipe.valid}
     train_pairs, kept = training_pairs(recipe, held_out)
     train = in_order([e for pairs in kept for e in pairs], recipe.premise_order)
@@ -177,16 +178,17 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
         recipe.lora)
     init = start_from(model, recipe, backbone) if recipe.init else None
 
-    def batch_loss(batch: list[NliExample]):
+    def batch_loss(batch: list[NliExample], device):
         enc = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
-                        max_length=recipe.max_length, return_tensors="pt")
-        return model(**enc, labels=torch.tensor([e.label for e in batch])).loss
+                        max_length=recipe.max_length, return_tensors="pt").to(device)
+        return model(**enc, labels=torch.tensor([e.label for e in batch], device=device)).loss
 
     out = Path(out_dir)
     checkpoint = prepare_checkpoint(out, resume)
     train_seconds = fine_tune(model, train, batch_loss, epochs=recipe.epochs, batch_size=recipe.batch_size,
                               lr=recipe.lr, weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
-                              seed=recipe.seed, desc="train nli", progress=progress, checkpoint=checkpoint)
+                              seed=recipe.seed, desc="train nli", progress=progress, checkpoint=checkpoint,
+                              device=device)
     save_adapter(model, out, backbone)
     checkpoint.unlink()  # before anything hashes the folder's weight files
     heldout = {Path(path).name: evaluate(out, in_order(pairs, recipe.premise_order))
@@ -200,5 +202,5 @@ def train_nli(recipe: NliRecipe, out_dir: str | Path, progress: bool = True, res
         "data": {"train": [{"path": p, "sha256": file_sha256(p), "n": len(pairs), "n_used": len(used)}
                            for p, pairs, used in zip(recipe.train, train_pairs, kept)],
                  "valid": [{"path": p, "sha256": file_sha256(p)} for p in recipe.valid]},
-    }, backbone, heldout, train_seconds)
+    }, backbone, heldout, train_seconds, device)
     return manifest

@@ -71,10 +71,11 @@ def prepare_checkpoint(out_dir: Path, resume: bool) -> Path:
 def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[Any]], Any], *, epochs: int,
               batch_size: int, lr: float, weight_decay: float, warmup_ratio: float, seed: int, desc: str,
               progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 200,
-              group_of: Callable[[Any], Hashable] | None = None) -> float | None:
+              group_of: Callable[[Any], Hashable] | None = None, device: Any = "cpu") -> float | None:
     """Train the parameters of ``model`` that require gradients, in place, and return the training seconds (summed
-    over the resumed segments; None when a checkpoint that did not record them was resumed); ``batch_loss(examples)``
-    returns the loss tensor of one batch. With ``group_of``, the groups are shuffled and each group's examples stay together
+    over the resumed segments; None when a checkpoint that did not record them was resumed); ``batch_loss(examples,
+    device)`` returns the loss tensor of one batch, its inputs put on ``device`` (a torch device), where the
+    model trains (under bf16 autocast on a CUDA GPU that supports it) and from which it returns to the CPU. With ``group_of``, the groups are shuffled and each group's examples stay together
     (batches then share texts, e.g. a dialogue's persona, which a model may encode once per batch). With ``checkpoint`` (a file), the trainable weights, optimizer, scheduler and position
     are saved every ``checkpoint_every`` steps and at the end, and a run finding that file continues from it: the
     epoch order is a function of (seed, epoch), so a resumed run sees the same batches as an uninterrupted one."""
@@ -85,6 +86,9 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
 
     if not examples:
         raise ConfigError(f"{desc}: no training examples (none left after removing the held-out data's texts?)")
+    device = torch.device(device)
+    model.to(device)
+    autocast = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [{"params": [p for n, p in named if not n.endswith(NO_DECAY)], "weight_decay": weight_decay},
               {"params": [p for n, p in named if n.endswith(NO_DECAY)], "weight_decay": 0.0}]
@@ -94,7 +98,7 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * steps), steps)
     done, earlier = 0, 0.0
     if checkpoint and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, weights_only=True, map_location="cpu")
         if state["steps"] != steps:
             raise ConfigError(f"--resume: {checkpoint} is from a run of {state['steps']} steps, this one has {steps} "
                               "(other data, epochs or batch size): resume with the interrupted run's options, or "
@@ -132,7 +136,8 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
         order = [i for group in shuffled for i in group]
         for batch_index in range(done - epoch * per_epoch, per_epoch):
             start = batch_index * batch_size
-            loss = batch_loss([examples[i] for i in order[start:start + batch_size]])
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                loss = batch_loss([examples[i] for i in order[start:start + batch_size]], device)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in named], 1.0)
             optimizer.step()
@@ -146,7 +151,7 @@ def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[An
                 bar.set_postfix(loss=f"{loss.item():.3f}")
     if bar is not None:
         bar.close()
-    model.eval()
+    model.to("cpu").eval()
     return seconds()
 
 
@@ -162,20 +167,23 @@ def confusion_report(gold: Sequence[int], predicted: Sequence[int], labels: Sequ
             "confusion_matrix": {"order": list(labels), "rows_gold_cols_predicted": confusion}}
 
 
-def training_device() -> str:
+def device_description(device: Any) -> str:
     """The device training ran on, in words (recorded in manifests)."""
     import torch
 
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"cpu ({torch.get_num_threads()} threads)"
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
 
 
 def write_manifest(out_dir: str | Path, recipe_fields: dict, backbone: str | Path, heldout: dict,
-                   train_seconds: float | None) -> dict:
+                   train_seconds: float | None, device: Any = "cpu") -> dict:
     """``recipe_fields`` followed by the backbone (portable id and weights sha256), the held-out reports (one per
-    evaluation set), the trained weights' sha256 and file sizes, device, training seconds and library versions,
-    written to ``out_dir/manifest.json``."""
+    evaluation set), the trained weights' sha256 and file sizes, the training device, training seconds and library
+    versions, written to ``out_dir/manifest.json``."""
     import peft
     import torch
     import transformers
@@ -188,7 +196,8 @@ def write_manifest(out_dir: str | Path, recipe_fields: dict, backbone: str | Pat
                 "backbone_sha256": weights_sha256(str(backbone)), "heldout": heldout,
                 "weights_sha256": weights_sha256(str(out)),
                 "weight_files": {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.suffix in WEIGHT_SUFFIXES},
-                "device": training_device(), "train_seconds": None if train_seconds is None else round(train_seconds, 1),
+                "device": device_description(device),
+                "train_seconds": None if train_seconds is None else round(train_seconds, 1),
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                              "peft": peft.__version__}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
