@@ -203,18 +203,24 @@ def test_train_and_eval_cohcon_cli(tiny_cohcon, capsys):
     assert report["n"] == 60 * 3 - 2 * 9  # the last turn of each of the 9 dialogues has one
 
 
+def first_turns_of_the_train_sample(folder, turns: int = 20) -> tuple[list[str], list[str]]:
+    """PER, SRC and TGT files of the first ``turns`` lines of the ConvAI2 train sample's train and valid splits."""
+    data = shared_or_skip("data", "convai2_train_sample")
+    files, valid = [], []
+    for kind in ("per", "src", "tgt"):
+        for split, names in (("train", files), ("val", valid)):
+            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:turns]
+            (folder / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            names.append(str(folder / f"{kind}-{split}"))
+    return files, valid
+
+
 def test_cross_pair_classifier_trains_saves_and_loads(tmp_path, capsys):
     import torch
 
     from pdg_eval.models.triple_classifier import TripleClassifier
 
-    data = shared_or_skip("data", "convai2_train_sample")
-    files, valid = [], []
-    for kind in ("per", "src", "tgt"):
-        for split, names in (("train", files), ("val", valid)):
-            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:20]
-            (tmp_path / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            names.append(str(tmp_path / f"{kind}-{split}"))
+    files, valid = first_turns_of_the_train_sample(tmp_path)
     out, backbone = tmp_path / "scorer", make_tiny_nli(tmp_path / "bb", seed=0)
     assert main(["scorers", "train", "cohcon", "--out", str(tmp_path / "leaky"), "--backbone", backbone,
                  "--train", ",".join(files), "--valid", ",".join(files), "-q"]) == 2
@@ -266,13 +272,7 @@ def test_clv_cross_model_starts_as_its_backbone_then_trains_saves_and_loads(tmp_
     with torch.inference_mode():  # a zero segment embedding: the backbone's own embeddings
         hidden = model.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
         assert torch.allclose(model(**enc).logits[0], model.head(hidden[0].mean(0)), atol=1e-5)
-    data = shared_or_skip("data", "convai2_train_sample")
-    files, valid = [], []
-    for kind in ("per", "src", "tgt"):
-        for split, names in (("train", files), ("val", valid)):
-            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:20]
-            (tmp_path / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            names.append(str(tmp_path / f"{kind}-{split}"))
+    files, valid = first_turns_of_the_train_sample(tmp_path)
     out = tmp_path / "scorer"
     assert main(["scorers", "train", "cohcon", "--out", str(out), "--backbone", backbone, "--train", ",".join(files),
                  "--valid", ",".join(valid), "--epochs", "2", "--batch-size", "8", "--max-length", "16",
