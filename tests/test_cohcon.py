@@ -172,13 +172,7 @@ def test_cross_pair_architecture_adds_the_encoded_context_response_pair(tmp_path
 @pytest.fixture()
 def tiny_cohcon(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohcon")
-    data = shared_or_skip("data", "convai2_train_sample")
-    files, valid = [], []
-    for kind in ("per", "src", "tgt"):
-        for split, size, names in (("train", 60, files), ("val", 30, valid)):
-            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:size]
-            (folder / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            names.append(str(folder / f"{kind}-{split}"))
+    files, valid = first_turns_of_the_train_sample(folder, train=60, valid=30)
     backbone = make_tiny_nli(folder / "backbone", seed=0)
     out = folder / "scorer"
     assert main(["scorers", "train", "cohcon", "--out", str(out), "--backbone", backbone, "--train", ",".join(files),
@@ -203,16 +197,16 @@ def test_train_and_eval_cohcon_cli(tiny_cohcon, capsys):
     assert report["n"] == 60 * 3 - 2 * 9  # the last turn of each of the 9 dialogues has one
 
 
-def first_turns_of_the_train_sample(folder, turns: int = 20) -> tuple[list[str], list[str]]:
-    """PER, SRC and TGT files of the first ``turns`` lines of the ConvAI2 train sample's train and valid splits."""
+def first_turns_of_the_train_sample(folder, train: int = 20, valid: int = 20) -> tuple[list[str], list[str]]:
+    """PER, SRC and TGT files of the first lines of the ConvAI2 train sample's train and valid splits."""
     data = shared_or_skip("data", "convai2_train_sample")
-    files, valid = [], []
+    files, valid_files = [], []
     for kind in ("per", "src", "tgt"):
-        for split, names in (("train", files), ("val", valid)):
-            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:turns]
+        for split, size, names in (("train", train, files), ("val", valid, valid_files)):
+            lines = (data / f"{kind}-{split}.txt").read_text(encoding="utf-8").splitlines()[:size]
             (folder / f"{kind}-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
             names.append(str(folder / f"{kind}-{split}"))
-    return files, valid
+    return files, valid_files
 
 
 def test_cross_pair_classifier_trains_saves_and_loads(tmp_path, capsys):
@@ -297,6 +291,10 @@ def test_clv_cross_model_starts_as_its_backbone_then_trains_saves_and_loads(tmp_
     assert lengths == [16] and report["n"] == 12 and report["confusion_matrix"]["rows_gold_cols_predicted"] == [
         [sum(1 for e, k in zip(examples, predicted) if (e.label, k) == (gold, label)) for label in range(3)]
         for gold in range(3)]
+    with pytest.raises(ConfigError, match="trained on inputs cut at max_length=16, not 64: add max_length=16"):
+        build_metric(f"cohcon:released,model={out}")
+    spec = f"cohcon:released,max_length=16,model={out}"
+    assert build_metric(f"cohcon:released,model={out},max_length=16").spec == spec
 
 
 def test_cohcon_metric_labels_mappings_and_cache(tiny_cohcon, tmp_path, monkeypatch):
