@@ -25,6 +25,8 @@ def _default_files(*parts: str) -> list[str]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ..models.triple_classifier import ARCHITECTURES
+
     p = subparsers.add_parser("scorers", help="train or evaluate pdg-eval's own consistency scorers")
     sub = p.add_subparsers(dest="scorer_command", required=True)
     train = sub.add_parser("train", help="fine-tune a scorer (LoRA adapter + head) by its recorded recipe")
@@ -49,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--max-length", type=positive_int,
                        help="tokens per input: nli per pair, cohcon per sentence (clv-cross-v1: per context or "
                             "response, four times that for the whole triple) (default 64)")
-    train.add_argument("--architecture", choices=("siamese-meanpool-v1", "siamese-cross-v2", "clv-cross-v1"),
+    train.add_argument("--architecture", choices=ARCHITECTURES,
                        help="cohcon only: the triple classifier (default siamese-meanpool-v1; siamese-cross-v2 adds a "
                             "cross-encoding of context and response; clv-cross-v1 is CLV's cross-encoder over the "
                             "whole triple, for base-size backbones on a GPU)")

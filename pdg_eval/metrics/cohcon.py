@@ -52,14 +52,14 @@ class CohConScore(ModelMetric):
         return ("persona",)
 
     def setup(self) -> None:
-        """Finds and checks the classifier's folder — a classifier is read at the input length it was trained
-        with — ; the weights load on first use (:attr:`model`)."""
+        """Finds and checks the classifier's folder, which must be read at the input length it was trained with; the
+        weights load on first use (:attr:`model`)."""
         from ..errors import ConfigError
         from ..models.cache import ScoreCache, default_cache_path
         from ..models.triple_classifier import triple_classifier_folder
 
         self.folder = triple_classifier_folder(self.options.model)
-        trained = self.folder.manifest.get("recipe", {}).get("max_length")
+        trained = self.folder.trained_max_length
         if trained is not None and trained != self.options.max_length:
             raise ConfigError(f"cohcon: {self.options.model} was trained on inputs cut at max_length={trained}, "
                               f"not {self.options.max_length}: add max_length={trained} to the metric spec "

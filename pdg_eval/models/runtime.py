@@ -158,6 +158,11 @@ class ModelFolder:
         return ("en",) if str(self.manifest.get("scorer", "")).startswith("pdg-eval ") else None
 
     @property
+    def trained_max_length(self) -> int | None:
+        """The input length (tokens) a pdg-eval scorer was trained with (its manifest's recipe); None when unknown."""
+        return self.manifest.get("recipe", {}).get("max_length")
+
+    @property
     def premise_order(self) -> str | None:
         """The input order an NLI scorer was trained on (``persona_first``, ``response_first``, ``both``); None when
         unknown. Manifests of pdg-eval NLI scorers written before the field existed are ``persona_first``: the recipe

@@ -205,13 +205,14 @@ def encode_cross_triples(tokenizer, examples: Sequence[TripleExample], max_lengt
 
     cls = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    texts = [part for e in examples for part in (" ".join(s.strip() for s in e.persona if s.strip()),
-                                                 e.context.strip(), e.response.strip())]
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    parts = [(" ".join(s.strip() for s in e.persona if s.strip()), e.context.strip(), e.response.strip())
+             for e in examples]
+    distinct = list(dict.fromkeys(text for texts in parts for text in texts))  # a batch repeats its personas
+    ids = dict(zip(distinct, tokenizer(distinct, add_special_tokens=False)["input_ids"]))
     rows, segments = [], []
-    for k in range(len(examples)):
-        persona, context, response = ids[3 * k], ids[3 * k + 1][:max_length], ids[3 * k + 2][:max_length]
-        persona = persona[:max(0, 4 * max_length - 4 - len(context) - len(response))]
+    for persona_text, context_text, response_text in parts:
+        context, response = ids[context_text][:max_length], ids[response_text][:max_length]
+        persona = ids[persona_text][:max(0, 4 * max_length - 4 - len(context) - len(response))]
         rows.append([cls, *persona, sep, *context, sep, *response, sep])
         segments.append([PERSONA_SEGMENT] * (len(persona) + 2) + [CONTEXT_SEGMENT] * (len(context) + 1)
                         + [RESPONSE_SEGMENT] * (len(response) + 1))

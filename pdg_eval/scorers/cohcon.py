@@ -96,10 +96,7 @@ def synthetic_self_turns(path: str | Path) -> list[list[SelfTurn]]:
     from ..readers.synthetic_persona_chat import COLUMNS, csv_rows, synthetic_turns
 
     out = []
-    for line, cells in csv_rows(path):
-        for column in COLUMNS:
-            if not isinstance(cells.get(column), str):
-                raise InputError(str(path), line, column, "missing or not text")
+    for _, cells in csv_rows(path):  # a file without the columns is refused there
         personas = {user: tuple(convai2_style(s) for s in cells[f"user {user} personas"].splitlines() if s.strip())
                     for user in (1, 2)}
         utterances: list[tuple[int, str]] = []
@@ -156,7 +153,7 @@ def evaluate(model_dir: str | Path, examples: Sequence[TripleExample], batch_siz
     from ..models.runtime import ModelFolder, argmax
     from ..models.triple_classifier import TripleClassifier
 
-    max_length = ModelFolder(str(model_dir)).manifest.get("recipe", {}).get("max_length", CohConRecipe.max_length)
+    max_length = ModelFolder(str(model_dir)).trained_max_length or CohConRecipe.max_length
     probs = TripleClassifier(str(model_dir), max_length=max_length, batch_size=batch_size).predict_proba(examples)
     return confusion_report([e.label for e in examples], [argmax(p) for p in probs], LABELS)
 

@@ -68,16 +68,17 @@ def prepare_checkpoint(out_dir: Path, resume: bool) -> Path:
     return checkpoint
 
 
-def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[Any]], Any], *, epochs: int,
+def fine_tune(model: Any, examples: Sequence[Any], batch_loss: Callable[[list[Any], Any], Any], *, epochs: int,
               batch_size: int, lr: float, weight_decay: float, warmup_ratio: float, seed: int, desc: str,
               progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 200,
               group_of: Callable[[Any], Hashable] | None = None, device: Any = "cpu") -> float | None:
     """Train the parameters of ``model`` that require gradients, in place, and return the training seconds (summed
     over the resumed segments; None when a checkpoint that did not record them was resumed); ``batch_loss(examples,
     device)`` returns the loss tensor of one batch, its inputs put on ``device`` (a torch device), where the
-    model trains (under bf16 autocast on a CUDA GPU that supports it) and from which it returns to the CPU. With ``group_of``, the groups are shuffled and each group's examples stay together
-    (batches then share texts, e.g. a dialogue's persona, which a model may encode once per batch). With ``checkpoint`` (a file), the trainable weights, optimizer, scheduler and position
-    are saved every ``checkpoint_every`` steps and at the end, and a run finding that file continues from it: the
+    model trains (under bf16 autocast on a CUDA GPU that supports it) and from which it returns to the CPU. With
+    ``group_of``, the groups are shuffled and each group's examples stay together (batches then share texts, e.g. a
+    dialogue's persona, which a model may encode once per batch). With ``checkpoint`` (a file), the trainable
+    weights, optimizer, scheduler and position are saved every ``checkpoint_every`` steps and at the end, and a run finding that file continues from it: the
     epoch order is a function of (seed, epoch), so a resumed run sees the same batches as an uninterrupted one."""
     import torch
     from transformers import get_linear_schedule_with_warmup
