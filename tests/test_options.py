@@ -106,7 +106,8 @@ def no_models(monkeypatch):
 
     stand_in = SimpleNamespace(weights_sha256="0123456789abcdef", id2label={0: "contradiction", 1: "neutral",
                                                                            2: "entailment"}, premise_order=None,
-                               manifest={}, signature_fields=lambda: {"sha256": "0123456789ab"})
+                               trained_max_length=None, manifest={},
+                               signature_fields=lambda: {"sha256": "0123456789ab"})
     for module, loader in ((runtime, "ModelFolder"), (triple_classifier, "triple_classifier_folder"),
                            (runtime, "load_sentence_encoder")):
         monkeypatch.setattr(module, loader, lambda *args: stand_in)
